@@ -1,0 +1,211 @@
+/* nofork: start programs without copying the address space.
+ *
+ * A program to start is described by an nf_cmd (program, argv, envp, file
+ * actions, attributes). nf_spawn compiles the cmd once into an immutable plan
+ * and starts a child that interprets the plan in raw-syscall assembly on a
+ * dedicated stack, then execs. The caller gets an nf_proc (pid + pidfd).
+ *
+ * Conventions:
+ * - Every int-returning function returns 0 or a positive errno value. errno
+ *   itself is never the way a result is reported.
+ * - Bad input is rejected by the setter or by nf_spawn before any child exists.
+ * - Setters may allocate; nf_spawn of an already-compiled cmd does not allocate,
+ *   map or lock. A cmd may be spawned from several threads at once; it must not
+ *   be changed while a spawn of it is in progress.
+ * - Nothing the library opens is inheritable (every fd it creates is O_CLOEXEC).
+ */
+#ifndef NOFORK_H
+#define NOFORK_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define NF_API __attribute__((visibility("default")))
+#else
+#define NF_API
+#endif
+
+typedef struct nf_cmd nf_cmd;
+
+/* A started process. pidfd is -1 where the kernel gives none. After a
+ * successful nf_proc_wait the pid is reaped: do not signal it by number. */
+typedef struct nf_proc {
+	pid_t pid;
+	int pidfd;
+} nf_proc;
+
+/* What a spawn step is. Stored in nf_error.op; nf_error_format names it. */
+enum nf_op_kind {
+	NF_OP_NONE = 0,
+	NF_OP_DUP2,       /* fd = newfd, arg = oldfd */
+	NF_OP_OPEN,       /* fd = target fd, path = file */
+	NF_OP_CLOSE,      /* fd */
+	NF_OP_CHDIR,      /* path */
+	NF_OP_FCHDIR,     /* fd */
+	NF_OP_KEEP_FD,    /* fd: clearing close-on-exec on a kept fd */
+	NF_OP_CLOSE_FDS,  /* fd = first fd of the range being closed */
+	NF_OP_SETSID,
+	NF_OP_SETPGID,    /* arg = pgid */
+	NF_OP_SIGDEFAULT, /* arg = signal number */
+	NF_OP_SIGMASK,
+	NF_OP_SIGRESET,   /* resetting caught signals (legacy clone only); arg = signal */
+	NF_OP_EXEC,       /* path = the candidate whose error is reported */
+	NF_OP_CLONE,      /* the clone itself, in the parent */
+	NF_OP_REPORT,     /* setting up the report channel, in the parent */
+	NF_OP_KIND_COUNT
+};
+
+/* Why a spawn failed, filled by nf_spawn when it returns non-zero (if the
+ * caller passed one). `err` equals nf_spawn's return value. `index` is the
+ * position of the failing step in the plan (-1 for parent-side failures),
+ * `op` its kind, `fd`/`arg`/`path` what it was acting on (-1 / "" if none).
+ * path is never truncated: paths longer than PATH_MAX are refused earlier. */
+typedef struct nf_error {
+	int err;
+	int op;
+	int index;
+	int fd;
+	long arg;
+	char path[4096];
+} nf_error;
+
+/* ---- describing a program ------------------------------------------------ */
+
+/* Create a cmd that execs `path` exactly as given (no PATH search).
+ * argv must be non-NULL (argv[0] conventionally the program name); envp NULL
+ * means the caller's `environ` as it is at each spawn. argv and envp are
+ * copied. EINVAL: NULL/empty path or NULL argv; ENAMETOOLONG: path ≥ PATH_MAX;
+ * ENOMEM. */
+NF_API int nf_cmd_new(nf_cmd **cmd, const char *path, char *const argv[], char *const envp[]);
+
+/* Like nf_cmd_new, but `file` is searched with execvp's rules: a name with a
+ * '/' is used as is; otherwise each element of PATH (taken from envp, or from
+ * the caller's environment when the plan is compiled if envp is NULL; default
+ * "/usr/local/bin:/usr/bin:/bin"; empty element = current directory) is tried
+ * in order. EACCES is remembered and reported if nothing succeeds; ENOENT and
+ * ENOTDIR move on; any other error stops the search. The search is prepared in
+ * the parent: the child only tries execve on the precomputed candidates. */
+NF_API int nf_cmd_newp(nf_cmd **cmd, const char *file, char *const argv[], char *const envp[]);
+
+/* Free a cmd and its compiled plan. NULL is accepted. Must not race a spawn. */
+NF_API void nf_cmd_free(nf_cmd *cmd);
+
+/* Flags for nf_cmd_flags. */
+/* When execve fails with ENOEXEC (no valid header, e.g. a script without #!),
+ * run it as `/bin/sh file args...`, as execvp does. Off by default, as in
+ * posix_spawnp. */
+#define NF_ENOEXEC_SH 0x1u
+
+/* Set behaviour flags (a bitwise or of NF_* flags above; replaces previous
+ * flags). EINVAL for unknown bits. */
+NF_API int nf_cmd_flags(nf_cmd *cmd, unsigned flags);
+
+/* ---- file actions: run in the child in the order they were added ---------- */
+
+/* dup2(oldfd, newfd) in the child. oldfd == newfd clears close-on-exec.
+ * EBADF for negative fds or fds ≥ RLIMIT_NOFILE. */
+NF_API int nf_cmd_dup2(nf_cmd *cmd, int oldfd, int newfd);
+
+/* open(path, flags, mode) in the child and place the result at `fd`.
+ * EBADF bad fd, EINVAL empty path, ENAMETOOLONG path ≥ PATH_MAX. */
+NF_API int nf_cmd_open(nf_cmd *cmd, int fd, const char *path, int flags, mode_t mode);
+
+/* close(fd) in the child. Closing an fd that is not open fails the spawn with
+ * EBADF (a mistake worth hearing about). */
+NF_API int nf_cmd_close(nf_cmd *cmd, int fd);
+
+/* chdir(path) / fchdir(fd) in the child. */
+NF_API int nf_cmd_chdir(nf_cmd *cmd, const char *path);
+NF_API int nf_cmd_fchdir(nf_cmd *cmd, int fd);
+
+/* ---- the fd policy -------------------------------------------------------- */
+/* By default the child gets exactly fds 0-2, every fd a file action produced
+ * (dup2/open targets) and every fd named with nf_cmd_keep_fd; every other fd is
+ * closed before exec (close_range, or /proc/self/fd where that is missing). */
+
+/* Pass the parent's `fd` to the child under the same number, close-on-exec
+ * cleared (applied before the file actions). EBADF for a bad fd number; the
+ * spawn fails with EBADF if the fd is not open at spawn time. */
+NF_API int nf_cmd_keep_fd(nf_cmd *cmd, int fd);
+
+/* POSIX inheritance instead: every fd without close-on-exec is inherited. */
+NF_API int nf_cmd_inherit_all_fds(nf_cmd *cmd);
+
+/* ---- attributes ------------------------------------------------------------ */
+
+/* setsid() in the child, before the file actions. */
+NF_API int nf_cmd_setsid(nf_cmd *cmd);
+
+/* setpgid(0, pgid) in the child (0: a new group led by the child), before the
+ * file actions. EINVAL for a negative pgid. */
+NF_API int nf_cmd_setpgid(nf_cmd *cmd, pid_t pgid);
+
+/* The signal mask the program starts with (default: the spawning thread's). */
+NF_API int nf_cmd_sigmask(nf_cmd *cmd, const sigset_t *mask);
+
+/* Signals reset to SIG_DFL in the child. Caught signals always are; this also
+ * resets ignored ones. SIGKILL and SIGSTOP in the set are skipped (they are
+ * always default). */
+NF_API int nf_cmd_sigdefault(nf_cmd *cmd, const sigset_t *set);
+
+/* ---- starting and handling processes ------------------------------------------ */
+
+/* Start the program described by cmd. On success fills *proc and returns 0.
+ * On failure returns the errno (of the failing child step, or of the parent's
+ * clone), the child (if any) is already reaped, *proc is {-1,-1}, and *err (if
+ * non-NULL) says which step failed. The child's exit status on a failed step is
+ * 127. From a thread, the caller sleeps until the child exec'd or failed. */
+NF_API int nf_spawn(const nf_cmd *cmd, nf_proc *proc, nf_error *err);
+
+/* Wait for the process to end: status gets a waitpid-style status (use
+ * WIFEXITED etc.; may be NULL). timeout_ms -1 waits forever, 0 polls.
+ * ETIMEDOUT leaves the child running and the handle usable. ECHILD if it was
+ * already reaped. */
+NF_API int nf_proc_wait(nf_proc *proc, int *status, int timeout_ms);
+
+/* Send sig through the pidfd (never hits a recycled pid). ESRCH if reaped. */
+NF_API int nf_proc_kill(nf_proc *proc, int sig);
+
+/* Close the pidfd. Does not wait and does not kill; a child not yet waited
+ * for stays a zombie until someone reaps it. */
+NF_API void nf_proc_release(nf_proc *proc);
+
+/* Render err as one line, e.g. "open /x/y as fd 1: No such file or directory".
+ * Always NUL-terminates (if len > 0) and returns buf. */
+NF_API const char *nf_error_format(const nf_error *err, char *buf, size_t len);
+
+/* ---- the M:N runtime -------------------------------------------------------- */
+/* Coroutines on a few worker threads. Inside a coroutine, nf_spawn and
+ * nf_proc_wait park the coroutine (not the worker) until the child exec'd or
+ * exited. Outside the runtime they behave as documented above. */
+
+/* Start the runtime with `workers` threads (0: one per CPU). EBUSY if running. */
+NF_API int nf_rt_start(int workers);
+
+/* Start a coroutine running fn(arg). EINVAL if fn is NULL; ESRCH if the
+ * runtime is not running; ENOMEM when no stack can be had. */
+NF_API int nf_go(void (*fn)(void *), void *arg);
+
+/* Let other coroutines run. Outside a coroutine: sched_yield(). */
+NF_API void nf_yield(void);
+
+/* Sleep ms milliseconds, parking the coroutine (outside one: the thread). */
+NF_API int nf_sleep_ms(int ms);
+
+/* Wait until fd is ready for `events` (POLLIN/POLLOUT), parking the coroutine.
+ * timeout_ms -1 = forever; ETIMEDOUT on timeout. */
+NF_API int nf_wait_fd(int fd, short events, int timeout_ms);
+
+/* Wait for every coroutine to finish, then stop the workers. */
+NF_API void nf_rt_stop(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,98 @@
+#include "stack_pool.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define MIN_SHIFT 14 /* 16 KiB */
+#define NCLASSES 10  /* up to 8 MiB */
+#define TAG_SHIFT 48 /* user-space pointers fit in 48 bits (x86_64, aarch64 4-level) */
+#define PTR_MASK ((UINT64_C(1) << TAG_SHIFT) - 1)
+
+static _Atomic uint64_t free_top[NCLASSES]; /* pointer | tag << 48 */
+static atomic_uint mapped;
+
+static size_t page_size(void)
+{
+	static size_t ps;
+	if (!ps)
+		ps = (size_t)sysconf(_SC_PAGESIZE);
+	return ps;
+}
+
+static int size_class(size_t size, unsigned *cls)
+{
+	for (unsigned c = 0; c < NCLASSES; c++)
+		if (size <= (size_t)1 << (MIN_SHIFT + c)) {
+			*cls = c;
+			return 0;
+		}
+	return EINVAL;
+}
+
+static nf_stack *pop(unsigned cls)
+{
+	uint64_t old = atomic_load_explicit(&free_top[cls], memory_order_acquire);
+	for (;;) {
+		nf_stack *st = (nf_stack *)(uintptr_t)(old & PTR_MASK);
+		if (!st)
+			return NULL;
+		/* st->next may be stale if another thread popped st meanwhile; the
+		 * tag then differs and the CAS fails. The read itself is safe: pooled
+		 * memory is never unmapped. */
+		uint64_t next = (uint64_t)(uintptr_t)st->next | ((old >> TAG_SHIFT) + 1) << TAG_SHIFT;
+		if (atomic_compare_exchange_weak_explicit(&free_top[cls], &old, next,
+		                                          memory_order_acquire, memory_order_acquire))
+			return st;
+	}
+}
+
+void nf_stack_put(nf_stack *st)
+{
+	uint64_t old = atomic_load_explicit(&free_top[st->cls], memory_order_relaxed);
+	do {
+		st->next = (nf_stack *)(uintptr_t)(old & PTR_MASK);
+	} while (!atomic_compare_exchange_weak_explicit(
+	    &free_top[st->cls], &old, (uint64_t)(uintptr_t)st | ((old >> TAG_SHIFT) + 1) << TAG_SHIFT,
+	    memory_order_release, memory_order_relaxed));
+}
+
+static int map_stack(unsigned cls, nf_stack **out)
+{
+	size_t size = (size_t)1 << (MIN_SHIFT + cls), guard = page_size();
+	/* One PROT_NONE reservation, then open the part above the guard page:
+	 * an overflow faults instead of writing into a neighbour. */
+	char *base = mmap(NULL, size + guard, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (base == MAP_FAILED)
+		return ENOMEM;
+	if (mprotect(base + guard, size, PROT_READ | PROT_WRITE)) {
+		munmap(base, size + guard);
+		return ENOMEM;
+	}
+	nf_stack *st = (nf_stack *)(base + guard + size - 64);
+	_Static_assert(sizeof(nf_stack) <= 64, "descriptor fits its slot");
+	st->next = NULL;
+	st->lo = base + guard;
+	st->size = size;
+	st->cls = cls;
+	st->id = atomic_fetch_add_explicit(&mapped, 1, memory_order_relaxed) + 1;
+	*out = st;
+	return 0;
+}
+
+int nf_stack_get(size_t size, nf_stack **out)
+{
+	unsigned cls;
+	int e = size_class(size, &cls);
+	if (e)
+		return e;
+	nf_stack *st = pop(cls);
+	if (st) {
+		*out = st;
+		return 0;
+	}
+	return map_stack(cls, out);
+}
+
+unsigned nf_stack_mapped(void) { return atomic_load_explicit(&mapped, memory_order_relaxed); }

@@ -1,0 +1,43 @@
+/* Pooled stacks for spawn children and coroutines (parent side only).
+ *
+ * A stack is one mapping: a PROT_NONE guard page at the low end, then `size`
+ * usable bytes, committed lazily by the kernel as they are touched. The
+ * descriptor lives in the top bytes of the usable area, so a stack costs no
+ * allocation besides its mapping. Stacks are never unmapped while the process
+ * runs: the free list is a lock-free LIFO whose ABA tag makes a stale pop fail,
+ * and reading a stale `next` is harmless because the memory stays mapped. Once
+ * warm, get/put are one compare-and-swap each: no syscall, no lock, no malloc.
+ */
+#ifndef NF_STACK_POOL_H
+#define NF_STACK_POOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct nf_stack {
+	struct nf_stack *next; /* free-list link, valid only while pooled */
+	void *lo;              /* lowest usable byte (just above the guard page) */
+	size_t size;           /* usable bytes, descriptor included */
+	unsigned cls;          /* size class index */
+	unsigned id;           /* serial number, for diagnostics */
+} nf_stack;
+
+/* Usable top of a stack: the first byte above the area a user may use (the
+ * descriptor sits here). 64-byte aligned. */
+static inline char *nf_stack_top(const nf_stack *st) { return (char *)st; }
+
+/* Get a stack of at least `size` usable bytes (rounded up to a power-of-two
+ * class from 16 KiB to 8 MiB). ENOMEM when no mapping can be had (e.g.
+ * vm.max_map_count reached); EINVAL for a size above the largest class. */
+int nf_stack_get(size_t size, nf_stack **out);
+
+/* Return a stack to its pool. Nothing may run on it any more. */
+void nf_stack_put(nf_stack *st);
+
+/* Default size of spawn-child and coroutine stacks. */
+#define NF_STACK_DEFAULT (64 * 1024)
+
+/* How many stacks were ever mapped (for tests and benchmarks). */
+unsigned nf_stack_mapped(void);
+
+#endif
