@@ -19,6 +19,7 @@
 
 #include <signal.h>
 #include <stddef.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #ifdef __cplusplus
@@ -153,6 +154,74 @@ NF_API int nf_cmd_sigmask(nf_cmd *cmd, const sigset_t *mask);
  * resets ignored ones. SIGKILL and SIGSTOP in the set are skipped (they are
  * always default). */
 NF_API int nf_cmd_sigdefault(nf_cmd *cmd, const sigset_t *set);
+
+/* ---- more actions (run in order with the file actions) ---------------------- */
+
+/* Close every fd >= `fd` at this point of the action sequence (the glibc
+ * addclosefrom_np semantics), independent of the fd policy. */
+NF_API int nf_cmd_closefrom(nf_cmd *cmd, int fd);
+
+/* Make the child's process group the foreground group of the terminal open
+ * at `tty_fd` (TIOCSPGRP, with SIGTTOU held off so a background caller works).
+ * The group is the one nf_cmd_setpgid gave the child, else its current one. */
+NF_API int nf_cmd_foreground(nf_cmd *cmd, int tty_fd);
+
+/* Give the child a new session (implies nf_cmd_setsid) and make the terminal
+ * open at `fd` its controlling terminal (TIOCSCTTY). To detach a child from
+ * the caller's terminal, nf_cmd_setsid alone is enough. */
+NF_API int nf_cmd_ctty(nf_cmd *cmd, int fd);
+
+/* ---- more attributes (applied at fixed points, see below) --------------------- */
+/* Order in the child: caught signals reset, sigdefault, pdeathsig, setsid,
+ * setpgid, sched, nice, rlimits, umask, cgroup (fallback), the actions in the
+ * order added (after nf_cmd_keep_fd's), closing of unlisted fds, setgroups,
+ * setgid, setuid, no_new_privs, sigmask, exec. So privileged files can be
+ * opened before the ids are dropped. */
+
+/* Supplementary groups, gid and uid of the child (raw syscalls, applied in
+ * that order, each real/effective/saved). EINVAL for (uid_t)-1 / (gid_t)-1;
+ * E2BIG for more than NGROUPS_MAX groups. */
+NF_API int nf_cmd_setgroups(nf_cmd *cmd, size_t n, const gid_t *groups);
+NF_API int nf_cmd_setgid(nf_cmd *cmd, gid_t gid);
+NF_API int nf_cmd_setuid(nf_cmd *cmd, uid_t uid);
+
+/* umask(mask) in the child. EINVAL for bits outside 0777. */
+NF_API int nf_cmd_umask(nf_cmd *cmd, mode_t mask);
+
+/* prlimit64 in the child; may be called for several resources (the last call
+ * per resource wins). EINVAL for an unknown resource or cur > max. */
+NF_API int nf_cmd_rlimit(nf_cmd *cmd, int resource, const struct rlimit *lim);
+
+/* setpriority(PRIO_PROCESS, 0, value): the child's absolute nice value
+ * (-20..19). EINVAL outside that range. */
+NF_API int nf_cmd_nice(nf_cmd *cmd, int value);
+
+/* sched_setscheduler(0, policy, {priority}); policy -1 keeps the policy and
+ * only sets the priority (sched_setparam). EINVAL for an unknown policy. */
+NF_API int nf_cmd_sched(nf_cmd *cmd, int policy, int priority);
+
+/* PR_SET_PDEATHSIG: the child gets `sig` when the spawning thread exits. If the
+ * parent is already gone when it is set, the child exits (status 127, ESRCH)
+ * rather than run orphaned. sig 0 clears. */
+NF_API int nf_cmd_pdeathsig(nf_cmd *cmd, int sig);
+
+/* PR_SET_NO_NEW_PRIVS: exec can never grant privileges (setuid bits, caps). */
+NF_API int nf_cmd_no_new_privs(nf_cmd *cmd);
+
+/* Start the child in the cgroup v2 directory open at `cgroup_fd`
+ * (CLONE_INTO_CGROUP; where clone3 cannot, the child writes itself into
+ * cgroup.procs before anything else; if neither works the spawn fails). */
+NF_API int nf_cmd_cgroup(nf_cmd *cmd, int cgroup_fd);
+
+/* Exec the file open at `fd` (execveat(fd, "", AT_EMPTY_PATH)) instead of the
+ * cmd's path, e.g. a memfd. The fd must stay open until nf_spawn returns; as
+ * with fexecve, a script opened close-on-exec fails with ENOENT (its
+ * interpreter could not reopen it), so open scripts without O_CLOEXEC. */
+NF_API int nf_cmd_exec_fd(nf_cmd *cmd, int fd);
+
+/* Search this colon-separated list instead of envp's PATH (nf_cmd_newp only;
+ * glibc's posix_spawnp searches the caller's PATH, not the child's). */
+NF_API int nf_cmd_search_path(nf_cmd *cmd, const char *path_list);
 
 /* ---- starting and handling processes ------------------------------------------ */
 
