@@ -180,6 +180,7 @@ static const struct method methods[] = {
 };
 #define NMETHODS (sizeof methods / sizeof methods[0])
 enum { M_VFORK = 0, M_POSIX_SPAWN = 1 };
+static bool method_on[NMETHODS]; /* --methods; all by default */
 
 /* ---- clock and statistics ---------------------------------------------- */
 
@@ -209,7 +210,7 @@ static struct {
 	char targets[PATH_MAX];
 	bool quick;
 } cfg = {
-	.rounds = 21, .kmax = 300, .point_s = 40.0,
+	.rounds = 31, .kmax = 300, .point_s = 40.0,
 	.rss_gib = { 0, 1, 4, 8 }, .n_rss = 4,
 	.csv = "results.csv", .sweeps = "all",
 };
@@ -441,7 +442,10 @@ static void fail_row(struct row *r, const char *what, int e)
 
 static void run_point(const struct point *p)
 {
-	int n = (int)NMETHODS, nthr = p->threads ? p->threads : 1;
+	int act[NMETHODS], n = 0, nthr = p->threads ? p->threads : 1;
+	for (int m = 0; m < (int)NMETHODS; m++)
+		if (method_on[m])
+			act[n++] = m;
 	struct row *r0 = &rows[nrows];
 	void *states[NMETHODS][8];
 	double vals[NMETHODS][MAX_ROUNDS];
@@ -465,16 +469,17 @@ static void run_point(const struct point *p)
 	/* Prepare and warm up. The warm-up runs single-threaded: it estimates
 	 * one spawn's latency, which bounds a throughput batch's length too. */
 	double per_round_s = cfg.point_s / cfg.rounds / n;
-	for (int m = 0; m < n; m++) {
-		struct row *r = &r0[m];
+	for (int j = 0; j < n; j++) {
+		int m = act[j];
+		struct row *r = &r0[j];
 		*r = (struct row){ .sweep = p->sweep, .method = m, .ok = true,
 				   .throughput = p->threads > 0 };
 		snprintf(r->point, sizeof r->point, "%s", p->label);
 		for (int i = 0; i < nthr; i++)
-			states[m][i] = NULL;
+			states[j][i] = NULL;
 		int e = 0;
 		for (int i = 0; i < nthr && !e; i++)
-			e = methods[m].open(p->t, &states[m][i]);
+			e = methods[m].open(p->t, &states[j][i]);
 		if (e) {
 			fail_row(r, "open", e);
 			continue;
@@ -485,7 +490,7 @@ static void run_point(const struct point *p)
 		long done = 0;
 		/* At least 3 spawns, at most 50 ms or 200 spawns. */
 		while (!e && (done < 3 || (t1 - t0 < 0.05 && done < 200))) {
-			e = batch(&single, m, states[m], 1, &v);
+			e = batch(&single, m, states[j], 1, &v);
 			done++;
 			t1 = now_s();
 		}
@@ -495,21 +500,21 @@ static void run_point(const struct point *p)
 		}
 		double est = (t1 - t0) / done;
 		long km = (long)(per_round_s / est / nthr);
-		k[m] = km < 1 ? 1 : km > cfg.kmax ? cfg.kmax : km;
+		k[j] = km < 1 ? 1 : km > cfg.kmax ? cfg.kmax : km;
 	}
 
 	for (int round = 0; round < cfg.rounds; round++) {
 		for (int i = 0; i < n; i++) {
-			int m = (i + round) % n;
-			struct row *r = &r0[m];
+			int j = (i + round) % n;
+			struct row *r = &r0[j];
 			if (!r->ok)
 				continue;
-			int e = batch(p, m, states[m], k[m], &vals[m][round]);
+			int e = batch(p, act[j], states[j], k[j], &vals[j][round]);
 			if (e) {
 				fail_row(r, "spawn", e);
 				continue;
 			}
-			r->spawns += k[m] * nthr;
+			r->spawns += k[j] * nthr;
 		}
 	}
 
@@ -519,24 +524,53 @@ static void run_point(const struct point *p)
 	}
 	double dt = now_s() - t_point;
 
-	for (int m = 0; m < n; m++) {
-		struct row *r = &r0[m];
+	for (int j = 0; j < n; j++) {
+		struct row *r = &r0[j];
 		for (int i = 0; i < nthr; i++)
-			if (states[m][i] && methods[m].close)
-				methods[m].close(states[m][i]);
+			if (states[j][i] && methods[act[j]].close)
+				methods[act[j]].close(states[j][i]);
 		if (!r->ok)
 			continue;
-		qsort(vals[m], (size_t)cfg.rounds, sizeof(double), cmp_double);
+		qsort(vals[j], (size_t)cfg.rounds, sizeof(double), cmp_double);
 		int R = cfg.rounds;
 		r->rounds = R;
-		r->min = vals[m][0];
-		r->max = vals[m][R - 1];
-		r->med = R % 2 ? vals[m][R / 2] : (vals[m][R / 2 - 1] + vals[m][R / 2]) / 2;
+		r->min = vals[j][0];
+		r->max = vals[j][R - 1];
+		r->med = R % 2 ? vals[j][R / 2] : (vals[j][R / 2 - 1] + vals[j][R / 2]) / 2;
 	}
 	fprintf(stderr, " %.1f s", dt);
 	if (p->faulter)
 		fprintf(stderr, " (faulter: %.0f pages/s)", atomic_load(&fault_pages) / dt);
 	fprintf(stderr, "\n");
+}
+
+/* --only: a plain loop of one method on the static target, nothing else in
+ * the process, for perf stat/record and strace -c. */
+static int only_loop(const char *name, const struct target *t, long n)
+{
+	for (size_t m = 0; m < NMETHODS; m++) {
+		if (strcmp(methods[m].name, name))
+			continue;
+		void *st;
+		int e = methods[m].open(t, &st);
+		for (long i = 0; i < 20 && !e; i++) /* warm-up */
+			e = methods[m].spawn_wait(st, t);
+		double t0 = now_s();
+		for (long i = 0; i < n && !e; i++)
+			e = methods[m].spawn_wait(st, t);
+		double dt = now_s() - t0;
+		if (st && methods[m].close)
+			methods[m].close(st);
+		if (e) {
+			fprintf(stderr, "spawn_bench: %s: %s\n", name, strerror(e));
+			return 1;
+		}
+		printf("%s: %ld spawn+wait of %s in %.3f s: %.1f µs each\n", name, n, t->path,
+		       dt, dt * 1e6 / n);
+		return 0;
+	}
+	fprintf(stderr, "spawn_bench: no method %s\n", name);
+	return 2;
 }
 
 /* ---- parent memory ballast ------------------------------------------------ */
@@ -619,12 +653,18 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: spawn_bench [--quick] [--rounds N] [--iters K] [--budget S]\n"
 		"                   [--rss 0,1,4,8] [--sweeps all|rss,target,env,first,threads]\n"
-		"                   [--csv FILE] [--targets DIR]\n"
+		"                   [--methods a,b] [--csv FILE] [--targets DIR]\n"
+		"       spawn_bench --only METHOD [--iters N]   (a bare loop, for perf/strace)\n"
 		"  --quick    9 rounds, K<=100, 4 s per point, RSS 0 and 1 GiB (under a minute)\n"
-		"  --rounds   rounds per sweep point (odd is best; default 21)\n"
+		"  --rounds   rounds per sweep point (odd is best; default 31)\n"
 		"  --iters    max spawns per method per round (default 300)\n"
 		"  --budget   seconds per sweep point, bounds K (default 40)\n"
-		"  --targets  directory holding exit0 and first_insn (default: next to this program)\n");
+		"  --methods  run only these methods (ratios need vfork+execve and posix_spawn)\n"
+		"  --targets  directory holding exit0 and first_insn (default: next to this program)\n"
+		"methods:");
+	for (size_t m = 0; m < NMETHODS; m++)
+		fprintf(f, " %s", methods[m].name);
+	fprintf(f, "\n");
 }
 
 static void parse_rss(const char *s)
@@ -646,6 +686,7 @@ int main(int argc, char **argv)
 		{ "iters", required_argument, NULL, 'k' }, { "budget", required_argument, NULL, 'b' },
 		{ "rss", required_argument, NULL, 'm' }, { "sweeps", required_argument, NULL, 's' },
 		{ "csv", required_argument, NULL, 'c' }, { "targets", required_argument, NULL, 't' },
+		{ "methods", required_argument, NULL, 'M' }, { "only", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },   { 0, 0, 0, 0 },
 	};
 	/* --quick first sets defaults that explicit flags may then override. */
@@ -657,11 +698,26 @@ int main(int argc, char **argv)
 			cfg.point_s = 4.0;
 			parse_rss("0,1");
 		}
+	const char *only = NULL;
+	long only_n = 0;
+	for (size_t m = 0; m < NMETHODS; m++)
+		method_on[m] = true;
 	for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
 		switch (c) {
 		case 'q': break;
 		case 'r': cfg.rounds = atoi(optarg); break;
-		case 'k': cfg.kmax = atoi(optarg); break;
+		case 'k': cfg.kmax = atoi(optarg); only_n = atol(optarg); break;
+		case 'o': only = optarg; break;
+		case 'M':
+			for (size_t m = 0; m < NMETHODS; m++) {
+				size_t l = strlen(methods[m].name);
+				const char *s = optarg;
+				method_on[m] = false;
+				for (; (s = strstr(s, methods[m].name)); s += l)
+					if ((s == optarg || s[-1] == ',') && (s[l] == ',' || !s[l]))
+						method_on[m] = true;
+			}
+			break;
 		case 'b': cfg.point_s = atof(optarg); break;
 		case 'm': parse_rss(optarg); break;
 		case 's': cfg.sweeps = optarg; break;
@@ -708,6 +764,9 @@ int main(int argc, char **argv)
 	struct target t_dynamic = { "/bin/true", true_argv, env10, false };
 	struct target t_env500 = { exit0, exit0_argv, env500, false };
 	struct target t_first = { first, first_argv, env10, true };
+
+	if (only)
+		return only_loop(only, &t_static, only_n > 0 ? only_n : 2000);
 
 	printf("## spawn_bench: µs per spawn+wait (median of %d rounds; min-max over rounds)\n\n",
 	       cfg.rounds);
