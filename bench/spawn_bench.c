@@ -64,6 +64,8 @@ struct method {
 	int (*open)(const struct target *t, void **state);
 	int (*spawn_wait)(void *state, const struct target *t);
 	void (*close)(void *state);
+	/* Only in the "ablate" sweep or when named with --methods. */
+	bool ablation;
 };
 
 static int open_stateless(const struct target *t, void **state)
@@ -121,6 +123,149 @@ static int fork_spawn_wait(void *state, const struct target *t)
 	return pid < 0 ? errno : reap(pid);
 }
 
+/* ---- the ablation ladder ----------------------------------------------------
+ * Raw clone3 spawns that add nofork's ingredients one at a time, so the gap
+ * between vfork and nofork can be split into its causes on a noisy machine
+ * (every rung runs interleaved with the others, like any method):
+ *   c3       clone3(CLONE_VM|CLONE_VFORK) on the parent's stack, like vfork
+ *   c3+stk   ... on a separate 16 KiB stack, as nofork's pooled one
+ *   c3+pidfd ... plus CLONE_PIDFD, waitid(P_PIDFD), close(pidfd)
+ *   c3+sig   ... plus CLONE_CLEAR_SIGHAND and all signals blocked in the
+ *            parent around clone3, restored by the child
+ *   c3+fds   ... plus close_range(3, ~0) in the child: nofork's syscalls
+ * The child is asm inside one asm statement: it never touches the stack,
+ * so sharing the parent's is safe here (vfork's rule). */
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x1000
+#endif
+#ifndef CLONE_CLEAR_SIGHAND
+#define CLONE_CLEAR_SIGHAND 0x100000000ULL
+#endif
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+struct clone3_args {
+	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
+};
+
+enum { RUNG_STACK = 1, RUNG_PIDFD = 2, RUNG_SIG = 4, RUNG_FDS = 8 };
+
+struct rung {
+	unsigned what;
+	char *stack;
+};
+
+/* Returns the pid or -errno. In the child: [close_range] [sigprocmask]
+ * execve, _exit(127) if it fails. */
+static long clone3_exec(struct clone3_args *ca, const struct target *t, long fds,
+			const uint64_t *mask)
+{
+	register long rax asm("rax") = SYS_clone3;
+	register void *rdi asm("rdi") = ca;
+	register long rsi asm("rsi") = sizeof *ca;
+	register const char *path asm("r12") = t->path;
+	register char *const *argv asm("r13") = t->argv;
+	register char *const *envp asm("r14") = t->envp;
+	register long do_fds asm("r15") = fds;
+	register const uint64_t *m asm("rbx") = mask;
+	asm volatile("syscall\n\t"
+		     "test %%rax, %%rax\n\t"
+		     "jnz 3f\n\t"
+		     "test %%r15, %%r15\n\t"
+		     "jz 1f\n\t"
+		     "mov $436, %%eax\n\t" /* close_range(3, ~0U, 0) */
+		     "mov $3, %%edi\n\t"
+		     "mov $-1, %%esi\n\t"
+		     "xor %%edx, %%edx\n\t"
+		     "syscall\n"
+		     "1:\ttest %%rbx, %%rbx\n\t"
+		     "jz 2f\n\t"
+		     "mov $14, %%eax\n\t" /* rt_sigprocmask(SIG_SETMASK, m, NULL, 8) */
+		     "mov $2, %%edi\n\t"
+		     "mov %%rbx, %%rsi\n\t"
+		     "xor %%edx, %%edx\n\t"
+		     "mov $8, %%r10d\n\t"
+		     "syscall\n"
+		     "2:\tmov $59, %%eax\n\t" /* execve */
+		     "mov %%r12, %%rdi\n\t"
+		     "mov %%r13, %%rsi\n\t"
+		     "mov %%r14, %%rdx\n\t"
+		     "syscall\n\t"
+		     "mov $231, %%eax\n\t" /* exit_group(127) */
+		     "mov $127, %%edi\n\t"
+		     "syscall\n"
+		     "3:"
+		     : "+a"(rax), "+D"(rdi), "+S"(rsi)
+		     : "r"(path), "r"(argv), "r"(envp), "r"(do_fds), "r"(m)
+		     : "rcx", "rdx", "r10", "r11", "memory");
+	return rax;
+}
+
+static int rung_open(const struct target *t, void **state, unsigned what)
+{
+	(void)t;
+	struct rung *r = calloc(1, sizeof *r);
+	if (!r || (what & RUNG_STACK && !(r->stack = aligned_alloc(64, 16384)))) {
+		free(r);
+		return ENOMEM;
+	}
+	if (r->stack)
+		memset(r->stack, 0, 16384); /* as a pooled stack: already faulted in */
+	r->what = what;
+	*state = r;
+	return 0;
+}
+
+static int rung_spawn_wait(void *state, const struct target *t)
+{
+	struct rung *r = state;
+	int pidfd = -1;
+	struct clone3_args ca = { .flags = CLONE_VM | CLONE_VFORK, .exit_signal = SIGCHLD };
+	if (r->stack) {
+		ca.stack = (uintptr_t)r->stack;
+		ca.stack_size = 16384;
+	}
+	if (r->what & RUNG_PIDFD) {
+		ca.flags |= CLONE_PIDFD;
+		ca.pidfd = (uintptr_t)&pidfd;
+	}
+	uint64_t all = ~UINT64_C(0), old = 0;
+	if (r->what & RUNG_SIG) {
+		ca.flags |= CLONE_CLEAR_SIGHAND;
+		syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, sizeof all);
+	}
+	long pid = clone3_exec(&ca, t, r->what & RUNG_FDS, r->what & RUNG_SIG ? &old : NULL);
+	if (r->what & RUNG_SIG)
+		syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, sizeof old);
+	if (pid < 0)
+		return (int)-pid;
+	if (pidfd < 0)
+		return reap((pid_t)pid);
+	siginfo_t si;
+	int e;
+	while ((e = waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED)) < 0 && errno == EINTR)
+		;
+	e = e < 0 ? errno : si.si_code == CLD_EXITED && si.si_status == 0 ? 0 : EPROTO;
+	close(pidfd);
+	return e;
+}
+
+static void rung_close(void *state)
+{
+	struct rung *r = state;
+	free(r->stack);
+	free(r);
+}
+
+#define RUNG(fn, what) \
+	static int fn(const struct target *t, void **state) { return rung_open(t, state, what); }
+RUNG(c3_open, 0)
+RUNG(c3_stk_open, RUNG_STACK)
+RUNG(c3_pidfd_open, RUNG_STACK | RUNG_PIDFD)
+RUNG(c3_sig_open, RUNG_STACK | RUNG_PIDFD | RUNG_SIG)
+RUNG(c3_fds_open, RUNG_STACK | RUNG_PIDFD | RUNG_SIG | RUNG_FDS)
+
 #if NF_BENCH_HAVE_CORE
 /* The cmd is compiled once per thread and target (the plan), as a caller
  * that starts the same program repeatedly would do; each iteration is
@@ -173,10 +318,15 @@ static int nofork_open(const struct target *t, void **state)
  * Later methods (the compat/preload path, spawning from a coroutine) are one
  * line each. */
 static const struct method methods[] = {
-	{ "vfork+execve", open_stateless, vfork_spawn_wait, NULL },
-	{ "posix_spawn", open_stateless, posix_spawn_wait, NULL },
-	{ "fork+execve", open_stateless, fork_spawn_wait, NULL },
-	{ "nofork", nofork_open, nofork_spawn_wait, nofork_close },
+	{ "vfork+execve", open_stateless, vfork_spawn_wait, NULL, false },
+	{ "posix_spawn", open_stateless, posix_spawn_wait, NULL, false },
+	{ "fork+execve", open_stateless, fork_spawn_wait, NULL, false },
+	{ "c3", c3_open, rung_spawn_wait, rung_close, true },
+	{ "c3+stk", c3_stk_open, rung_spawn_wait, rung_close, true },
+	{ "c3+pidfd", c3_pidfd_open, rung_spawn_wait, rung_close, true },
+	{ "c3+sig", c3_sig_open, rung_spawn_wait, rung_close, true },
+	{ "c3+fds", c3_fds_open, rung_spawn_wait, rung_close, true },
+	{ "nofork", nofork_open, nofork_spawn_wait, nofork_close, false },
 };
 #define NMETHODS (sizeof methods / sizeof methods[0])
 enum { M_VFORK = 0, M_POSIX_SPAWN = 1 };
@@ -615,7 +765,7 @@ static char **make_env(int n)
 static bool want(const char *sweep)
 {
 	if (!strcmp(cfg.sweeps, "all"))
-		return true;
+		return strcmp(sweep, "ablate") != 0;
 	size_t n = strlen(sweep);
 	for (const char *s = cfg.sweeps; (s = strstr(s, sweep)); s += n)
 		if ((s == cfg.sweeps || s[-1] == ',') && (s[n] == ',' || s[n] == 0))
@@ -652,13 +802,14 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: spawn_bench [--quick] [--rounds N] [--iters K] [--budget S]\n"
-		"                   [--rss 0,1,4,8] [--sweeps all|rss,target,env,first,threads]\n"
+		"                   [--rss 0,1,4,8] [--sweeps all|rss,target,env,first,threads,ablate]\n"
 		"                   [--methods a,b] [--csv FILE] [--targets DIR]\n"
 		"       spawn_bench --only METHOD [--iters N]   (a bare loop, for perf/strace)\n"
 		"  --quick    9 rounds, K<=100, 4 s per point, RSS 0 and 1 GiB (under a minute)\n"
 		"  --rounds   rounds per sweep point (odd is best; default 31)\n"
 		"  --iters    max spawns per method per round (default 300)\n"
 		"  --budget   seconds per sweep point, bounds K (default 40)\n"
+		"  --sweeps   all = every sweep but ablate (the vfork-to-nofork ladder)\n"
 		"  --methods  run only these methods (ratios need vfork+execve and posix_spawn)\n"
 		"  --targets  directory holding exit0 and first_insn (default: next to this program)\n"
 		"methods:");
@@ -700,8 +851,9 @@ int main(int argc, char **argv)
 		}
 	const char *only = NULL;
 	long only_n = 0;
+	bool methods_given = false;
 	for (size_t m = 0; m < NMETHODS; m++)
-		method_on[m] = true;
+		method_on[m] = !methods[m].ablation;
 	for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
 		switch (c) {
 		case 'q': break;
@@ -709,6 +861,7 @@ int main(int argc, char **argv)
 		case 'k': cfg.kmax = atoi(optarg); only_n = atol(optarg); break;
 		case 'o': only = optarg; break;
 		case 'M':
+			methods_given = true;
 			for (size_t m = 0; m < NMETHODS; m++) {
 				size_t l = strlen(methods[m].name);
 				const char *s = optarg;
@@ -817,6 +970,15 @@ int main(int argc, char **argv)
 		run_point(&(struct point){ "threads", "1 thread + faulter", &t_static, 1, true, -1 });
 		run_point(&(struct point){ "threads", "2 threads + faulter", &t_static, 2, true, -1 });
 		print_table("threads", "Spawning threads (throughput, spawns/s), with and without a page-faulting thread");
+	}
+	if (want("ablate")) {
+		/* The ladder between vfork and nofork; fork is left out (it
+		 * only adds time), the references stay for the ratios. */
+		if (!methods_given)
+			for (size_t m = 0; m < NMETHODS; m++)
+				method_on[m] = strcmp(methods[m].name, "fork+execve") != 0;
+		run_point(&(struct point){ "ablate", "static", &t_static, 0, false, -1 });
+		print_table("ablate", "Ablation: nofork's ingredients added to a raw clone3 one at a time (static target)");
 	}
 	headline();
 	write_csv();
