@@ -6,6 +6,8 @@
  * Usage:
  *   probe [anything]   print the report below to stdout, exit 0
  *   probe exit N       exit with status N, print nothing
+ *   probe exitpid      exit with status getpid() % 250 + 1, so the waiter can
+ *                      tell that the status it got belongs to the pid it has
  *   probe sleep MS     sleep MS milliseconds, exit 0
  *   probe cat          copy stdin to stdout until EOF, exit 0
  *   probe kill SIG     die by signal SIG (made default and unblocked first)
@@ -289,6 +291,8 @@ int main(int argc, char **argv)
 	const char *mode = argc > 1 ? argv[1] : "";
 	if (!strcmp(mode, "exit") && argc > 2)
 		return atoi(argv[2]);
+	if (!strcmp(mode, "exitpid"))
+		return getpid() % 250 + 1;
 	if (!strcmp(mode, "sleep") && argc > 2) {
 		sleep_ms(atol(argv[2]));
 		return 0;
