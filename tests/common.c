@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef PROBE_PATH
@@ -337,16 +338,26 @@ void assert_no_zombies(void)
 }
 
 static struct fd_snapshot leak_before;
+static struct timespec test_start;
 
 static void leak_setup(void)
 {
+	clock_gettime(CLOCK_MONOTONIC, &test_start);
 	fd_snapshot(&leak_before);
 }
 
+/* NF_TEST_TIMES=1 prints each test's duration (to find slow tests). */
 static void leak_teardown(void)
 {
 	assert_no_fd_leak(&leak_before);
 	assert_no_zombies();
+	if (getenv("NF_TEST_TIMES")) {
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		fprintf(stderr, "time %.3fs (pid %d)\n",
+			(double)(now.tv_sec - test_start.tv_sec) + (now.tv_nsec - test_start.tv_nsec) / 1e9,
+			(int)getpid());
+	}
 }
 
 TCase *common_tcase(const char *name, double timeout_s)
