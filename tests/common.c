@@ -413,14 +413,14 @@ char *tmp_file(const char *name, const char *content, mode_t mode)
 
 /* ---- running suites ----------------------------------------------------------- */
 
-int deny_clone3(int err)
+int deny_syscall(long nr, int err)
 {
 	struct sock_filter filter[] = {
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
 		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone3, 0, 1),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)nr, 0, 1),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ((unsigned)err & SECCOMP_RET_DATA)),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 	};
@@ -432,29 +432,43 @@ int deny_clone3(int err)
 	return 0;
 }
 
+int deny_clone3(int err)
+{
+	return deny_syscall(SYS_clone3, err);
+}
+
+/* NF_TEST_<NAME>=enosys|eperm: deny syscall nr with that errno, and prove
+ * the filter is in force (with NULL/invalid arguments the real syscall
+ * would fail differently: EFAULT, EINVAL). Returns 0, or 2 on a setup error. */
+static int deny_from_env(const char *var, long nr, const char *name)
+{
+	const char *mode = getenv(var);
+	if (!mode || !*mode)
+		return 0;
+	int e = !strcmp(mode, "enosys") ? ENOSYS : !strcmp(mode, "eperm") ? EPERM : 0;
+	if (!e) {
+		fprintf(stderr, "%s=%s: expected enosys or eperm\n", var, mode);
+		return 2;
+	}
+	int rc = deny_syscall(nr, e);
+	if (rc) {
+		fprintf(stderr, "cannot install the seccomp filter: %s\n", strerror(rc));
+		return 2;
+	}
+	if (syscall(nr, NULL, 0, ~0u) != -1 || errno != e) {
+		fprintf(stderr, "%s is not denied with %s\n", name, mode);
+		return 2;
+	}
+	printf("%s denied with %s: the library must use its fallback\n", name, mode);
+	fflush(stdout);
+	return 0;
+}
+
 int common_main(Suite *s)
 {
-	const char *mode = getenv("NF_TEST_CLONE3");
-	if (mode && *mode) {
-		int e = !strcmp(mode, "enosys") ? ENOSYS : !strcmp(mode, "eperm") ? EPERM : 0;
-		if (!e) {
-			fprintf(stderr, "NF_TEST_CLONE3=%s: expected enosys or eperm\n", mode);
-			return 2;
-		}
-		int rc = deny_clone3(e);
-		if (rc) {
-			fprintf(stderr, "cannot install the seccomp filter: %s\n", strerror(rc));
-			return 2;
-		}
-		/* Prove the filter is in force: a real clone3 with a NULL argument
-		 * would fail with EFAULT/EINVAL instead. */
-		if (syscall(SYS_clone3, NULL, 0) != -1 || errno != e) {
-			fprintf(stderr, "clone3 is not denied with %s\n", mode);
-			return 2;
-		}
-		printf("clone3 denied with %s: the library must use its clone fallback\n", mode);
-		fflush(stdout);
-	}
+	if (deny_from_env("NF_TEST_CLONE3", SYS_clone3, "clone3") ||
+	    deny_from_env("NF_TEST_CLOSE_RANGE", SYS_close_range, "close_range"))
+		return 2;
 	SRunner *sr = srunner_create(s);
 	srunner_set_fork_status(sr, CK_FORK);
 	srunner_run_all(sr, CK_NORMAL);

@@ -112,11 +112,15 @@ char *tmp_file(const char *name, const char *content, mode_t mode);
 /* Run the suite in fork mode and return 0 if everything passed.
  * NF_TEST_CLONE3=enosys|eperm in the environment first installs a seccomp
  * filter that makes clone3 fail with that errno, so the same tests exercise
- * the library's clone fallback. */
+ * the library's clone fallback; NF_TEST_CLOSE_RANGE likewise for
+ * close_range (the child's /proc/self/fd walk). */
 int common_main(Suite *s);
 
-/* Install the clone3-denying seccomp filter in the calling process
- * (err: ENOSYS or EPERM). Returns 0 or an errno. */
+/* Install a seccomp filter in the calling process (inherited by every child,
+ * kept across exec) making syscall nr fail with err. Sets no_new_privs.
+ * Returns 0 or an errno. */
+int deny_syscall(long nr, int err);
+/* deny_syscall(SYS_clone3, err). */
 int deny_clone3(int err);
 
 #endif
