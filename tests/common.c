@@ -44,7 +44,15 @@ nf_cmd *probe_cmdv(const char *const *args)
 	int rc = nf_cmd_new(&cmd, probe_path(), (char *const *)argv, NULL);
 	ck_assert_msg(rc == 0, "nf_cmd_new(probe): %s", strerror(rc));
 	ck_assert_ptr_nonnull(cmd);
+	if (test_no_pidfd())
+		ck_assert_int_eq(nf_cmd_flags(cmd, NF_NO_PIDFD), 0);
 	return cmd;
+}
+
+int test_no_pidfd(void)
+{
+	const char *v = getenv("NF_TEST_NO_PIDFD");
+	return v && *v && strcmp(v, "0");
 }
 
 /* ---- reports ---------------------------------------------------------------- */
@@ -373,6 +381,78 @@ TCase *common_tcase(const char *name, double timeout_s)
 	tcase_add_checked_fixture(tc, leak_setup, leak_teardown);
 	tcase_set_timeout(tc, timeout_s);
 	return tc;
+}
+
+/* ---- watching children from outside ----------------------------------------- */
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* A child of `parent` other than `except` (scanning /proc), or 0. */
+static pid_t find_child(pid_t parent, pid_t except)
+{
+	DIR *d = opendir("/proc");
+	if (!d)
+		return 0;
+	pid_t found = 0;
+	struct dirent *e;
+	while (!found && (e = readdir(d))) {
+		pid_t pid = (pid_t)atoi(e->d_name);
+		if (pid <= 0 || pid == except)
+			continue;
+		char path[64], buf[512];
+		snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		ssize_t n = read(fd, buf, sizeof buf - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		buf[n] = '\0';
+		char *p = strrchr(buf, ')');
+		int ppid;
+		char state;
+		if (p && sscanf(p + 1, " %c %d", &state, &ppid) == 2 && ppid == parent)
+			found = pid;
+	}
+	closedir(d);
+	return found;
+}
+
+pid_t await_child(pid_t parent, pid_t except, double timeout_s)
+{
+	double deadline = now_s() + timeout_s;
+	pid_t pid;
+	while (!(pid = find_child(parent, except)) && now_s() < deadline)
+		usleep(1000);
+	return pid;
+}
+
+int await_syscall(pid_t pid, long nr, double timeout_s)
+{
+	double deadline = now_s() + timeout_s;
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/syscall", (int)pid);
+	do {
+		char buf[256];
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return 0;
+		ssize_t n = read(fd, buf, sizeof buf - 1);
+		close(fd);
+		if (n > 0) {
+			buf[n] = '\0';
+			if (strtol(buf, NULL, 10) == nr)
+				return 1;
+		}
+		usleep(1000);
+	} while (now_s() < deadline);
+	return 0;
 }
 
 /* ---- temporary files -------------------------------------------------------- */

@@ -30,6 +30,10 @@ const char *probe_path(void);
 #define probe_cmd(...) probe_cmdv((const char *const[]){ __VA_ARGS__, NULL })
 nf_cmd *probe_cmdv(const char *const *args);
 
+/* NF_TEST_NO_PIDFD=1: probe_cmd sets NF_NO_PIDFD, so the suite runs on the
+ * pid-only paths (spawn, wait with its polling, kill). */
+int test_no_pidfd(void);
+
 /* What the probe printed, split into lines, plus how it ended. */
 typedef struct probe_report {
 	char *text;
@@ -102,6 +106,16 @@ void assert_no_zombies(void);
 /* A test case with the leak checks as checked fixture and a timeout scaled
  * for a loaded machine. */
 TCase *common_tcase(const char *name, double timeout_s);
+
+/* ---- watching a child between clone and exec ---------------------------------
+ * Tests make the child block in an action (opening a FIFO for writing) and
+ * look at it from a helper process. Both poll /proc with a bound. */
+
+/* A child of `parent` other than `except`, waited for up to timeout_s;
+ * 0 if none appeared. */
+pid_t await_child(pid_t parent, pid_t except, double timeout_s);
+/* 1 once pid is inside syscall nr (/proc/PID/syscall), 0 after timeout_s. */
+int await_syscall(pid_t pid, long nr, double timeout_s);
 
 /* A fresh directory for this test (removed at exit); path is static. */
 const char *test_tmpdir(void);

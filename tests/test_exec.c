@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -29,6 +30,8 @@ static nf_error spawn_fails(const nf_cmd *cmd, int want, int op)
 		      strerror(rc), want, strerror(want), nf_error_format(&err, msg, sizeof msg));
 	ck_assert_int_eq(err.err, want);
 	ck_assert_int_eq(err.op, op);
+	if (want != EINTR)
+		ck_assert_int_eq(err.signal, 0);
 	ck_assert_int_eq(p.pid, -1);
 	ck_assert_int_eq(p.pidfd, -1);
 	assert_no_zombies(); /* the failed child (exit 127) is already reaped */
@@ -545,6 +548,100 @@ START_TEST(failure_stops_later_steps)
 }
 END_TEST
 
+/* A child killed before it reached exec fails the spawn with EINTR, naming
+ * the signal and the step it was in. It is made to block in an open of a
+ * FIFO (nobody reads), and a helper process kills it there. */
+START_TEST(killed_before_exec_is_eintr)
+{
+	char *fifo = tmp_path("fifo");
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	pid_t parent = getpid();
+	pid_t h = fork();
+	ck_assert_int_ge(h, 0);
+	if (h == 0) {
+		pid_t c = await_child(parent, getpid(), 30);
+		if (c <= 0)
+			_exit(2);
+		if (!await_syscall(c, SYS_openat, 30))
+			_exit(3);
+		_exit(kill(c, SIGKILL) == 0 ? 0 : 4);
+	}
+	nf_cmd *cmd = probe_cmd(NULL);
+	ck_assert_int_eq(nf_cmd_chdir(cmd, "/"), 0);
+	ck_assert_int_eq(nf_cmd_open(cmd, 5, fifo, O_WRONLY, 0), 0);
+	nf_error err;
+	nf_proc p;
+	int rc = nf_spawn(cmd, &p, &err);
+	int hs;
+	ck_assert_int_eq(waitpid(h, &hs, 0), h); /* before the zombie check */
+	ck_assert_msg(WIFEXITED(hs) && WEXITSTATUS(hs) == 0, "helper status 0x%x", hs);
+	ck_assert_int_eq(rc, EINTR);
+	ck_assert_int_eq(err.err, EINTR);
+	ck_assert_int_eq(err.op, NF_OP_OPEN);
+	ck_assert_int_eq(p.pid, -1);
+	ck_assert_int_eq(p.pidfd, -1);
+	assert_no_zombies();
+	ck_assert_int_eq(err.signal, SIGKILL);
+	ck_assert_int_eq(err.fd, 5);
+	ck_assert_str_eq(err.path, fifo);
+	char buf[4300], want[4300];
+	snprintf(want, sizeof want, "open %s as fd 5: killed by signal %d before exec", fifo, SIGKILL);
+	ck_assert_str_eq(nf_error_format(&err, buf, sizeof buf), want);
+
+	/* The same position as an open that fails by itself. */
+	nf_cmd *same = probe_cmd(NULL);
+	ck_assert_int_eq(nf_cmd_chdir(same, "/"), 0);
+	ck_assert_int_eq(nf_cmd_open(same, 5, "/nonexistent-nofork", O_RDONLY, 0), 0);
+	nf_error e2 = spawn_fails(same, ENOENT, NF_OP_OPEN);
+	ck_assert_int_eq(err.index, e2.index);
+	nf_cmd_free(same);
+	nf_cmd_free(cmd);
+	free(fifo);
+}
+END_TEST
+
+/* dup2(fd, fd) of an fd that is not open fails like dup2 itself. */
+START_TEST(error_dup2_same_closed_fd)
+{
+	ck_assert_int_eq(fcntl(150, F_GETFD), -1);
+	nf_cmd *cmd = probe_cmd(NULL);
+	ck_assert_int_eq(nf_cmd_dup2(cmd, 150, 150), 0);
+	nf_error err = spawn_fails(cmd, EBADF, NF_OP_DUP2);
+	ck_assert_int_eq(err.fd, 150);
+	ck_assert_int_eq(err.arg, 150);
+	nf_cmd_free(cmd);
+}
+END_TEST
+
+/* Exec by fd: the file open at fd runs; a closed fd fails as execveat. */
+START_TEST(exec_fd_runs_file)
+{
+	int fd = open(probe_path(), O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	char *argv[] = { "by-fd", "x", NULL };
+	nf_cmd *cmd = NULL;
+	ck_assert_int_eq(nf_cmd_new(&cmd, "/nonexistent-nofork/unused", argv, NULL), 0);
+	ck_assert_int_eq(nf_cmd_exec_fd(cmd, fd), 0);
+	probe_report r;
+	probe_run_ok(cmd, &r);
+	ck_assert_str_eq(probe_arg(&r, 0), "by-fd");
+	ck_assert_str_eq(probe_arg(&r, 1), "x");
+	ck_assert(!probe_fd(&r, fd, NULL)); /* close-on-exec: gone after exec */
+	probe_report_free(&r);
+	nf_cmd_free(cmd);
+	close(fd);
+
+	ck_assert_int_eq(fcntl(150, F_GETFD), -1);
+	cmd = NULL;
+	ck_assert_int_eq(nf_cmd_new(&cmd, "/nonexistent-nofork/unused", argv, NULL), 0);
+	ck_assert_int_eq(nf_cmd_exec_fd(cmd, 150), 0);
+	nf_error err = spawn_fails(cmd, EBADF, NF_OP_EXEC);
+	ck_assert_int_eq(err.fd, 150);
+	expect_format(&err, "execveat fd 150");
+	nf_cmd_free(cmd);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("exec");
@@ -574,6 +671,9 @@ int main(void)
 	tcase_add_test(tc, error_setpgid_foreign_group);
 	tcase_add_test(tc, error_index_is_position);
 	tcase_add_test(tc, failure_stops_later_steps);
+	tcase_add_test(tc, killed_before_exec_is_eintr);
+	tcase_add_test(tc, error_dup2_same_closed_fd);
+	tcase_add_test(tc, exec_fd_runs_file);
 	suite_add_tcase(s, tc);
 	return common_main(s);
 }
