@@ -61,13 +61,15 @@ static inline int nf_int_cmd_no_pidfd(nf_cmd *cmd)
 }
 #endif
 
-/* TODO(core) NF_INT_HAVE_EXEC_ERROR:
- *   int nf_int_cmd_exec_error(nf_cmd *cmd, int err);
- * Run every step as usual but make the exec step fail with `err`. glibc
- * fails posix_spawn("") with ENOENT and posix_spawnp(name > NAME_MAX) with
- * ENAMETOOLONG *in the child*, so an earlier failing file action wins.
- * Fallback: compat returns err before anything starts (same code unless an
- * action would also have failed). */
+/* TODO(core) NF_INT_HAVE_FAIL_ACTION:
+ *   int nf_int_cmd_fail_action(nf_cmd *cmd, int err);
+ * An action that fails the spawn with `err` when the child reaches it (in
+ * order with the other actions). glibc fails some requests only in the child
+ * -- posix_spawn(""), posix_spawnp(name longer than NAME_MAX), an open or
+ * chdir action with an empty path (ENOENT) -- where the native setters refuse
+ * them up front; with this hook an earlier failing action still wins, as in
+ * glibc. Fallback: compat returns err without starting anything (the same
+ * code unless an earlier action would also have failed). */
 
 /* TODO(core) ordering and search rules, no new function needed if the
  * native behaviour changes:

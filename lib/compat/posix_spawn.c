@@ -364,17 +364,32 @@ static int add_close(nf_cmd *cmd, const struct compat_actions *ca, size_t i)
 #endif
 }
 
+/* A failure glibc only meets in the child (see NF_INT_HAVE_FAIL_ACTION). */
+static int fail_in_child(nf_cmd *cmd, int err)
+{
+#ifdef NF_INT_HAVE_FAIL_ACTION
+	return nf_int_cmd_fail_action(cmd, err);
+#else
+	(void)cmd;
+	return err;
+#endif
+}
+
 static int add_action(nf_cmd *cmd, const struct compat_actions *ca, size_t i)
 {
 	const struct compat_action *a = &ca->v[i];
 	switch (a->kind) {
 	case CA_OPEN:
+		if (!a->path[0])
+			return fail_in_child(cmd, ENOENT);
 		return nf_cmd_open(cmd, a->fd, a->path, a->oflag, a->mode);
 	case CA_CLOSE:
 		return add_close(cmd, ca, i);
 	case CA_DUP2:
 		return nf_cmd_dup2(cmd, a->oldfd, a->fd);
 	case CA_CHDIR:
+		if (!a->path[0])
+			return fail_in_child(cmd, ENOENT);
 		return nf_cmd_chdir(cmd, a->path);
 	case CA_FCHDIR:
 		return nf_cmd_fchdir(cmd, a->fd);
@@ -468,16 +483,20 @@ static int compat_spawn(pid_t *pid, int *pidfd_out, bool want_pidfd, const char 
 		return EINVAL;
 	if (want_pidfd && !pidfd_supported())
 		return ENOSYS;
-	/* TODO(core) NF_INT_HAVE_EXEC_ERROR: glibc fails these in the child. */
-	if (file[0] == '\0')
-		return ENOENT;
-	search = search && !strchr(file, '/');
-	if (search && strnlen(file, NAME_MAX + 1) > NAME_MAX)
-		return ENAMETOOLONG;
 	if (!envp)
 		envp = empty_env;
+	/* glibc fails these at exec, after the actions: the cmd gets a stand-in
+	 * path that is never executed. */
+	int exec_err = 0;
+	search = search && !strchr(file, '/');
+	if (file[0] == '\0')
+		exec_err = ENOENT;
+	else if (search && strnlen(file, NAME_MAX + 1) > NAME_MAX)
+		exec_err = ENAMETOOLONG;
 
-	if (search) {
+	if (exec_err) {
+		r = nf_cmd_new(&cmd, "/", argv, envp);
+	} else if (search) {
 		const char *path = getenv("PATH");
 		r = nf_cmd_newp(&cmd, file, argv, envp);
 		if (!r)
@@ -493,6 +512,8 @@ static int compat_spawn(pid_t *pid, int *pidfd_out, bool want_pidfd, const char 
 		r = add_attributes(cmd, at);
 	for (size_t i = 0; !r && ca && i < ca->n; i++)
 		r = add_action(cmd, ca, i);
+	if (!r && exec_err)
+		r = fail_in_child(cmd, exec_err);
 	if (!r)
 		r = nf_spawn(cmd, &proc, NULL);
 	nf_cmd_free(cmd);
