@@ -126,58 +126,39 @@ struct outcome {
 	char out[65536];
 };
 
-/* Replace "TOKEN" by "with" wherever it is a whole space-separated word. */
-static void replace_word(char *s, const char *tok, const char *with)
-{
-	size_t tl = strlen(tok), wl = strlen(with);
-	for (char *p = s; (p = strstr(p, tok));) {
-		bool start = p == s || p[-1] == ' ';
-		bool end = p[tl] == '\n' || p[tl] == ' ' || p[tl] == '\0';
-		if (start && end && wl <= tl) {
-			memcpy(p, with, wl);
-			memmove(p + wl, p + tl, strlen(p + tl) + 1);
-			p += wl;
-		} else {
-			p += tl;
-		}
-	}
-}
-
 /* Make two children's reports comparable: drop the pid line, write the
- * child's own pid as SELF, forget pipe inode numbers, mask signals 32/33 in
+ * child's own pid as SELF wherever it is a whole word (pgid, sid after
+ * setsid/setpgid), forget pipe inode numbers, and mask signals 32/33 in
  * sigign (see the file comment). */
-static void normalize(char *out, pid_t child)
+static void normalize(char *out, size_t cap, pid_t child)
 {
 	char pid[32];
 	snprintf(pid, sizeof pid, "%d", (int)child);
-	char *dst = out;
-	for (char *line = out; *line;) {
-		char *nl = strchr(line, '\n');
-		size_t len = nl ? (size_t)(nl - line) + 1 : strlen(line);
-		if (strncmp(line, "pid ", 4) != 0) {
-			memmove(dst, line, len);
-			dst += len;
+	char *copy = strdup(out);
+	ck_assert_ptr_nonnull(copy);
+	size_t n = 0;
+	for (char *save, *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (!strncmp(line, "pid ", 4))
+			continue;
+		if (!strncmp(line, "sigign ", 7)) {
+			unsigned long long v = strtoull(line + 7, NULL, 16) & ~(3ull << 31);
+			n += (size_t)snprintf(out + n, cap - n, "sigign %016llx\n", v);
+			continue;
 		}
-		line += len;
+		char *pipe = strstr(line, "pipe:[");
+		if (pipe)
+			strcpy(pipe + 6, "]");
+		for (char *w = line, *end; *w; w = end) {
+			end = w + strcspn(w, " ");
+			size_t wl = (size_t)(end - w);
+			bool self = child > 0 && wl == strlen(pid) && !strncmp(w, pid, wl);
+			n += (size_t)snprintf(out + n, cap - n, "%.*s", self ? 4 : (int)wl, self ? "SELF" : w);
+			if (*end)
+				n += (size_t)snprintf(out + n, cap - n, "%c", *end++);
+		}
+		n += (size_t)snprintf(out + n, cap - n, "\n");
 	}
-	*dst = '\0';
-	if (child > 0)
-		replace_word(out, pid, "SELF");
-	for (char *p = out; (p = strstr(p, "pipe:["));) {
-		char *e = strchr(p, ']');
-		if (!e)
-			break;
-		memmove(p + 6, e, strlen(e) + 1);
-		p += 6;
-	}
-	char *ign = strstr(out, "sigign ");
-	if (ign) {
-		unsigned long long v = strtoull(ign + 7, NULL, 16);
-		v &= ~(3ull << 31);
-		char hex[17];
-		snprintf(hex, sizeof hex, "%016llx", v);
-		memcpy(ign + 7, hex, 16);
-	}
+	free(copy);
 }
 
 static void read_all(int fd, char *buf, size_t cap)
@@ -220,7 +201,7 @@ static void run_one(const struct api *A, scenario_cb *fn, struct outcome *o)
 	o->status = -1;
 	if (o->rc == 0)
 		ck_assert_int_eq(waitpid(pid, &o->status, 0), pid);
-	normalize(o->out, o->rc == 0 ? pid : -1);
+	normalize(o->out, sizeof o->out, o->rc == 0 ? pid : -1);
 	/* A failed spawn must leave no child behind, reaped or not. */
 	ck_assert_msg(waitpid(-1, NULL, WNOHANG) == -1 && errno == ECHILD,
 		"%s left a child behind", A->name);
@@ -237,6 +218,8 @@ static void diff(const char *name, scenario_cb *fn)
 	if (getenv("NF_DIFF_VERBOSE"))
 		fprintf(stderr, "%-28s glibc %3d  nofork %3d  report %zu bytes\n", name, g.rc, n.rc,
 			strlen(g.out));
+	if (getenv("NF_DIFF_VERBOSE") && !strcmp(getenv("NF_DIFF_VERBOSE"), name))
+		fprintf(stderr, "--- glibc\n%s--- nofork\n%s", g.out, n.out);
 	ck_assert_msg(g.rc == n.rc, "%s: glibc returned %d (%s), nofork %d (%s)", name, g.rc,
 		strerror(g.rc), n.rc, strerror(n.rc));
 	ck_assert_msg(g.status == n.status, "%s: exit status glibc %#x nofork %#x", name,
@@ -287,6 +270,14 @@ SCENARIO(open_cloexec_onto_open_fd)
 	ck_assert_int_eq(A->addclosefrom(fa, 3), 0);
 	ck_assert_int_eq(A->addopen(fa, 3, sp("data"), O_RDONLY | O_CLOEXEC, 0), 0);
 	ck_assert_int_eq(A->addopen(fa, 4, sp("data"), O_RDONLY, 0), 0);
+}
+
+/* The target is the lowest free fd once closed: the file lands on it with
+ * O_CLOEXEC kept, so the program starts without a stdin. */
+SCENARIO(open_cloexec_onto_stdin)
+{
+	UNUSED;
+	ck_assert_int_eq(A->addopen(fa, 0, sp("data"), O_RDONLY | O_CLOEXEC, 0), 0);
 }
 
 SCENARIO(open_replaces_fd)
@@ -596,6 +587,27 @@ SCENARIO(resetids_noop)
 	ck_assert_int_eq(A->setflags(at, POSIX_SPAWN_RESETIDS), 0);
 }
 
+/* The caller runs with other effective ids; RESETIDS gives the child the
+ * real ones back before the file actions. */
+static void drop_effective_ids(void)
+{
+	ck_assert_int_eq(setresgid(-1, 65534, -1), 0);
+	ck_assert_int_eq(setresuid(-1, 65534, -1), 0);
+}
+
+SCENARIO(resetids_effective)
+{
+	UNUSED;
+	drop_effective_ids();
+	ck_assert_int_eq(A->setflags(at, POSIX_SPAWN_RESETIDS), 0);
+}
+
+SCENARIO(effective_ids_inherited)
+{
+	UNUSED;
+	drop_effective_ids();
+}
+
 SCENARIO(usevfork_ignored)
 {
 	UNUSED;
@@ -746,7 +758,7 @@ static const struct {
 } scenarios[] = {
 #define S(x) { #x, x }
 	S(plain), S(plain_null_attr), S(open_rdonly), S(open_cloexec_elsewhere),
-	S(open_cloexec_onto_open_fd), S(open_replaces_fd), S(open_enoent), S(open_eexist),
+	S(open_cloexec_onto_open_fd), S(open_cloexec_onto_stdin), S(open_replaces_fd), S(open_enoent), S(open_eexist),
 	S(open_eisdir), S(open_empty_path), S(close_open_fd), S(close_unopened_fd),
 	S(close_then_dup2_over), S(dup2_plain), S(dup2_same_clears_cloexec),
 	S(dup2_same_unopened), S(dup2_unopened), S(chdir_ok), S(chdir_enoent), S(chdir_enotdir),
@@ -757,7 +769,7 @@ static const struct {
 	S(new_session_and_pgroup_own), S(sigmask_some), S(sigmask_full), S(sigmask_all_bits),
 	S(sigmask_empty_flag_unset), S(sigmask_inherited), S(sigdef_ignored), S(sigdef_full),
 	S(sched_other), S(sched_fifo), S(sched_rr), S(sched_rr_bad_prio), S(sched_other_bad_prio),
-	S(schedparam_only_bad), S(schedparam_only_ok), S(sched_both_flags), S(resetids_noop),
+	S(schedparam_only_bad), S(schedparam_only_ok), S(sched_both_flags), S(resetids_noop), S(resetids_effective), S(effective_ids_inherited),
 	S(usevfork_ignored), S(all_attributes), S(exec_enoent), S(exec_eacces_dir),
 	S(exec_eacces_mode), S(exec_enoexec), S(exec_enotdir), S(exec_empty),
 	S(exec_relative_after_chdir), S(exec_enametoolong), S(spawnp_found),

@@ -1,10 +1,15 @@
 /* compat_hooks.h: what the posix_spawn compat layer needs from the core
  * beyond the public nf_cmd_* API, to give a child exactly glibc's state.
  *
- * Each hook is wanted in lib/nofork_int.h, announced there by its
- * NF_INT_HAVE_* macro. Until a hook exists, the fallback below is used and
- * its gap is named; tests/test_compat_diff.c checks each behaviour, so a
- * missing hook shows up as a failing scenario, not as silence.
+ * In lib/nofork_int.h already (used directly by posix_spawn.c):
+ *   nf_cmd_close_lenient  addclose, and the close glibc does before an open
+ *   nf_cmd_resetids       POSIX_SPAWN_RESETIDS at glibc's point
+ * Public: NF_NO_PIDFD (posix_spawn callers never see a pidfd).
+ *
+ * Still wanted, each announced in lib/nofork_int.h by its NF_INT_HAVE_*
+ * macro; until then the fallback below is used and its gap is named here.
+ * tests/test_compat_diff.c checks each behaviour ("hooks" case), so a
+ * missing hook shows up as a failing test, not as silence.
  */
 #ifndef NOFORK_COMPAT_HOOKS_H
 #define NOFORK_COMPAT_HOOKS_H
@@ -12,36 +17,19 @@
 #include <signal.h>
 #include <sys/types.h>
 
-#include "nofork.h"
-
-#if __has_include("nofork_int.h")
 #include "nofork_int.h"
-#endif
-
-/* TODO(core) NF_INT_HAVE_CLOSE_LENIENT:
- *   int nf_int_cmd_close_lenient(nf_cmd *cmd, int fd);
- * close(fd) as an action; a failing close is ignored unless fd is out of the
- * child's RLIMIT_NOFILE soft limit at that moment (then the spawn fails with
- * close's errno). Fallback in compat.c: the parent works out whether fd is
- * open at that point of the sequence (parent's table + earlier actions) and
- * emits nf_cmd_close only then; racy against other threads opening or
- * closing that fd during the spawn. */
-
-/* TODO(core) NF_INT_HAVE_RESETIDS:
- *   int nf_int_cmd_resetids(nf_cmd *cmd);
- * POSIX_SPAWN_RESETIDS at glibc's point (after setpgid, before the actions):
- * raw setresuid(-1, ruid, -1), then setresgid(-1, rgid, -1). Fallback:
- * exact when the caller's effective ids equal its real ids (the reset is a
- * no-op then); otherwise the spawn fails with ENOTSUP. */
 
 /* TODO(core) NF_INT_HAVE_SIGIGNORE:
- *   int nf_int_cmd_sigignore(nf_cmd *cmd, const sigset_t *set);
- * Set these signals to SIG_IGN at the signal-reset step (raw rt_sigaction,
- * any signal 1..64). glibc 2.36 leaves its internal signals 32 and 33 ignored
- * in every child (unless in the SETSIGDEF set); the child inherits that over
- * exec. Fallback: none, so the children keep 32/33 at SIG_DFL. */
+ *   int nf_cmd_sigignore(nf_cmd *cmd, const sigset_t *set);
+ * Set these signals to SIG_IGN in the child at the signal step, after the
+ * caught-signal reset (raw rt_sigaction, any signal 1..64; a signal also in
+ * the sigdefault set stays SIG_DFL). glibc 2.36's child sets its internal
+ * signals 32 (SIGCANCEL) and 33 (SIGSETXID) to SIG_IGN unless the SETSIGDEF
+ * set names them, and the program inherits that over exec: every glibc child
+ * on this machine shows SigIgn bits 31-32. Fallback: none (they stay SIG_DFL
+ * in nofork's children). */
 #ifndef NF_INT_HAVE_SIGIGNORE
-static inline int nf_int_cmd_sigignore(nf_cmd *cmd, const sigset_t *set)
+static inline int nf_cmd_sigignore(nf_cmd *cmd, const sigset_t *set)
 {
 	(void)cmd;
 	(void)set;
@@ -49,34 +37,28 @@ static inline int nf_int_cmd_sigignore(nf_cmd *cmd, const sigset_t *set)
 }
 #endif
 
-/* TODO(core) NF_INT_HAVE_NO_PIDFD:
- *   int nf_int_cmd_no_pidfd(nf_cmd *cmd);
- * Do not ask clone3 for a pidfd (posix_spawn callers never see one). Fallback:
- * the pidfd is created and closed right after the spawn (one extra close). */
-#ifndef NF_INT_HAVE_NO_PIDFD
-static inline int nf_int_cmd_no_pidfd(nf_cmd *cmd)
-{
-	(void)cmd;
-	return 0;
-}
-#endif
-
 /* TODO(core) NF_INT_HAVE_FAIL_ACTION:
- *   int nf_int_cmd_fail_action(nf_cmd *cmd, int err);
+ *   int nf_cmd_fail_action(nf_cmd *cmd, int err);
  * An action that fails the spawn with `err` when the child reaches it (in
  * order with the other actions). glibc fails some requests only in the child
  * -- posix_spawn(""), posix_spawnp(name longer than NAME_MAX), an open or
- * chdir action with an empty path (ENOENT) -- where the native setters refuse
- * them up front; with this hook an earlier failing action still wins, as in
- * glibc. Fallback: compat returns err without starting anything (the same
- * code unless an earlier action would also have failed). */
+ * chdir action with an empty path (ENOENT), a close whose fd is no longer
+ * under RLIMIT_NOFILE (EBADF) -- where the native setters refuse them up
+ * front; with this hook an earlier failing action still wins, as in glibc.
+ * Fallback: compat returns err without starting anything (the same code
+ * unless an earlier action would also have failed). */
 
-/* TODO(core) ordering and search rules, no new function needed if the
- * native behaviour changes:
- * - glibc applies the scheduler (SETSCHEDULER/SETSCHEDPARAM) before setsid
- *   and setpgid; the native order is setsid, setpgid, sched. Visible only
- *   when both fail (sched's error wins in glibc).
- * - glibc's PATH search also moves on after ESTALE, ENODEV and ETIMEDOUT
- *   (native: ENOENT and ENOTDIR only). */
+/* TODO(core), no new function needed if the native order changes:
+ * glibc applies the scheduler (SETSCHEDULER/SETSCHEDPARAM) right after the
+ * signals, before setsid and setpgid; the native plan emits SCHED after
+ * SETPGID and RESETIDS. Visible only when both fail: glibc returns sched's
+ * error (e.g. EINVAL for SCHED_RR priority 0 with SETSID|SETPGROUP, where
+ * nofork returns setpgid's EPERM). Moving OPK_SCHED before OPK_SETSID in
+ * plan.c's layout() fixes it (nothing else depends on that order). */
+
+/* TODO(core), low priority: a child killed by a signal before exec. glibc
+ * reports success and leaves the dead child for the caller to reap (its
+ * status shows the signal); nf_spawn reaps it and returns EINTR, which compat
+ * passes on. A flag to leave such a child unreaped and report 0 would match. */
 
 #endif

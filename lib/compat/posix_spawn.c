@@ -328,63 +328,43 @@ int nofork_posix_spawnattr_getcgroup_np(const posix_spawnattr_t *attr, int *cgro
 
 /* ---- spawning ------------------------------------------------------------------------- */
 
-#ifndef NF_INT_HAVE_CLOSE_LENIENT
-/* Whether fd is open in the child when action i runs: the last earlier action
- * that touched fd decides, else the parent's table (the child starts with a
- * copy of it; close-on-exec fds are still open until exec). */
-static bool open_before(const struct compat_actions *ca, size_t i, int fd)
-{
-	while (i-- > 0) {
-		const struct compat_action *a = &ca->v[i];
-		if (a->kind == CA_CLOSEFROM && fd >= a->fd)
-			return false;
-		if (a->fd != fd)
-			continue;
-		if (a->kind == CA_CLOSE)
-			return false;
-		if (a->kind == CA_OPEN || a->kind == CA_DUP2)
-			return true;
-	}
-	return fcntl(fd, F_GETFD) != -1;
-}
-#endif
-
-static int add_close(nf_cmd *cmd, const struct compat_actions *ca, size_t i)
-{
-	int fd = ca->v[i].fd;
-#ifdef NF_INT_HAVE_CLOSE_LENIENT
-	(void)ca;
-	return nf_int_cmd_close_lenient(cmd, fd);
-#else
-	/* An fd that was valid when added but is out of range now still fails, as
-	 * in glibc's child; the strict native close reports it. */
-	if (open_before(ca, i, fd) || !valid_fd(fd))
-		return nf_cmd_close(cmd, fd);
-	return 0;
-#endif
-}
-
 /* A failure glibc only meets in the child (see NF_INT_HAVE_FAIL_ACTION). */
 static int fail_in_child(nf_cmd *cmd, int err)
 {
 #ifdef NF_INT_HAVE_FAIL_ACTION
-	return nf_int_cmd_fail_action(cmd, err);
+	return nf_cmd_fail_action(cmd, err);
 #else
 	(void)cmd;
 	return err;
 #endif
 }
 
-static int add_action(nf_cmd *cmd, const struct compat_actions *ca, size_t i)
+/* glibc: close(fd), ignoring errors unless fd is out of RLIMIT_NOFILE range
+ * (a limit lowered since the add). */
+static int add_close(nf_cmd *cmd, int fd)
 {
-	const struct compat_action *a = &ca->v[i];
+	if (!valid_fd(fd))
+		return fail_in_child(cmd, EBADF);
+	return nf_cmd_close_lenient(cmd, fd);
+}
+
+static int add_action(nf_cmd *cmd, const struct compat_action *a)
+{
+	int r;
 	switch (a->kind) {
 	case CA_OPEN:
+		/* glibc (and POSIX) close the target first, ignoring errors: at the
+		 * fd limit the open can then succeed, and an O_CLOEXEC file that lands
+		 * on the target keeps its flag. */
+		if (!valid_fd(a->fd))
+			return fail_in_child(cmd, EBADF);
+		if ((r = nf_cmd_close_lenient(cmd, a->fd)))
+			return r;
 		if (!a->path[0])
 			return fail_in_child(cmd, ENOENT);
 		return nf_cmd_open(cmd, a->fd, a->path, a->oflag, a->mode);
 	case CA_CLOSE:
-		return add_close(cmd, ca, i);
+		return add_close(cmd, a->fd);
 	case CA_DUP2:
 		return nf_cmd_dup2(cmd, a->oldfd, a->fd);
 	case CA_CHDIR:
@@ -399,18 +379,6 @@ static int add_action(nf_cmd *cmd, const struct compat_actions *ca, size_t i)
 		return nf_cmd_foreground(cmd, a->fd);
 	}
 	return EINVAL;
-}
-
-static int add_resetids(nf_cmd *cmd)
-{
-#ifdef NF_INT_HAVE_RESETIDS
-	return nf_int_cmd_resetids(cmd);
-#else
-	(void)cmd;
-	if (geteuid() == getuid() && getegid() == getgid())
-		return 0;
-	return ENOTSUP;
-#endif
 }
 
 static int add_attributes(nf_cmd *cmd, const struct attr_overlay *at)
@@ -428,7 +396,7 @@ static int add_attributes(nf_cmd *cmd, const struct attr_overlay *at)
 		r = nf_cmd_sigdefault(cmd, &at->sigdefault);
 	}
 	if (!r)
-		r = nf_int_cmd_sigignore(cmd, &ign);
+		r = nf_cmd_sigignore(cmd, &ign);
 	if (!r && (fl & POSIX_SPAWN_SETSCHEDULER))
 		r = nf_cmd_sched(cmd, at->policy, at->param.sched_priority);
 	else if (!r && (fl & POSIX_SPAWN_SETSCHEDPARAM))
@@ -438,7 +406,7 @@ static int add_attributes(nf_cmd *cmd, const struct attr_overlay *at)
 	if (!r && (fl & POSIX_SPAWN_SETPGROUP))
 		r = nf_cmd_setpgid(cmd, at->pgroup);
 	if (!r && (fl & POSIX_SPAWN_RESETIDS))
-		r = add_resetids(cmd);
+		r = nf_cmd_resetids(cmd);
 	if (!r && (fl & POSIX_SPAWN_SETSIGMASK)) {
 		/* glibc's sigprocmask never blocks SIGCANCEL/SIGSETXID. */
 		sigset_t m = at->sigmask;
@@ -507,11 +475,11 @@ static int compat_spawn(pid_t *pid, int *pidfd_out, bool want_pidfd, const char 
 	if (!r)
 		r = nf_cmd_inherit_all_fds(cmd);
 	if (!r && !want_pidfd)
-		r = nf_int_cmd_no_pidfd(cmd);
+		r = nf_cmd_flags(cmd, NF_NO_PIDFD);
 	if (!r)
 		r = add_attributes(cmd, at);
 	for (size_t i = 0; !r && ca && i < ca->n; i++)
-		r = add_action(cmd, ca, i);
+		r = add_action(cmd, &ca->v[i]);
 	if (!r && exec_err)
 		r = fail_in_child(cmd, exec_err);
 	if (!r)
@@ -526,8 +494,6 @@ static int compat_spawn(pid_t *pid, int *pidfd_out, bool want_pidfd, const char 
 	}
 	if (pid)
 		*pid = proc.pid;
-	/* The pid is the caller's to wait for; only the pidfd goes. */
-	nf_proc_release(&proc);
 	return 0;
 }
 
