@@ -123,14 +123,18 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The lines of text in sorted order (-j2 may interleave commands). */
+/* The lines of text in sorted order, without ninja's "[i/n] " progress
+ * prefix: with -j2 the order in which commands start may differ. */
 static char *sorted(const char *text)
 {
 	char *copy = strdup(text);
 	char *lines[512];
 	size_t n = 0;
-	for (char *s, *l = strtok_r(copy, "\n", &s); l && n < 512; l = strtok_r(NULL, "\n", &s))
+	for (char *s, *l = strtok_r(copy, "\n", &s); l && n < 512; l = strtok_r(NULL, "\n", &s)) {
+		if (l[0] == '[' && strstr(l, "] "))
+			l = strstr(l, "] ") + 2;
 		lines[n++] = l;
+	}
 	qsort(lines, n, sizeof *lines, cmp_str);
 	char *out = calloc(1, strlen(text) + 2);
 	for (size_t i = 0; i < n; i++) {
