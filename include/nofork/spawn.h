@@ -21,6 +21,27 @@
  *   execve, which Linux reads as empty); argv must not be NULL (glibc
  *   crashes; nofork returns EINVAL).
  * - Objects may be shared read-only by threads spawning concurrently.
+ * - A spawn is not a cancellation point (cancellation is disabled inside, as
+ *   in glibc).
+ *
+ * Where glibc differs from POSIX or from fork+exec, nofork does what glibc
+ * does (checked against glibc 2.36 by tests/test_compat_diff.c):
+ * - addclose of an fd that is not open succeeds (POSIX allows EBADF).
+ * - adddup2(fd, fd) clears close-on-exec (POSIX.1-2024; Austin Group #411).
+ * - addopen first closes its target fd, so an O_CLOEXEC file that lands on it
+ *   keeps the flag (and is gone after exec), while one that lands elsewhere
+ *   is dup2'd without it.
+ * - posix_spawnp never retries an ENOEXEC file through /bin/sh (execvp and
+ *   POSIX's posix_spawnp do; glibc BZ 23264), and searches the caller's PATH.
+ * - The scheduler is set before setsid/setpgid, RESETIDS (seteuid(getuid())
+ *   then setegid(getgid()), the calling process's real ids) after them and
+ *   before the file actions, the signal mask last.
+ * - Unlike fork+exec: no atfork handlers run, caught signals start as SIG_DFL,
+ *   ignored ones stay ignored, and glibc's internal signals 32 and 33 start
+ *   ignored in the program (glibc's child leaves them so; pending a core hook,
+ *   nofork leaves them default: tests "compat_hooks").
+ * - A child killed by a signal before exec: glibc reports success and leaves
+ *   the dead child to the caller; nofork reaps it and returns EINTR.
  */
 #ifndef NOFORK_SPAWN_H
 #define NOFORK_SPAWN_H

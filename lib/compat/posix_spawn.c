@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -482,8 +483,14 @@ static int compat_spawn(pid_t *pid, int *pidfd_out, bool want_pidfd, const char 
 		r = add_action(cmd, &ca->v[i]);
 	if (!r && exec_err)
 		r = fail_in_child(cmd, exec_err);
-	if (!r)
+	if (!r) {
+		/* As glibc: a spawn is not a cancellation point, so a cancel can
+		 * never leave a half-started child or a leaked plan behind. */
+		int cancel;
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
 		r = nf_spawn(cmd, &proc, NULL);
+		pthread_setcancelstate(cancel, NULL);
+	}
 	nf_cmd_free(cmd);
 	if (r)
 		return r;
