@@ -342,6 +342,16 @@ SCENARIO(dup2_plain)
 }
 
 /* Austin Group #411: dup2(fd, fd) clears close-on-exec. */
+/* Enough actions to grow the action array several times. */
+SCENARIO(many_actions)
+{
+	UNUSED;
+	for (int fd = 20; fd < 60; fd++)
+		ck_assert_int_eq(A->adddup2(fa, fd % 2 ? FD_INHERIT : 0, fd), 0);
+	for (int fd = 20; fd < 60; fd += 3)
+		ck_assert_int_eq(A->addclose(fa, fd), 0);
+}
+
 SCENARIO(dup2_same_clears_cloexec)
 {
 	UNUSED;
@@ -421,6 +431,24 @@ SCENARIO(tcsetpgrp_not_tty)
 {
 	UNUSED;
 	ck_assert_int_eq(A->addtcsetpgrp(fa, FD_INHERIT), 0);
+}
+
+/* A new session opens a pty without O_NOCTTY, so it becomes the session's
+ * controlling terminal, and the child takes the foreground: tpgid = SELF. */
+SCENARIO(tcsetpgrp_pty)
+{
+	UNUSED;
+	static char slave[64];
+	if (!slave[0]) { /* one pty for both sides, so the reports name the same one */
+		int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+		ck_assert_int_ge(m, 0);
+		ck_assert_int_eq(grantpt(m), 0);
+		ck_assert_int_eq(unlockpt(m), 0);
+		ck_assert_int_eq(ptsname_r(m, slave, sizeof slave), 0);
+	}
+	ck_assert_int_eq(A->setflags(at, POSIX_SPAWN_SETSID), 0);
+	ck_assert_int_eq(A->addopen(fa, 5, slave, O_RDWR, 0), 0);
+	ck_assert_int_eq(A->addtcsetpgrp(fa, 5), 0);
 }
 
 SCENARIO(tcsetpgrp_closed)
@@ -761,10 +789,10 @@ static const struct {
 	S(plain), S(plain_null_attr), S(open_rdonly), S(open_cloexec_elsewhere),
 	S(open_cloexec_onto_open_fd), S(open_cloexec_onto_stdin), S(open_replaces_fd), S(open_enoent), S(open_eexist),
 	S(open_eisdir), S(open_empty_path), S(close_open_fd), S(close_unopened_fd),
-	S(close_then_dup2_over), S(dup2_plain), S(dup2_same_clears_cloexec),
+	S(close_then_dup2_over), S(dup2_plain), S(many_actions), S(dup2_same_clears_cloexec),
 	S(dup2_same_unopened), S(dup2_unopened), S(chdir_ok), S(chdir_enoent), S(chdir_enotdir),
 	S(fchdir_ok), S(fchdir_bad), S(fchdir_negative), S(fchdir_notdir), S(closefrom_3),
-	S(closefrom_then_open), S(tcsetpgrp_not_tty), S(tcsetpgrp_closed),
+	S(closefrom_then_open), S(tcsetpgrp_not_tty), S(tcsetpgrp_pty), S(tcsetpgrp_closed),
 	S(action_error_precedence), S(no_file_actions), S(pgroup_own), S(pgroup_parent),
 	S(pgroup_eperm), S(pgroup_negative), S(pgroup_flag_unset), S(new_session),
 	S(new_session_and_pgroup_own), S(sigmask_some), S(sigmask_full), S(sigmask_all_bits),
