@@ -99,6 +99,7 @@ static const struct api nofork_api = {
 };
 
 static char scratch[] = "/tmp/nf-compat-diff.XXXXXX";
+static char pty_slave[64]; /* one pty for all tests: its master stays open */
 static char pbuf[8][PATH_MAX];
 
 /* A path inside the scratch directory (a few rotating buffers). */
@@ -438,16 +439,8 @@ SCENARIO(tcsetpgrp_not_tty)
 SCENARIO(tcsetpgrp_pty)
 {
 	UNUSED;
-	static char slave[64];
-	if (!slave[0]) { /* one pty for both sides, so the reports name the same one */
-		int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-		ck_assert_int_ge(m, 0);
-		ck_assert_int_eq(grantpt(m), 0);
-		ck_assert_int_eq(unlockpt(m), 0);
-		ck_assert_int_eq(ptsname_r(m, slave, sizeof slave), 0);
-	}
 	ck_assert_int_eq(A->setflags(at, POSIX_SPAWN_SETSID), 0);
-	ck_assert_int_eq(A->addopen(fa, 5, slave, O_RDWR, 0), 0);
+	ck_assert_int_eq(A->addopen(fa, 5, pty_slave, O_RDWR, 0), 0);
 	ck_assert_int_eq(A->addtcsetpgrp(fa, 5), 0);
 }
 
@@ -1074,16 +1067,21 @@ static void write_file(const char *path, const char *text, mode_t mode)
 	close(fd);
 }
 
-/* Runs in each forked test process: the same parent state for both sides. */
-static void setup(void)
+/* The parent state both sides see, set up once before the suite so that
+ * it is part of what common_tcase's leak check expects to find. */
+static void setup_parent(void)
 {
 	int fd = open("/dev/null", O_RDWR);
-	ck_assert_int_eq(dup2(fd, FD_INHERIT), FD_INHERIT);
-	ck_assert_int_eq(dup3(fd, FD_CLOEXEC_, O_CLOEXEC), FD_CLOEXEC_);
+	if (fd < 0 || dup2(fd, FD_INHERIT) != FD_INHERIT || dup3(fd, FD_CLOEXEC_, O_CLOEXEC) != FD_CLOEXEC_)
+		abort();
 	close(fd);
 	fd = open(scratch, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	ck_assert_int_eq(dup3(fd, FD_DIR, O_CLOEXEC), FD_DIR);
+	if (fd < 0 || dup3(fd, FD_DIR, O_CLOEXEC) != FD_DIR)
+		abort();
 	close(fd);
+	int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (m < 0 || grantpt(m) || unlockpt(m) || ptsname_r(m, pty_slave, sizeof pty_slave))
+		abort();
 	/* Ignored signals stay ignored in the child, caught ones become default. */
 	signal(SIGUSR1, SIG_IGN);
 	signal(SIGUSR2, SIG_IGN);
@@ -1123,18 +1121,17 @@ static void remove_scratch(void)
 int main(void)
 {
 	make_scratch();
+	setup_parent();
 	Suite *s = suite_create("compat_diff");
-	TCase *tc = tcase_create("scenarios");
-	tcase_add_checked_fixture(tc, setup, NULL);
+	/* common_tcase: after each test, no fd and no child left behind. */
+	TCase *tc = common_tcase("scenarios", 30);
 	tcase_add_loop_test(tc, scenario, 0, NSCEN);
 	tcase_add_test(tc, add_set_errors);
 	tcase_add_test(tc, attr_defaults_and_roundtrip);
 	tcase_add_test(tc, posix2024_names);
 	tcase_add_test(tc, pidfd_spawn_gives_pidfd);
-	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
-	TCase *th = tcase_create("hooks");
-	tcase_add_checked_fixture(th, setup, NULL);
+	TCase *th = common_tcase("hooks", 30);
 	tcase_add_test(th, internal_signals);
 	tcase_add_test(th, sched_error_before_pgroup_error);
 	suite_add_tcase(s, th);

@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common.h"
 #include "nofork/spawn.h"
 
 #define THREADS 4
@@ -199,14 +200,9 @@ static void teardown(void)
 int main(void)
 {
 	Suite *s = suite_create("compat_threads");
-	TCase *tc = tcase_create("threads");
+	TCase *tc = common_tcase("threads", 60);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, shared_objects);
-	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return common_main(s);
 }

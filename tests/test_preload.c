@@ -25,6 +25,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common.h"
+
 extern char **environ;
 
 static char scratch[64];
@@ -311,16 +313,11 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("preload");
-	TCase *tc = tcase_create("programs");
+	TCase *tc = common_tcase("programs", 90);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, python_posix_spawn);
 	tcase_add_test(tc, make_j2);
 	tcase_add_test(tc, ninja_j2);
-	tcase_set_timeout(tc, 90);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return common_main(s);
 }
