@@ -52,9 +52,11 @@ static inline int nf_cmd_sigignore(nf_cmd *cmd, const sigset_t *set)
  * glibc applies the scheduler (SETSCHEDULER/SETSCHEDPARAM) right after the
  * signals, before setsid and setpgid; the native plan emits SCHED after
  * SETPGID and RESETIDS. Visible only when both fail: glibc returns sched's
- * error (e.g. EINVAL for SCHED_RR priority 0 with SETSID|SETPGROUP, where
- * nofork returns setpgid's EPERM). Moving OPK_SCHED before OPK_SETSID in
- * plan.c's layout() fixes it (nothing else depends on that order). */
+ * error. compat covers EINVAL (a priority out of the policy's range, checked
+ * in the parent: nothing in glibc's child can fail before it); an EPERM from
+ * the scheduler (no CAP_SYS_NICE / RLIMIT_RTPRIO) together with a failing
+ * setsid/setpgid still gives setpgid's error. Moving OPK_SCHED before
+ * OPK_SETSID in plan.c's layout() fixes that too. */
 
 /* TODO(core), low priority: a child killed by a signal before exec. glibc
  * reports success and leaves the dead child for the caller to reap (its

@@ -382,6 +382,26 @@ static int add_action(nf_cmd *cmd, const struct compat_action *a)
 	return EINVAL;
 }
 
+/* Whether the kernel will refuse this scheduler request with EINVAL. glibc
+ * sets the scheduler first in its child, so such a request fails with EINVAL
+ * whatever else would fail later; the native plan runs setsid/setpgid before
+ * the scheduler, hence the check here. `policy` -1: keep the policy (the one
+ * the child inherits from this thread). */
+static bool sched_invalid(int policy, int prio)
+{
+	if (policy < 0) {
+		policy = sched_getscheduler(0);
+		if (policy < 0)
+			return false;
+		if (policy & SCHED_RESET_ON_FORK)
+			policy = (policy & ~SCHED_RESET_ON_FORK) == SCHED_FIFO
+				|| (policy & ~SCHED_RESET_ON_FORK) == SCHED_RR
+				? SCHED_OTHER : policy & ~SCHED_RESET_ON_FORK;
+	}
+	int lo = sched_get_priority_min(policy), hi = sched_get_priority_max(policy);
+	return lo >= 0 && hi >= 0 && (prio < lo || prio > hi);
+}
+
 static int add_attributes(nf_cmd *cmd, const struct attr_overlay *at)
 {
 	int r = 0;
@@ -398,10 +418,12 @@ static int add_attributes(nf_cmd *cmd, const struct attr_overlay *at)
 	}
 	if (!r)
 		r = nf_cmd_sigignore(cmd, &ign);
-	if (!r && (fl & POSIX_SPAWN_SETSCHEDULER))
-		r = nf_cmd_sched(cmd, at->policy, at->param.sched_priority);
-	else if (!r && (fl & POSIX_SPAWN_SETSCHEDPARAM))
-		r = nf_cmd_sched(cmd, -1, at->param.sched_priority);
+	if (!r && (fl & (POSIX_SPAWN_SETSCHEDULER | POSIX_SPAWN_SETSCHEDPARAM))) {
+		int policy = fl & POSIX_SPAWN_SETSCHEDULER ? at->policy : -1;
+		if (sched_invalid(policy, at->param.sched_priority))
+			return EINVAL;
+		r = nf_cmd_sched(cmd, policy, at->param.sched_priority);
+	}
 	if (!r && (fl & POSIX_SPAWN_SETSID))
 		r = nf_cmd_setsid(cmd);
 	if (!r && (fl & POSIX_SPAWN_SETPGROUP))
