@@ -1011,6 +1011,53 @@ START_TEST(pidfd_spawn_gives_pidfd)
 }
 END_TEST
 
+/* glibc 2.39's POSIX_SPAWN_SETCGROUP (no reference on this glibc): the child
+ * starts in the cgroup v2 directory given; a bad fd fails the spawn (EBADF,
+ * as clone3 reports it). The positive half needs a writable cgroup2 mount. */
+START_TEST(setcgroup_np)
+{
+	char *argv[] = { "probe", "sleep", "5000", NULL };
+	posix_spawnattr_t at;
+	pid_t pid;
+	nofork_posix_spawnattr_init(&at);
+	ck_assert_int_eq(nofork_posix_spawnattr_setflags(&at, NOFORK_POSIX_SPAWN_SETCGROUP), 0);
+	ck_assert_int_eq(nofork_posix_spawnattr_setcgroup_np(&at, -1), 0);
+	ck_assert_int_eq(nofork_posix_spawn(&pid, PROBE_PATH, NULL, &at, argv, NULL), EBADF);
+
+	char dir[128];
+	snprintf(dir, sizeof dir, "/sys/fs/cgroup/unified/nf-compat-%d", (int)getpid());
+	if (mkdir(dir, 0755) != 0) {
+		snprintf(dir, sizeof dir, "/sys/fs/cgroup/nf-compat-%d", (int)getpid());
+		if (mkdir(dir, 0755) != 0 || access("/sys/fs/cgroup/cgroup.procs", F_OK) != 0) {
+			fprintf(stderr, "setcgroup_np: no writable cgroup2 mount, positive half not run\n");
+			rmdir(dir);
+			return;
+		}
+	}
+	int cg = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(cg, 0);
+	ck_assert_int_eq(nofork_posix_spawnattr_setcgroup_np(&at, cg), 0);
+	int r = nofork_posix_spawn(&pid, PROBE_PATH, NULL, &at, argv, NULL);
+	char line[256] = "";
+	if (r == 0) {
+		char path[64];
+		snprintf(path, sizeof path, "/proc/%d/cgroup", (int)pid);
+		FILE *f = fopen(path, "re");
+		while (f && fgets(line, sizeof line, f) && strncmp(line, "0::", 3))
+			;
+		if (f)
+			fclose(f);
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	close(cg);
+	rmdir(dir);
+	ck_assert_int_eq(r, 0);
+	ck_assert_msg(strstr(line, strrchr(dir, '/')), "child's cgroup: %s", line);
+	nofork_posix_spawnattr_destroy(&at);
+}
+END_TEST
+
 /* ---- behaviour that needs a core hook (lib/compat/compat_hooks.h) ---------------- */
 
 /* glibc 2.36 leaves its internal signals 32 and 33 ignored in every child. */
@@ -1122,6 +1169,7 @@ int main(void)
 	tcase_add_test(tc, attr_defaults_and_roundtrip);
 	tcase_add_test(tc, posix2024_names);
 	tcase_add_test(tc, pidfd_spawn_gives_pidfd);
+	tcase_add_test(tc, setcgroup_np);
 	suite_add_tcase(s, tc);
 	TCase *th = common_tcase("hooks", 30);
 	tcase_add_test(th, internal_signals);
