@@ -16,7 +16,6 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -107,10 +106,14 @@ static const struct attr_overlay *cattr_of(const posix_spawnattr_t *attr)
 
 /* glibc's __spawn_valid_fd. sysconf reads RLIMIT_NOFILE's soft limit at each
  * call, as glibc does: a program may raise the limit between two adds. */
+static bool fd_below(int fd, long maxfd)
+{
+	return fd >= 0 && (maxfd < 0 || fd < maxfd);
+}
+
 static bool valid_fd(int fd)
 {
-	long maxfd = sysconf(_SC_OPEN_MAX);
-	return fd >= 0 && (maxfd < 0 || fd < maxfd);
+	return fd_below(fd, sysconf(_SC_OPEN_MAX));
 }
 
 /* ---- file actions ----------------------------------------------------------- */
@@ -341,15 +344,15 @@ static int fail_in_child(nf_cmd *cmd, int err)
 }
 
 /* glibc: close(fd), ignoring errors unless fd is out of RLIMIT_NOFILE range
- * (a limit lowered since the add). */
-static int add_close(nf_cmd *cmd, int fd)
+ * (maxfd: the soft limit now, which may have been lowered since the add). */
+static int add_close(nf_cmd *cmd, int fd, long maxfd)
 {
-	if (!valid_fd(fd))
+	if (!fd_below(fd, maxfd))
 		return fail_in_child(cmd, EBADF);
 	return nf_cmd_close_lenient(cmd, fd);
 }
 
-static int add_action(nf_cmd *cmd, const struct compat_action *a)
+static int add_action(nf_cmd *cmd, const struct compat_action *a, long maxfd)
 {
 	int r;
 	switch (a->kind) {
@@ -357,7 +360,7 @@ static int add_action(nf_cmd *cmd, const struct compat_action *a)
 		/* glibc (and POSIX) close the target first, ignoring errors: at the
 		 * fd limit the open can then succeed, and an O_CLOEXEC file that lands
 		 * on the target keeps its flag. */
-		if (!valid_fd(a->fd))
+		if (!fd_below(a->fd, maxfd))
 			return fail_in_child(cmd, EBADF);
 		if ((r = nf_cmd_close_lenient(cmd, a->fd)))
 			return r;
@@ -365,7 +368,7 @@ static int add_action(nf_cmd *cmd, const struct compat_action *a)
 			return fail_in_child(cmd, ENOENT);
 		return nf_cmd_open(cmd, a->fd, a->path, a->oflag, a->mode);
 	case CA_CLOSE:
-		return add_close(cmd, a->fd);
+		return add_close(cmd, a->fd, maxfd);
 	case CA_DUP2:
 		return nf_cmd_dup2(cmd, a->oldfd, a->fd);
 	case CA_CHDIR:
@@ -501,8 +504,9 @@ static int compat_spawn(pid_t *pid, int *pidfd_out, bool want_pidfd, const char 
 		r = nf_cmd_flags(cmd, NF_NO_PIDFD);
 	if (!r)
 		r = add_attributes(cmd, at);
+	long maxfd = ca && ca->n ? sysconf(_SC_OPEN_MAX) : -1;
 	for (size_t i = 0; !r && ca && i < ca->n; i++)
-		r = add_action(cmd, &ca->v[i]);
+		r = add_action(cmd, &ca->v[i], maxfd);
 	if (!r && exec_err)
 		r = fail_in_child(cmd, exec_err);
 	if (!r) {
