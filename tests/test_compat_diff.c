@@ -757,6 +757,15 @@ SCENARIO(spawnp_empty_element)
 	run->path = "probe";
 }
 
+SCENARIO(spawnp_path_empty_string)
+{
+	UNUSED;
+	set_path("");
+	ck_assert_int_eq(A->addchdir(fa, sp("pb")), 0);
+	run->spawnp = true;
+	run->path = "probe";
+}
+
 SCENARIO(spawnp_path_unset)
 {
 	UNUSED;
@@ -812,7 +821,7 @@ static const struct {
 	S(exec_eacces_mode), S(exec_enoexec), S(exec_enotdir), S(exec_empty),
 	S(exec_relative_after_chdir), S(exec_enametoolong), S(spawnp_found),
 	S(spawnp_eacces_only), S(spawnp_enoent), S(spawnp_enoexec_stops),
-	S(spawnp_enotdir_moves_on), S(spawnp_empty_element), S(spawnp_path_unset),
+	S(spawnp_enotdir_moves_on), S(spawnp_empty_element), S(spawnp_path_empty_string), S(spawnp_path_unset),
 	S(spawnp_slash), S(spawnp_empty), S(spawnp_name_too_long),
 #undef S
 };
