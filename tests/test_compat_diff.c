@@ -7,8 +7,8 @@
  *
  * The one difference masked here is glibc's internal signals 32 and 33 in
  * `sigign`; the "internal_signals" case below checks those bits exactly, so
- * the gap is still tested, in one place (it needs the sigignore hook, see
- * lib/compat/compat_hooks.h). Cases in tc_hooks likewise need core hooks.
+ * behaviour is tested in one place (it relies on the core's sigignore hook,
+ * lib/nofork_int.h). Cases in tc_hooks likewise rely on core hooks.
  */
 #include <check.h>
 #include <errno.h>
@@ -1067,7 +1067,7 @@ START_TEST(setcgroup_np)
 }
 END_TEST
 
-/* ---- behaviour that needs a core hook (lib/compat/compat_hooks.h) ---------------- */
+/* ---- behaviour that needs a core hook (lib/nofork_int.h) ---------------- */
 
 /* glibc 2.36 leaves its internal signals 32 and 33 ignored in every child. */
 START_TEST(internal_signals)
@@ -1093,7 +1093,7 @@ START_TEST(internal_signals)
 		ck_assert_ptr_nonnull(s);
 		ign[k] = strtoull(s + 8, NULL, 16);
 	}
-	ck_assert_msg(ign[0] == ign[1], "sigign glibc %016llx nofork %016llx (needs sigignore hook)",
+	ck_assert_msg(ign[0] == ign[1], "sigign glibc %016llx nofork %016llx (nf_cmd_sigignore)",
 		ign[0], ign[1]);
 }
 END_TEST

@@ -38,8 +38,8 @@
  *   before the file actions, the signal mask last.
  * - Unlike fork+exec: no atfork handlers run, caught signals start as SIG_DFL,
  *   ignored ones stay ignored, and glibc's internal signals 32 and 33 start
- *   ignored in the program (glibc's child leaves them so; pending a core hook,
- *   nofork leaves them default: tests "compat_hooks").
+ *   ignored in the program (glibc's child leaves them so; nofork matches:
+ *   tests "compat_hooks").
  * - A child killed by a signal before exec: glibc reports success and leaves
  *   the dead child to the caller; nofork reaps it and returns EINTR.
  */

@@ -5,7 +5,7 @@
  * attribute object holds its fields inline. Each spawn builds an nf_cmd from
  * them, spawns it and frees it. glibc's checks and error codes are copied
  * exactly where the caller can see them; the child-side behaviour comes from
- * the core, with the gaps listed in compat_hooks.h.
+ * the core (internal hooks in lib/nofork_int.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "nofork/spawn.h"
-#include "compat_hooks.h"
+#include "nofork_int.h"
 
 enum compat_action_kind {
 	CA_OPEN,
@@ -332,23 +332,12 @@ int nofork_posix_spawnattr_getcgroup_np(const posix_spawnattr_t *attr, int *cgro
 
 /* ---- spawning ------------------------------------------------------------------------- */
 
-/* A failure glibc only meets in the child (see NF_INT_HAVE_FAIL_ACTION). */
-static int fail_in_child(nf_cmd *cmd, int err)
-{
-#ifdef NF_INT_HAVE_FAIL_ACTION
-	return nf_cmd_fail_action(cmd, err);
-#else
-	(void)cmd;
-	return err;
-#endif
-}
-
 /* glibc: close(fd), ignoring errors unless fd is out of RLIMIT_NOFILE range
  * (maxfd: the soft limit now, which may have been lowered since the add). */
 static int add_close(nf_cmd *cmd, int fd, long maxfd)
 {
 	if (!fd_below(fd, maxfd))
-		return fail_in_child(cmd, EBADF);
+		return nf_cmd_fail_action(cmd, EBADF);
 	return nf_cmd_close_lenient(cmd, fd);
 }
 
@@ -361,11 +350,11 @@ static int add_action(nf_cmd *cmd, const struct compat_action *a, long maxfd)
 		 * fd limit the open can then succeed, and an O_CLOEXEC file that lands
 		 * on the target keeps its flag. */
 		if (!fd_below(a->fd, maxfd))
-			return fail_in_child(cmd, EBADF);
+			return nf_cmd_fail_action(cmd, EBADF);
 		if ((r = nf_cmd_close_lenient(cmd, a->fd)))
 			return r;
 		if (!a->path[0])
-			return fail_in_child(cmd, ENOENT);
+			return nf_cmd_fail_action(cmd, ENOENT);
 		return nf_cmd_open(cmd, a->fd, a->path, a->oflag, a->mode);
 	case CA_CLOSE:
 		return add_close(cmd, a->fd, maxfd);
@@ -373,7 +362,7 @@ static int add_action(nf_cmd *cmd, const struct compat_action *a, long maxfd)
 		return nf_cmd_dup2(cmd, a->oldfd, a->fd);
 	case CA_CHDIR:
 		if (!a->path[0])
-			return fail_in_child(cmd, ENOENT);
+			return nf_cmd_fail_action(cmd, ENOENT);
 		return nf_cmd_chdir(cmd, a->path);
 	case CA_FCHDIR:
 		return nf_cmd_fchdir(cmd, a->fd);
@@ -508,7 +497,7 @@ static int compat_spawn(pid_t *pid, int *pidfd_out, bool want_pidfd, const char 
 	for (size_t i = 0; !r && ca && i < ca->n; i++)
 		r = add_action(cmd, &ca->v[i], maxfd);
 	if (!r && exec_err)
-		r = fail_in_child(cmd, exec_err);
+		r = nf_cmd_fail_action(cmd, exec_err);
 	if (!r) {
 		/* As glibc: a spawn is not a cancellation point, so a cancel can
 		 * never leave a half-started child or a leaked plan behind. */
