@@ -271,18 +271,33 @@ RUNG(c3_fds_open, RUNG_STACK | RUNG_PIDFD | RUNG_SIG | RUNG_FDS)
 /* The cmd is compiled once per thread and target (the plan), as a caller
  * that starts the same program repeatedly would do; each iteration is
  * nf_spawn + nf_proc_wait + closing the pidfd. */
-static int nofork_open(const struct target *t, void **state)
+static int nofork_open_flags(const struct target *t, void **state, unsigned flags)
 {
-	nf_cmd *cmd;
+	nf_cmd *cmd = NULL;
 	int e = nf_cmd_new(&cmd, t->path, t->argv, t->envp);
-	if (e)
+	if (!e && flags)
+		e = nf_cmd_flags(cmd, flags);
+	if (e) {
+		nf_cmd_free(cmd);
 		return e;
+	}
 	if (t->needs_fd3 && (e = nf_cmd_keep_fd(cmd, 3))) {
 		nf_cmd_free(cmd);
 		return e;
 	}
 	*state = cmd;
 	return 0;
+}
+
+static int nofork_open(const struct target *t, void **state)
+{
+	return nofork_open_flags(t, state, 0);
+}
+
+/* Without a pidfd: waiting goes by pid, like posix_spawn's callers. */
+static int nofork_nopidfd_open(const struct target *t, void **state)
+{
+	return nofork_open_flags(t, state, NF_NO_PIDFD);
 }
 
 static int nofork_spawn_wait(void *state, const struct target *t)
@@ -311,6 +326,7 @@ static int nofork_open(const struct target *t, void **state)
 	(void)state;
 	return ENOSYS;
 }
+#define nofork_nopidfd_open nofork_open
 #define nofork_spawn_wait NULL
 #define nofork_close NULL
 #endif
@@ -328,6 +344,7 @@ static const struct method methods[] = {
 	{ "c3+sig", c3_sig_open, rung_spawn_wait, rung_close, true },
 	{ "c3+fds", c3_fds_open, rung_spawn_wait, rung_close, true },
 	{ "nofork", nofork_open, nofork_spawn_wait, nofork_close, false },
+	{ "nofork/nopidfd", nofork_nopidfd_open, nofork_spawn_wait, nofork_close, true },
 };
 #define NMETHODS (sizeof methods / sizeof methods[0])
 enum { M_VFORK = 0, M_POSIX_SPAWN = 1 };
