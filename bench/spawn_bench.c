@@ -812,6 +812,16 @@ static char *const exit0_argv[] = { "exit0", NULL };
 static char *const first_argv[] = { "first_insn", NULL };
 static char *const true_argv[] = { "true", NULL };
 
+/* The machine is shared: say how busy it was, so a reader can tell a
+ * noisy run from a real regression. */
+static void print_load(const char *when)
+{
+	double l[3];
+	if (getloadavg(l, 3) == 3)
+		printf("%s: load average %.2f %.2f %.2f on %ld CPUs\n", when, l[0], l[1], l[2],
+		       sysconf(_SC_NPROCESSORS_ONLN));
+}
+
 static void headline(void)
 {
 	printf("\n### Headline ratios (medians)\n\n");
@@ -971,6 +981,7 @@ int main(int argc, char **argv)
 		printf("CPU mode: the rss/target/env/ablate tables are CPU time; first and threads stay wall time.\n");
 	printf("Each round runs every method K times (K <= %d, fewer when a method is slow) in an order rotated per round; "
 	       "%.0f s budget per point.%s\n", cfg.kmax, cfg.point_s, cfg.quick ? " Quick mode." : "");
+	print_load("Start");
 	fflush(stdout);
 
 	if (want("rss")) {
@@ -1027,6 +1038,8 @@ int main(int argc, char **argv)
 		print_table("ablate", "Ablation: nofork's ingredients added to a raw clone3 one at a time (static target)");
 	}
 	headline();
+	printf("\n");
+	print_load("End");
 	write_csv();
 	return 0;
 }
