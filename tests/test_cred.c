@@ -147,6 +147,24 @@ START_TEST(parent_threads_keep_their_ids)
 }
 END_TEST
 
+/* The child shares our memory until exec, and the kernel marks the memory
+ * non-dumpable when a task in it changes its euid/egid (commit_creds sets
+ * the mm's dumpable flag to fs.suid_dumpable). The parent must not stay
+ * that way: no core dumps, no ptrace, /proc/<pid> files owned by root. */
+START_TEST(parent_stays_dumpable)
+{
+	ck_assert_int_eq(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0), 1);
+	nf_cmd *cmd = probe_cmd(NULL);
+	ck_assert_int_eq(nf_cmd_setgid(cmd, 65534), 0);
+	ck_assert_int_eq(nf_cmd_setuid(cmd, 65534), 0);
+	probe_report r;
+	probe_ok(cmd, &r);
+	ck_assert_str_eq(probe_get(&r, "uid"), "65534 65534 65534");
+	probe_report_free(&r);
+	ck_assert_int_eq(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0), 1);
+}
+END_TEST
+
 /* ---- failures, as uid 65534 ------------------------------------------------- */
 
 START_TEST(setuid_refused_names_op)
@@ -227,6 +245,7 @@ int main(void)
 	tcase_add_test(tc, setgroups_empty_clears_groups);
 	tcase_add_test(tc, setgid_alone_keeps_uid);
 	tcase_add_test(tc, parent_threads_keep_their_ids);
+	tcase_add_test(tc, parent_stays_dumpable);
 	tcase_add_test(tc, setuid_refused_names_op);
 	tcase_add_test(tc, setuid_1000_refused_names_op);
 	tcase_add_test(tc, setgid_refused_names_op);

@@ -250,6 +250,22 @@ START_TEST(pdeathsig_seen_by_child)
 }
 END_TEST
 
+/* The kernel clears the parent-death signal when the euid/egid changes
+ * (commit_creds), so it must be set after the ids are dropped. */
+START_TEST(pdeathsig_survives_dropping_ids)
+{
+	nf_cmd *cmd = probe_cmd(NULL);
+	ck_assert_int_eq(nf_cmd_pdeathsig(cmd, SIGUSR2), 0);
+	ck_assert_int_eq(nf_cmd_setgid(cmd, 65534), 0);
+	ck_assert_int_eq(nf_cmd_setuid(cmd, 65534), 0);
+	probe_report r;
+	probe_ok(cmd, &r);
+	ck_assert_str_eq(probe_get(&r, "uid"), "65534 65534 65534");
+	ck_assert_int_eq(probe_long(&r, "pdeathsig"), SIGUSR2);
+	probe_report_free(&r);
+}
+END_TEST
+
 /* The signal comes when the spawning *thread* exits (the kernel's rule,
  * which the header documents), even though the process lives on. */
 static void *spawn_sleeper(void *arg)
@@ -447,6 +463,7 @@ int main(void)
 	tcase_add_test(tc, sched_fifo_refused_unprivileged_names_op);
 	tcase_add_test(tc, sched_input_checks);
 	tcase_add_test(tc, pdeathsig_seen_by_child);
+	tcase_add_test(tc, pdeathsig_survives_dropping_ids);
 	tcase_add_test(tc, pdeathsig_delivered_when_spawning_thread_exits);
 	tcase_add_test(tc, pdeathsig_parent_already_dead_child_exits);
 	tcase_add_test(tc, pdeathsig_input_checks);
