@@ -192,10 +192,11 @@ NF_API int nf_cmd_ctty(nf_cmd *cmd, int fd);
 
 /* ---- more attributes (applied at fixed points, see below) --------------------- */
 /* Order in the child: cgroup (fallback), caught signals reset, sigdefault,
- * pdeathsig, sched, setsid, setpgid, nice, rlimits, umask, the actions in the
- * order added (after nf_cmd_keep_fd's), closing of unlisted fds, setgroups,
- * setgid, setuid, no_new_privs, sigmask, exec. So privileged files can be
- * opened before the ids are dropped. */
+ * sched, setsid, setpgid, nice, rlimits, umask, the actions in the order
+ * added (after nf_cmd_keep_fd's), closing of unlisted fds, setgroups, setgid,
+ * setuid, pdeathsig, no_new_privs, sigmask, exec. So privileged files can be
+ * opened before the ids are dropped, and pdeathsig survives dropping them
+ * (the kernel clears it when the euid/egid changes). */
 
 /* Supplementary groups, gid and uid of the child (raw syscalls, applied in
  * that order, each real/effective/saved). EINVAL for (uid_t)-1 / (gid_t)-1;

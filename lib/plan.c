@@ -170,8 +170,6 @@ static void layout(builder *b, const nf_cmd *c, char **cands, int *keep, size_t 
 		EMIT(.kind = OPK_SIGDEFAULT, .b = (int64_t)c->sigdef);
 	if (c->sigign)
 		EMIT(.kind = OPK_SIGDEFAULT, .b = (int64_t)c->sigign, .c = (int64_t)(uintptr_t)SIG_IGN);
-	if (c->pdeathsig)
-		EMIT(.kind = OPK_PDEATHSIG, .a = c->pdeathsig);
 	/* glibc's order: the scheduler before setsid/setpgid. */
 	if (c->has_sched) /* b's low 4 bytes are the struct sched_param (little-endian) */
 		EMIT(.kind = OPK_SCHED, .a = c->sched_policy, .b = (int64_t)(uint32_t)c->sched_prio);
@@ -204,6 +202,11 @@ static void layout(builder *b, const nf_cmd *c, char **cands, int *keep, size_t 
 		EMIT(.kind = OPK_SETGID, .a = (int32_t)c->gid, .b = c->gid, .c = c->gid);
 	if (c->has_uid)
 		EMIT(.kind = OPK_SETUID, .a = (int32_t)c->uid, .b = c->uid, .c = c->uid);
+	/* After the ids: the kernel clears the parent-death signal whenever the
+	 * euid/egid changes (commit_creds). Its race check (parent gone?) then
+	 * also covers every step before it. */
+	if (c->pdeathsig)
+		EMIT(.kind = OPK_PDEATHSIG, .a = c->pdeathsig);
 	if (c->nnp)
 		EMIT(.kind = OPK_NO_NEW_PRIVS);
 	EMIT(.kind = OPK_EXEC, .a = (int32_t)n_cands, .b = c->flags & NF_ENOEXEC_SH, .c = c->exec_fd, .p = cv);
