@@ -116,6 +116,7 @@ typedef struct nf_plan {
 #define PLANF_MASK 0x1u     /* exec with plan->mask, not the caller's */
 #define PLANF_PDEATH 0x2u   /* the child needs the parent pid */
 #define PLANF_NO_PIDFD 0x4u
+#define PLANF_IDS 0x8u      /* the child changes its euid/egid (see spawn.c: dumpable) */
 
 typedef struct nf_run {
 	const nf_plan *plan;

@@ -27,6 +27,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -161,6 +162,32 @@ static int await_eof(int fd)
 	}
 }
 
+/* A child that changes its euid/egid makes the kernel reset the dumpable
+ * flag of its mm (commit_creds: to fs.suid_dumpable, usually 0), and until
+ * exec that mm is ours: the caller would lose core dumps and ptrace, and its
+ * /proc files would turn root-owned. So the flag is put back once no such
+ * child is in our memory any more. Concurrent id-changing spawns are
+ * counted, so one that reads the flag during another's window does not
+ * take the transient 0 for the caller's choice; a caller's own
+ * PR_SET_DUMPABLE racing such a spawn may be undone. */
+static _Atomic int ids_in_flight;
+static _Atomic bool ids_restore;
+
+static void ids_begin(const nf_plan *plan)
+{
+	if (!(plan->flags & PLANF_IDS))
+		return;
+	if (prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1)
+		atomic_store(&ids_restore, true);
+	atomic_fetch_add(&ids_in_flight, 1);
+}
+
+static void ids_end(const nf_plan *plan)
+{
+	if (plan->flags & PLANF_IDS && atomic_fetch_sub(&ids_in_flight, 1) == 1 && atomic_exchange(&ids_restore, false))
+		prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+}
+
 static int spawn_plan(const nf_plan *plan, nf_proc *proc, nf_error *err, bool in_coroutine)
 {
 	nf_stack *st;
@@ -184,6 +211,7 @@ static int spawn_plan(const nf_plan *plan, nf_proc *proc, nf_error *err, bool in
 
 	int pidfd = -1;
 	uint64_t old;
+	ids_begin(plan);
 	block_all(&old);
 	run->mask = plan->flags & PLANF_MASK ? plan->mask : old;
 	long pid = clone_child(plan, st, run, &pidfd, !in_coroutine);
@@ -202,6 +230,7 @@ static int spawn_plan(const nf_plan *plan, nf_proc *proc, nf_error *err, bool in
 	}
 	nf_run report = *run; /* the child is out of our memory: final */
 	nf_stack_put(st);
+	ids_end(plan);
 
 	if (pid < 0) {
 		nf_error_parent(err, (int)-pid, NF_OP_CLONE);
