@@ -7,14 +7,17 @@
 
 #include "common.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Spawn cmd (a probe cmd; consumed) expecting failure `err` at an op of kind
@@ -81,6 +84,58 @@ static inline int wait_status(pid_t pid)
 		;
 	ck_assert_msg(r == pid, "waitpid %d: %s", (int)pid, strerror(errno));
 	return st;
+}
+
+static inline double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Fields of /proc/<pid>/stat after the command name (which may hold spaces
+ * or ')', hence the search for the last ')'). */
+struct pstat {
+	char state;
+	int ppid, pgid, sid, tpgid;
+};
+
+/* 1 and *ps filled if pid exists, else 0. */
+static inline int read_pstat(pid_t pid, struct pstat *ps)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')');
+	int tty;
+	return p && sscanf(p + 1, " %c %d %d %d %d %d", &ps->state, &ps->ppid, &ps->pgid, &ps->sid, &tty,
+			   &ps->tpgid) == 6;
+}
+
+/* Up to max live processes with pgid `pgid` (ppid: with parent `ppid`)
+ * found in /proc; pass -1 for "any". Returns how many. */
+static inline int find_procs(pid_t ppid, pid_t pgid, pid_t *out, int max)
+{
+	DIR *d = opendir("/proc");
+	ck_assert_ptr_nonnull(d);
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) && n < max) {
+		pid_t pid = (pid_t)atoi(e->d_name);
+		struct pstat ps;
+		if (pid > 0 && read_pstat(pid, &ps) && ps.state != 'Z' && (ppid < 0 || ps.ppid == ppid) &&
+		    (pgid < 0 || ps.pgid == pgid))
+			out[n++] = pid;
+	}
+	closedir(d);
+	return n;
 }
 
 #endif

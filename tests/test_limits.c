@@ -4,13 +4,11 @@
  * record. */
 #include "attr_util.h"
 
-#include <dirent.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <time.h>
 
 static void probe_ok(nf_cmd *cmd, probe_report *r)
 {
@@ -297,38 +295,6 @@ START_TEST(pdeathsig_delivered_when_spawning_thread_exits)
 }
 END_TEST
 
-/* A child of `parent`, or 0 (scanning /proc: no helper process of ours can
- * tell us its grandchild's pid while it is stuck in nf_spawn). */
-static pid_t child_of(pid_t parent)
-{
-	DIR *d = opendir("/proc");
-	ck_assert_ptr_nonnull(d);
-	pid_t found = 0;
-	struct dirent *e;
-	while (!found && (e = readdir(d))) {
-		pid_t pid = (pid_t)atoi(e->d_name);
-		if (pid <= 0)
-			continue;
-		char path[64], buf[512];
-		snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		ssize_t n = read(fd, buf, sizeof buf - 1);
-		close(fd);
-		if (n <= 0)
-			continue;
-		buf[n] = '\0';
-		char *p = strrchr(buf, ')');
-		int ppid;
-		char state;
-		if (p && sscanf(p + 1, " %c %d", &state, &ppid) == 2 && ppid == parent)
-			found = pid;
-	}
-	closedir(d);
-	return found;
-}
-
 /* The race check: the parent dies after the clone but before the child set
  * PR_SET_PDEATHSIG, so the signal would never come. The child must notice
  * (its parent pid changed) and exit 127 instead of running the program.
@@ -360,8 +326,10 @@ static int orphan_status(int pdeathsig)
 		_exit(rc == 0 ? 3 : 4);
 	}
 	close(dirfd);
+	/* Its pid, as no helper process of ours can tell us while stuck in
+	 * nf_spawn: the one child of the spawner. */
 	pid_t child = 0;
-	for (int i = 0; i < 10000 && !(child = child_of(mid)); i++)
+	for (double end = now_s() + 15; !find_procs(mid, -1, &child, 1) && now_s() < end;)
 		usleep(1000);
 	ck_assert_msg(child > 0, "the spawned child never appeared");
 	ck_assert_int_eq(kill(mid, SIGKILL), 0);

@@ -11,24 +11,15 @@
  * polls of /proc for a state the test is waiting for. */
 #include "attr_util.h"
 
-#include <dirent.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <termios.h>
-#include <time.h>
 
 #ifndef MINISH_PATH
 #define MINISH_PATH "tests/progs/minish"
 #endif
 
 #define DEADLINE_S 15.0
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static nf_cmd *minish_cmd(void)
 {
@@ -231,30 +222,6 @@ static const char *run(struct shell *sh, const char *line)
 	return expect(sh, "$ ");
 }
 
-/* Fields of /proc/<pid>/stat after the command name: state, pgid, sid,
- * tpgid. 0 if the process is gone. */
-struct pstat {
-	char state;
-	int pgid, sid, tpgid;
-};
-
-static int read_pstat(pid_t pid, struct pstat *ps)
-{
-	char path[64], buf[1024];
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	char *p = strrchr(buf, ')');
-	int ppid, tty;
-	return p && sscanf(p + 1, " %c %d %d %d %d %d", &ps->state, &ppid, &ps->pgid, &ps->sid, &tty, &ps->tpgid) == 6;
-}
-
 static int tpgid_of(pid_t pid)
 {
 	struct pstat ps;
@@ -299,23 +266,6 @@ static void shell_exit(struct shell *sh)
 	int st = wait_bounded(&sh->proc);
 	close(sh->master);
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "minish ended 0x%x", st);
-}
-
-/* Processes whose process group is pgid. */
-static int members(pid_t pgid, pid_t *out, int max)
-{
-	DIR *d = opendir("/proc");
-	ck_assert_ptr_nonnull(d);
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(d)) && n < max) {
-		pid_t pid = (pid_t)atoi(e->d_name);
-		struct pstat ps;
-		if (pid > 0 && read_pstat(pid, &ps) && ps.pgid == pgid && ps.state != 'Z')
-			out[n++] = pid;
-	}
-	closedir(d);
-	return n;
 }
 
 START_TEST(interactive_redirections_and_foreground_back)
@@ -395,7 +345,7 @@ START_TEST(pipelines_are_groups_and_die_with_shell)
 	ck_assert_msg(sscanf(out, "[%d] %d", &id, &bg) == 2, "got '%s'", out);
 	ck_assert_int_eq(id, 1);
 	pid_t m[8];
-	ck_assert_int_eq(members(bg, m, 8), 2);
+	ck_assert_int_eq(find_procs(-1, bg, m, 8), 2);
 	for (int i = 0; i < 2; i++) {
 		struct pstat ps;
 		ck_assert(read_pstat(m[i], &ps));
@@ -409,13 +359,13 @@ START_TEST(pipelines_are_groups_and_die_with_shell)
 	/* The terminal is handed over by the first stage: wait for the whole
 	 * pipeline before typing ^Z (the shell copes either way). */
 	double end = now_s() + DEADLINE_S;
-	while (members(fg, m, 8) < 2) {
+	while (find_procs(-1, fg, m, 8) < 2) {
 		ck_assert_msg(now_s() < end, "the second stage never joined group %d", fg);
 		usleep(1000);
 	}
 	send_str(&sh, "\x1a");
 	ck_assert_str_eq(expect(&sh, "$ "), "\n[2] Stopped cat | cat\n");
-	ck_assert_int_eq(members(fg, m, 8), 2);
+	ck_assert_int_eq(find_procs(-1, fg, m, 8), 2);
 	wait_state(m[0], "T");
 	wait_state(m[1], "T");
 	ck_assert_str_eq(run(&sh, "jobs\n"), "[1] Running sleep 100 | sleep 100\n[2] Stopped cat | cat\n");

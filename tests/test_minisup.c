@@ -10,20 +10,12 @@
 
 #include <poll.h>
 #include <stdlib.h>
-#include <time.h>
 
 #ifndef MINISUP_PATH
 #define MINISUP_PATH "tests/progs/minisup"
 #endif
 
 #define DEADLINE_S 15.0
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 struct sup {
 	nf_proc proc;

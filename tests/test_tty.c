@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <termios.h>
-#include <time.h>
 
 struct pty {
 	int master, slave;
@@ -38,13 +37,6 @@ static void close_pty(struct pty *p)
 {
 	close(p->slave);
 	close(p->master);
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 /* Run fn(slave) in a forked helper that is a session leader with the pty
