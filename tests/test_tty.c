@@ -218,6 +218,16 @@ static void foreground_from_background_body(int slave)
 	ck_assert_int_eq(probe_long(&r, "tpgid"), s.pid);
 	probe_report_free(&r);
 
+	/* No new group: the child's group is ours, so the terminal comes back
+	 * to us (a child can return it to the shell's group this way). */
+	cmd = probe_cmd(NULL);
+	ck_assert_int_eq(nf_cmd_foreground(cmd, slave), 0);
+	probe_ok(cmd, &r);
+	ck_assert_int_eq(probe_long(&r, "pgid"), getpgrp());
+	ck_assert_int_eq(probe_long(&r, "tpgid"), getpgrp());
+	ck_assert_int_eq(tcgetpgrp(slave), getpgrp());
+	probe_report_free(&r);
+
 	ck_assert_int_eq(nf_proc_kill(&s, SIGKILL), 0);
 	ck_assert_int_eq(nf_proc_wait(&s, NULL, -1), 0);
 	nf_proc_release(&s);
