@@ -414,6 +414,30 @@ START_TEST(no_new_privs_blocks_setuid_binary)
 }
 END_TEST
 
+/* Steps no spawn here can make fail (umask cannot fail, PR_SET_NO_NEW_PRIVS
+ * neither, and the pdeathsig race check's ESRCH is recorded only after the
+ * reader is dead): their lines, from records as the child would fill them. */
+START_TEST(failure_lines_of_unreachable_steps)
+{
+	static const struct { int op; long arg; int err; const char *line; } cases[] = {
+		{ NF_OP_UMASK, 027, EINVAL, "umask 027: Invalid argument" },
+		{ NF_OP_NO_NEW_PRIVS, -1, EINVAL, "set no_new_privs: Invalid argument" },
+		{ NF_OP_PDEATHSIG, SIGKILL, ESRCH, "set parent-death signal 9: No such process" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		nf_error e;
+		memset(&e, 0, sizeof e);
+		e.err = cases[i].err;
+		e.op = cases[i].op;
+		e.index = 3;
+		e.fd = -1;
+		e.arg = cases[i].arg;
+		char buf[256];
+		ck_assert_str_eq(nf_error_format(&e, buf, sizeof buf), cases[i].line);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("limits");
@@ -441,6 +465,7 @@ int main(void)
 		tcase_add_test(tc, pdeathsig_delivered_when_spawning_thread_exits);
 	tcase_add_test(tc, pdeathsig_parent_already_dead_child_exits);
 	tcase_add_test(tc, pdeathsig_input_checks);
+	tcase_add_test(tc, failure_lines_of_unreachable_steps);
 	/* The clone3-denying seccomp filter sets no_new_privs on this process
 	 * itself, so there these two could not tell the child's flag from the
 	 * inherited one: they run only in the plain run. */
