@@ -39,18 +39,6 @@ static inline void expect_spawn_error(nf_cmd *cmd, int err, int op, const char *
 	nf_cmd_free(cmd);
 }
 
-/* Make this (disposable, forked-per-test) process uid/gid 65534 with no
- * supplementary groups and nothing saved to go back to. Dumpable again
- * afterwards, so the leak check can still list /proc/self/fd. */
-static inline void become_nobody(void)
-{
-	ck_assert_int_eq(setgroups(0, NULL), 0);
-	ck_assert_int_eq(setresgid(65534, 65534, 65534), 0);
-	ck_assert_int_eq(setresuid(65534, 65534, 65534), 0);
-	ck_assert_int_eq(prctl(PR_SET_DUMPABLE, 1, 0, 0, 0), 0);
-	ck_assert_int_eq(geteuid(), 65534);
-}
-
 /* Copy everything from fd `from` (at its current offset) to fd `to`. */
 static inline void copy_fd(int from, int to)
 {
@@ -73,6 +61,39 @@ static inline void copy_probe(const char *dst, mode_t mode)
 	close(in);
 	close(out);
 	ck_assert_int_eq(chmod(dst, mode), 0);
+}
+
+/* A copy of the probe any uid can run (the build tree may sit below a
+ * directory only its owner can enter), made the one probe_cmd uses
+ * (NF_PROBE). Returns its path (static). Also a checked fixture. */
+static inline const char *public_probe(void)
+{
+	static char path[4096];
+	ck_assert_int_eq(chmod(test_tmpdir(), 0755), 0);
+	snprintf(path, sizeof path, "%s/probe-public", test_tmpdir());
+	if (access(path, X_OK) != 0)
+		copy_probe(path, 0755);
+	ck_assert_int_eq(setenv("NF_PROBE", path, 1), 0);
+	return path;
+}
+
+static inline void use_public_probe(void)
+{
+	public_probe();
+}
+
+/* Make this (disposable, forked-per-test) process uid/gid 65534 with no
+ * supplementary groups and nothing saved to go back to, running a probe it
+ * may execute. Dumpable again afterwards, so the leak check can still list
+ * /proc/self/fd. */
+static inline void become_nobody(void)
+{
+	public_probe();
+	ck_assert_int_eq(setgroups(0, NULL), 0);
+	ck_assert_int_eq(setresgid(65534, 65534, 65534), 0);
+	ck_assert_int_eq(setresuid(65534, 65534, 65534), 0);
+	ck_assert_int_eq(prctl(PR_SET_DUMPABLE, 1, 0, 0, 0), 0);
+	ck_assert_int_eq(geteuid(), 65534);
 }
 
 /* waitpid that fails the test instead of returning an error. */

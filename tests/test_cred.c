@@ -237,6 +237,8 @@ int main(void)
 {
 	Suite *s = suite_create("cred");
 	TCase *tc = common_tcase("cred", 60);
+	/* The children run as uid 65534: give them a probe they may run. */
+	tcase_add_checked_fixture(tc, use_public_probe, NULL);
 	tcase_add_test(tc, all_three_as_root);
 	tcase_add_test(tc, order_is_groups_gid_uid_whatever_the_calls);
 	tcase_add_test(tc, setgroups_empty_clears_groups);

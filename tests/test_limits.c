@@ -255,6 +255,7 @@ END_TEST
  * (commit_creds), so it must be set after the ids are dropped. */
 START_TEST(pdeathsig_survives_dropping_ids)
 {
+	public_probe();
 	nf_cmd *cmd = probe_cmd(NULL);
 	ck_assert_int_eq(nf_cmd_pdeathsig(cmd, SIGUSR2), 0);
 	ck_assert_int_eq(nf_cmd_setgid(cmd, 65534), 0);
@@ -392,7 +393,7 @@ END_TEST
  * no_new_privs it runs with euid 0; with it, exec grants nothing. */
 START_TEST(no_new_privs_blocks_setuid_binary)
 {
-	ck_assert_int_eq(chmod(test_tmpdir(), 0755), 0); /* let uid 65534 in */
+	public_probe(); /* lets uid 65534 into the directory */
 	char *suid = NULL;
 	ck_assert_int_ge(asprintf(&suid, "%s/probe-suid", test_tmpdir()), 0);
 	copy_probe(suid, 04755);

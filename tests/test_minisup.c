@@ -286,7 +286,7 @@ START_TEST(limits_umask_and_ids_applied)
 	char *conf = NULL;
 	ck_assert_int_ge(asprintf(&conf,
 				  "cred restarts=0 umask=027 nofile=64:128 core=0:0 uid=65534 gid=65534 out=report -- %s\n",
-				  probe_path()),
+				  public_probe()),
 			 0);
 	sup_start(&s, conf);
 	const char *ex = sup_wait(&s, "exit cred ");
