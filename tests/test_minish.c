@@ -405,6 +405,24 @@ START_TEST(background_reader_stops_then_reads_in_foreground)
 }
 END_TEST
 
+/* The terminal goes away (its master is closed): the shell's read ends,
+ * and it kills its jobs before leaving, running ones included. */
+START_TEST(hangup_ends_shell_and_jobs)
+{
+	struct shell sh;
+	shell_start(&sh);
+	expect(&sh, "$ ");
+	int id = 0, bg = 0;
+	ck_assert_int_eq(sscanf(run(&sh, "sleep 100 &\n"), "[%d] %d", &id, &bg), 2);
+	ck_assert_int_eq(kill(-bg, 0), 0);
+	close(sh.master);
+	int st = wait_bounded(&sh.proc);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "minish ended 0x%x", st);
+	ck_assert_int_eq(kill(-bg, 0), -1);
+	ck_assert_int_eq(errno, ESRCH);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("minish");
@@ -421,6 +439,7 @@ int main(void)
 	tcase_add_test(tc, ctrl_z_jobs_bg_fg);
 	tcase_add_test(tc, pipelines_are_groups_and_die_with_shell);
 	tcase_add_test(tc, background_reader_stops_then_reads_in_foreground);
+	tcase_add_test(tc, hangup_ends_shell_and_jobs);
 	suite_add_tcase(s, tc);
 	return common_main(s);
 }

@@ -301,7 +301,8 @@ START_TEST(limits_umask_and_ids_applied)
 	text[n] = '\0';
 	fclose(f);
 	static const char *const want[] = { "\numask 027\n", "\nuid 65534 65534 65534\n", "\ngid 65534 65534 65534\n",
-					    "\nrlimit NOFILE 64 128\n", "\nrlimit CORE 0 0\n", "\ngroups 65534\n" };
+					    "\nrlimit NOFILE 64 128\n", "\nrlimit CORE 0 0\n", "\ngroups 65534\n",
+					    "\npdeathsig 9\n" /* kept though the ids changed */ };
 	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
 		ck_assert_msg(strstr(text, want[i]) != NULL, "report lacks '%s':\n%s", want[i] + 1, text);
 	free(path);
@@ -333,6 +334,42 @@ START_TEST(several_services_independent)
 }
 END_TEST
 
+/* minisup killed outright: its services' main processes die with it
+ * (PR_SET_PDEATHSIG), and they ignore no SIGPIPE although minisup does. We
+ * are a subreaper here, so the orphan comes to us and we see its end. */
+START_TEST(services_die_with_supervisor)
+{
+	ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0);
+	struct sup s;
+	char *conf = NULL;
+	ck_assert_int_ge(asprintf(&conf, "svc -- %s sleep 100000\n", probe_path()), 0);
+	sup_start(&s, conf);
+	pid_t pid = 0;
+	ck_assert_int_eq(sscanf(sup_wait(&s, "start svc "), "start svc %d", &pid), 1);
+	char path[64], line[256];
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "re");
+	ck_assert_ptr_nonnull(f);
+	unsigned long long ign = ~0ull;
+	while (fgets(line, sizeof line, f))
+		sscanf(line, "SigIgn: %llx", &ign);
+	fclose(f);
+	ck_assert_uint_eq(ign & SIGBIT(SIGPIPE), 0);
+
+	ck_assert_int_eq(nf_proc_kill(&s.proc, SIGKILL), 0);
+	int st;
+	ck_assert_int_eq(nf_proc_wait(&s.proc, &st, -1), 0);
+	nf_proc_release(&s.proc);
+	st = wait_status(pid); /* reparented to us */
+	ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "service ended 0x%x", st);
+	close(s.ctl);
+	close(s.events);
+	for (int i = 0; i < s.nlines; i++)
+		free(s.lines[i]);
+	free(conf);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("minisup");
@@ -344,6 +381,7 @@ int main(void)
 	tcase_add_test(tc, cgroup_stop_catches_setsid_member);
 	tcase_add_test(tc, limits_umask_and_ids_applied);
 	tcase_add_test(tc, several_services_independent);
+	tcase_add_test(tc, services_die_with_supervisor);
 	suite_add_tcase(s, tc);
 	return common_main(s);
 }

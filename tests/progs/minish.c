@@ -367,7 +367,7 @@ static int build(nf_cmd **out, const struct command *c, int in, int outfd, pid_t
 	if (!e && interactive) {
 		sigset_t jc;
 		sigemptyset(&jc);
-		for (int s = 0, sigs[] = { SIGINT, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU }; s < 5; s++)
+		for (int s = 0, sigs[] = { SIGHUP, SIGINT, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU }; s < 6; s++)
 			sigaddset(&jc, sigs[s]);
 		e = nf_cmd_sigdefault(cmd, &jc);
 		if (!e)
@@ -516,6 +516,9 @@ int main(void)
 			perror("minish: terminal");
 			return 1;
 		}
+		/* On a hangup the terminal reads end, and leaving the loop
+		 * kills every job: none is left running orphaned. */
+		signal(SIGHUP, SIG_IGN);
 		signal(SIGINT, SIG_IGN);
 		signal(SIGQUIT, SIG_IGN);
 		signal(SIGTSTP, SIG_IGN);

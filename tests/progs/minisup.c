@@ -20,7 +20,9 @@
  * its own (nf_cmd_setpgid); stopping it or the end of its main process
  * kills the whole group (kill(-pgid)) or cgroup. minisup is a child
  * subreaper, so the group's orphans become its children and are reaped too:
- * once "stopped" is printed, nothing of the service is left.
+ * once "stopped" is printed, nothing of the service is left. Each main
+ * process has PR_SET_PDEATHSIG SIGKILL: if minisup itself is killed, its
+ * services' main processes go with it.
  *
  * Waiting: one poll over stdin and every running service's pidfd, with the
  * nearest restart or timeout deadline as the poll timeout; a readable pidfd
@@ -175,6 +177,18 @@ static int configure(struct service *s, char *line)
 	int e = nf_cmd_newp(&s->cmd, w[dash + 1], &w[dash + 1], NULL);
 	if (!e)
 		e = nf_cmd_setpgid(s->cmd, 0);
+	/* If minisup dies, so does each main process (set after the ids
+	 * change, which would clear it; and never set at all if minisup is
+	 * already gone by then). */
+	if (!e)
+		e = nf_cmd_pdeathsig(s->cmd, SIGKILL);
+	/* We ignore SIGPIPE (a closed event pipe must not kill us); services
+	 * must not inherit that. */
+	sigset_t pipe_sig;
+	sigemptyset(&pipe_sig);
+	sigaddset(&pipe_sig, SIGPIPE);
+	if (!e)
+		e = nf_cmd_sigdefault(s->cmd, &pipe_sig);
 	for (int i = 1; !e && i < dash; i++) {
 		char *v = strchr(w[i], '=');
 		if (!v)
@@ -462,6 +476,7 @@ int main(int argc, char **argv)
 			nsvc++;
 	}
 	fclose(f);
+	signal(SIGPIPE, SIG_IGN);
 	/* Orphans of the services come to us, so a stop can reap them all. */
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) {
 		perror("minisup: subreaper");
