@@ -1,0 +1,833 @@
+/* nofork child side, x86_64 SysV / Linux: the clone trampolines and the plan
+ * interpreter. This is the only code that runs between clone and execve.
+ *
+ * Contract (DESIGN.md section 1): raw syscalls only; no libc, no TLS, no
+ * errno; runs on the dedicated stack the parent handed over; reads only the
+ * plan and the run record; writes only its own stack and the run record's
+ * report; every signal stays blocked until the mask is set right before
+ * execve; any failure records {errno, op index, op kind, detail} in the run
+ * record and ends in exit_group(127). No symbol outside this file is used.
+ *
+ * Registers in the child (callee-saved are simply owned: nothing returns):
+ *   rbx  run record (RUN_* offsets, lib/plan.h), constant
+ *   r12  plan (PLAN_*), constant
+ *   r13  current op (OP_*)
+ *   r14  current op index
+ *   r15  loop counter / dirfd / candidate index (per op)
+ *   rbp  scratch preserved across syscalls (per op)
+ *   rax rcx r11 clobbered by every syscall; rdi rsi rdx r10 r8 r9 = arguments
+ *
+ * Child frame (fixed, FRAME bytes below the run record; no recursion, no
+ * variable-size data; subroutines nest at most 2 deep):
+ *   rsp+0    struct kernel_sigaction scratch (32): old disposition
+ *   rsp+32   struct kernel_sigaction, all zero (32): SIG_DFL, no flags
+ *   rsp+64   tmp0 (8)  rsp+72 tmp1 (8)  rsp+80 tmp2 (8)  rsp+88 tmp3 (8)
+ *   rsp+96   getdents64 buffer (1024)
+ */
+#include "plan.h"
+
+#define SYS_write 1
+#define SYS_close 3
+#define SYS_lseek 8
+#define SYS_rt_sigaction 13
+#define SYS_rt_sigprocmask 14
+#define SYS_ioctl 16
+#define SYS_clone 56
+#define SYS_execve 59
+#define SYS_fcntl 72
+#define SYS_chdir 80
+#define SYS_fchdir 81
+#define SYS_umask 95
+#define SYS_setpgid 109
+#define SYS_getppid 110
+#define SYS_setsid 112
+#define SYS_setgroups 116
+#define SYS_setresuid 117
+#define SYS_setresgid 119
+#define SYS_getpgid 121
+#define SYS_setpriority 141
+#define SYS_sched_setparam 142
+#define SYS_sched_setscheduler 144
+#define SYS_prctl 157
+#define SYS_getdents64 217
+#define SYS_exit_group 231
+#define SYS_openat 257
+#define SYS_dup3 292
+#define SYS_prlimit64 302
+#define SYS_execveat 322
+#define SYS_clone3 435
+#define SYS_close_range 436
+
+#define EPERM 1
+#define ENOENT 2
+#define ENOEXEC 8
+#define EBADF 9
+#define EACCES 13
+#define ENODEV 19
+#define ENOTDIR 20
+#define EINVAL 22
+#define ENOSYS 38
+#define ETIMEDOUT 110
+#define ESTALE 116
+#define ESRCH 3
+
+#define AT_FDCWD -100
+#define AT_EMPTY_PATH 0x1000
+#define O_RDONLY_DIR_CLOEXEC 0x90000 /* O_RDONLY|O_DIRECTORY|O_CLOEXEC */
+#define O_WRONLY_CLOEXEC 0x80001
+#define F_SETFD 2
+#define F_DUPFD_CLOEXEC 1030
+#define TIOCSCTTY 0x540E
+#define TIOCSPGRP 0x5410
+#define PR_SET_PDEATHSIG 1
+#define PR_SET_NO_NEW_PRIVS 38
+#define SIG_SETMASK 2
+#define SIGKILL 9
+#define SIGSTOP 19
+#define NF_ENOEXEC_SH 1
+
+#define FRAME 1120
+#define SA_OLD 0
+#define SA_DFL 32
+#define TMP0 64
+#define TMP1 72
+#define TMP2 80
+#define TMP3 88
+#define DENTS 96
+#define DENTS_SIZE 1024
+
+/* A raw syscall result in rax is an error iff it lies in [-4095, -1]. */
+#define JERR(label) cmp $-4095, %rax; jae label
+
+	.text
+
+/* long nf_child_clone3(struct clone_args *args, size_t size, nf_run *run)
+ * Parent: returns the child pid or -errno. Child: starts child_main on the
+ * stack named in args (the kernel sets rsp), never returns. run travels in
+ * r9, which the syscall neither reads nor clobbers and the child inherits. */
+	.globl nf_child_clone3
+	.hidden nf_child_clone3
+	.type nf_child_clone3, @function
+nf_child_clone3:
+	.cfi_startproc
+	mov %rdx, %r9
+	mov $SYS_clone3, %eax
+	syscall
+	test %rax, %rax
+	jz child_main_r9
+	ret
+	.cfi_endproc
+	.size nf_child_clone3, .-nf_child_clone3
+
+/* long nf_child_clone(unsigned long flags, void *stack_top, int *pidfd, nf_run *run)
+ * Legacy clone(2) for kernels or sandboxes without clone3: the pidfd (with
+ * CLONE_PIDFD) lands in *pidfd through the parent_tid argument. */
+	.globl nf_child_clone
+	.hidden nf_child_clone
+	.type nf_child_clone, @function
+nf_child_clone:
+	.cfi_startproc
+	mov %rcx, %r9
+	xor %r10d, %r10d /* child_tid */
+	xor %r8d, %r8d   /* tls */
+	mov $SYS_clone, %eax
+	syscall
+	test %rax, %rax
+	jz child_main_r9
+	ret
+	.cfi_endproc
+	.size nf_child_clone, .-nf_child_clone
+
+/* ---- the child ------------------------------------------------------------- */
+
+child_main_r9:
+	/* No unwind info from here on: a debugger must not walk into the
+	 * parent's frames, which are not ours. */
+	xor %ebp, %ebp
+	mov %r9, %rbx
+	mov RUN_PLAN(%rbx), %r12
+	sub $FRAME, %rsp
+	xor %eax, %eax
+	mov %rax, SA_DFL(%rsp)
+	mov %rax, SA_DFL+8(%rsp)
+	mov %rax, SA_DFL+16(%rsp)
+	mov %rax, SA_DFL+24(%rsp)
+	movl $-1, RUN_INDEX(%rbx)
+
+	/* The report pipe's read end is the parent's; holding it would keep the
+	 * pipe open past our exit. */
+	movslq RUN_RFD_R(%rbx), %rdi
+	test %edi, %edi
+	js 1f
+	mov $SYS_close, %eax
+	syscall
+1:
+	/* Without CLONE_CLEAR_SIGHAND (legacy clone) the handlers are the
+	 * parent's: a signal arriving after the mask is lifted would run parent
+	 * code on this stack. Reset every caught signal; ignored ones stay
+	 * ignored, as across exec. */
+	cmpl $0, RUN_LEGACY(%rbx)
+	je run_ops
+	mov $1, %ebp
+sig_reset_loop:
+	cmp $SIGKILL, %ebp
+	je sig_reset_next
+	cmp $SIGSTOP, %ebp
+	je sig_reset_next
+	mov %ebp, %edi
+	xor %esi, %esi
+	lea SA_OLD(%rsp), %rdx
+	mov $8, %r10d
+	mov $SYS_rt_sigaction, %eax
+	syscall
+	JERR(sig_reset_fail)
+	cmpq $1, SA_OLD(%rsp) /* SIG_DFL = 0, SIG_IGN = 1, else a handler */
+	jbe sig_reset_next
+	mov %ebp, %edi
+	lea SA_DFL(%rsp), %rsi
+	xor %edx, %edx
+	mov $8, %r10d
+	mov $SYS_rt_sigaction, %eax
+	syscall
+	JERR(sig_reset_fail)
+sig_reset_next:
+	inc %ebp
+	cmp $64, %ebp
+	jbe sig_reset_loop
+	jmp run_ops
+sig_reset_fail:
+	mov %ebp, RUN_DETAIL(%rbx)
+	mov $OPK_SIGRESET, %ecx
+	jmp fail_kind
+
+/* ---- the op loop ------------------------------------------------------------ */
+run_ops:
+	mov PLAN_OPS(%r12), %r13
+	xor %r14d, %r14d
+op_loop:
+	cmp PLAN_NOPS(%r12), %r14d
+	jae no_exec
+	mov OP_KIND(%r13), %eax
+	cmp $OPK_MAX, %eax
+	ja bad_op
+	lea op_table(%rip), %rcx
+	movslq (%rcx,%rax,4), %rax
+	add %rcx, %rax
+	jmp *%rax
+next_op:
+	add $OP_SIZE, %r13
+	inc %r14d
+	jmp op_loop
+
+no_exec:	/* a plan always ends in EXEC; reaching here is a compiler bug */
+bad_op:
+	mov $-EINVAL, %rax
+	jmp fail
+
+/* fail: rax = -errno; the op at r13/r14 failed. fail_kind: ecx = kind. */
+fail:
+	mov OP_KIND(%r13), %ecx
+	mov %r14d, RUN_INDEX(%rbx)
+fail_kind:
+	neg %eax
+	mov %ecx, RUN_KIND(%rbx)
+	mov %eax, RUN_ERR(%rbx)
+	mov $127, %edi
+	mov $SYS_exit_group, %eax
+	syscall
+	hlt
+
+/* An fd operand naming the report pipe cannot be the caller's fd: that
+ * number was free in the parent when the pipe took it. edi = fd. */
+	.macro REJECT_REPORT_FD
+	cmp RUN_RFD(%rbx), %edi
+	jne 9f
+	mov $-EBADF, %rax
+	jmp fail
+9:
+	.endm
+
+/* esi = an fd about to be overwritten (dup2/open target). If the report pipe
+ * sits there, move it out of the way first (it stays close-on-exec). */
+move_report_fd:
+	cmp RUN_RFD(%rbx), %esi
+	jne 1f
+	push %rsi
+	push %rdi
+	movslq RUN_RFD(%rbx), %rdi
+	mov $F_DUPFD_CLOEXEC, %esi
+	xor %edx, %edx
+	mov $SYS_fcntl, %eax
+	syscall
+	pop %rdi
+	pop %rsi
+	JERR(fail)
+	mov %eax, RUN_RFD(%rbx)
+1:	ret
+
+op_dup2:
+	movslq OP_A(%r13), %rdi
+	mov OP_B(%r13), %rsi
+	REJECT_REPORT_FD
+	cmp %rdi, %rsi
+	je dup2_same
+	call move_report_fd
+	xor %edx, %edx
+	mov $SYS_dup3, %eax
+	syscall
+	JERR(fail)
+	jmp next_op
+dup2_same:	/* dup2(fd, fd) must clear close-on-exec (Austin Group #411) */
+	mov $F_SETFD, %esi
+	xor %edx, %edx
+	mov $SYS_fcntl, %eax
+	syscall
+	JERR(fail)
+	jmp next_op
+
+op_open:
+	movslq OP_A(%r13), %rsi
+	call move_report_fd
+	mov $AT_FDCWD, %rdi
+	mov OP_P(%r13), %rsi
+	mov OP_B(%r13), %rdx
+	mov OP_C(%r13), %r10
+	mov $SYS_openat, %eax
+	syscall
+	JERR(fail)
+	cmp OP_A(%r13), %eax
+	je next_op
+	mov %rax, %rbp
+	mov %rax, %rdi
+	movslq OP_A(%r13), %rsi
+	xor %edx, %edx
+	mov $SYS_dup3, %eax
+	syscall
+	JERR(fail)
+	mov %rbp, %rdi
+	mov $SYS_close, %eax
+	syscall
+	jmp next_op
+
+op_close:
+	movslq OP_A(%r13), %rdi
+	cmp RUN_RFD(%rbx), %edi
+	je 1f
+	mov $SYS_close, %eax
+	syscall
+	cmp $-EBADF, %rax
+	jne 2f
+1:	mov $-EBADF, %rax
+	cmpq $0, OP_C(%r13)
+	jne next_op
+2:	JERR(fail)
+	jmp next_op
+
+op_chdir:
+	mov OP_P(%r13), %rdi
+	mov $SYS_chdir, %eax
+	syscall
+	JERR(fail)
+	jmp next_op
+
+op_fchdir:
+	movslq OP_A(%r13), %rdi
+	REJECT_REPORT_FD
+	mov $SYS_fchdir, %eax
+	syscall
+	JERR(fail)
+	jmp next_op
+
+op_keep_fd:
+	movslq OP_A(%r13), %rdi
+	REJECT_REPORT_FD
+	mov $F_SETFD, %esi
+	xor %edx, %edx
+	mov $SYS_fcntl, %eax
+	syscall
+	JERR(fail)
+	jmp next_op
+
+op_setsid:
+	mov $SYS_setsid, %eax
+	syscall
+	JERR(fail)
+	jmp next_op
+
+op_setpgid:
+	xor %edi, %edi
+	mov OP_B(%r13), %rsi
+	mov $SYS_setpgid, %eax
+	syscall
+	JERR(fail)
+	jmp next_op
+
+/* Reset each signal in the set to SIG_DFL, ignored ones included. */
+op_sigdefault:
+	mov $1, %ebp
+1:	cmp $SIGKILL, %ebp
+	je 2f
+	cmp $SIGSTOP, %ebp
+	je 2f
+	lea -1(%rbp), %ecx
+	mov OP_B(%r13), %rax
+	bt %rcx, %rax
+	jnc 2f
+	mov %ebp, %edi
+	lea SA_DFL(%rsp), %rsi
+	xor %edx, %edx
+	mov $8, %r10d
+	mov $SYS_rt_sigaction, %eax
+	syscall
+	mov %ebp, RUN_DETAIL(%rbx)
+	JERR(fail)
+2:	inc %ebp
+	cmp $64, %ebp
+	jbe 1b
+	jmp next_op
+
+/* tcsetpgrp: all signals are blocked here, so the kernel does not stop a
+ * background caller with SIGTTOU. */
+op_foreground:
+	movslq OP_A(%r13), %rdi
+	REJECT_REPORT_FD
+	mov OP_B(%r13), %rax
+	test %rax, %rax
+	jnz 1f
+	xor %edi, %edi
+	mov $SYS_getpgid, %eax
+	syscall
+	JERR(fail)
+	movslq OP_A(%r13), %rdi
+1:	mov %eax, TMP0(%rsp)
+	mov $TIOCSPGRP, %esi
+	lea TMP0(%rsp), %rdx
+	mov $SYS_ioctl, %eax
+	syscall
+	JERR(fail)
+	jmp next_op
+
+op_ctty:
+	movslq OP_A(%r13), %rdi
+	REJECT_REPORT_FD
+	mov $TIOCSCTTY, %esi
+	xor %edx, %edx
+	mov $SYS_ioctl, %eax
+	syscall
+	JERR(fail)
+	jmp next_op
+
+op_setgroups:
+	movslq OP_A(%r13), %rdi
+	mov OP_P(%r13), %rsi
+	mov $SYS_setgroups, %eax
+	syscall
+	JERR(fail)
+	jmp next_op
+
+/* Raw setres[ug]id: libc's wrappers signal every thread of the process to
+ * change their ids too, which would be the parent's threads. */
+op_setgid:
+	mov $SYS_setresgid, %eax
+	jmp 1f
+op_setuid:
+	mov $SYS_setresuid, %eax
+1:	movslq OP_A(%r13), %rdi
+	mov OP_B(%r13), %rsi
+	mov OP_C(%r13), %rdx
+	syscall
+	JERR(fail)
+	jmp next_op
+
+op_umask:
+	movslq OP_A(%r13), %rdi
+	mov $SYS_umask, %eax
+	syscall
+	jmp next_op
+
+op_rlimit:
+	xor %edi, %edi
+	movslq OP_A(%r13), %rsi
+	lea OP_B(%r13), %rdx
+	xor %r10d, %r10d
+	mov $SYS_prlimit64, %eax
+	syscall
+	JERR(fail)
+	jmp next_op
+
+op_nice:
+	xor %edi, %edi /* PRIO_PROCESS */
+	xor %esi, %esi
+	movslq OP_A(%r13), %rdx
+	mov $SYS_setpriority, %eax
+	syscall
+	JERR(fail)
+	jmp next_op
+
+op_sched:
+	xor %edi, %edi
+	movslq OP_A(%r13), %rsi
+	lea OP_B(%r13), %rdx
+	cmp $-1, %esi
+	je 1f
+	mov $SYS_sched_setscheduler, %eax
+	syscall
+	JERR(fail)
+	jmp next_op
+1:	mov %rdx, %rsi
+	mov $SYS_sched_setparam, %eax
+	syscall
+	JERR(fail)
+	jmp next_op
+
+/* If the parent died before the prctl, the signal will never come: the
+ * reparented child would run unsupervised. Check and fail instead. */
+op_pdeathsig:
+	mov $PR_SET_PDEATHSIG, %edi
+	movslq OP_A(%r13), %rsi
+	mov $SYS_prctl, %eax
+	syscall
+	JERR(fail)
+	cmpl $0, OP_A(%r13)
+	je next_op
+	mov $SYS_getppid, %eax
+	syscall
+	cmp RUN_PPID(%rbx), %eax
+	je next_op
+	mov $-ESRCH, %rax
+	jmp fail
+
+op_no_new_privs:
+	mov $PR_SET_NO_NEW_PRIVS, %edi
+	mov $1, %esi
+	xor %edx, %edx
+	xor %r10d, %r10d
+	xor %r8d, %r8d
+	mov $SYS_prctl, %eax
+	syscall
+	JERR(fail)
+	jmp next_op
+
+/* Only where clone3 could not place us (CLONE_INTO_CGROUP): write "0" (this
+ * process) into cgroup.procs of the directory. */
+op_cgroup:
+	cmpl $0, RUN_LEGACY(%rbx)
+	je next_op
+	movslq OP_A(%r13), %rdi
+	mov OP_P(%r13), %rsi
+	mov $O_WRONLY_CLOEXEC, %edx
+	xor %r10d, %r10d
+	mov $SYS_openat, %eax
+	syscall
+	JERR(fail)
+	mov %rax, %rbp
+	mov %rax, %rdi
+	lea OP_C(%r13), %rsi
+	mov $1, %edx
+	mov $SYS_write, %eax
+	syscall
+	JERR(fail)
+	mov %rbp, %rdi
+	mov $SYS_close, %eax
+	syscall
+	jmp next_op
+
+/* ---- closing every fd not kept --------------------------------------------- */
+/* close_range over each gap between kept fds (one syscall for the usual
+ * [3, ~0] gap); where close_range is missing or filtered, walk /proc/self/fd;
+ * without /proc, close every number up to the plan's fd limit. */
+op_close_fds:
+	mov OP_B(%r13), %rbp /* lo: first fd of the current gap */
+	xor %r15d, %r15d     /* index into the keep list */
+1:	cmp OP_A(%r13), %r15d
+	jae 3f
+	mov OP_P(%r13), %rcx
+	movslq (%rcx,%r15,4), %rsi
+	cmp %rbp, %rsi
+	jl 2f
+	je 4f
+	mov %rbp, %rdi
+	dec %rsi
+	call close_gap
+	test %rax, %rax
+	jnz close_fds_slow
+	mov OP_P(%r13), %rcx
+	movslq (%rcx,%r15,4), %rsi
+4:	lea 1(%rsi), %rbp
+2:	inc %r15d
+	jmp 1b
+3:	mov %rbp, %rdi
+	mov $0xffffffff, %esi
+	call close_gap
+	test %rax, %rax
+	jnz close_fds_slow
+	jmp next_op
+
+/* close_gap: close [rdi, rsi], skipping the report pipe. Returns rax = 0, or
+ * non-zero when close_range is unavailable. Other errors fail the op. */
+close_gap:
+	movslq RUN_RFD(%rbx), %rcx
+	test %ecx, %ecx
+	js close_range_1
+	cmp %rdi, %rcx
+	jb close_range_1
+	cmp %rsi, %rcx
+	ja close_range_1
+	push %rsi
+	push %rcx
+	cmp %rdi, %rcx
+	je 1f
+	lea -1(%rcx), %rsi
+	call close_range_1
+	test %rax, %rax
+	jnz 2f
+1:	mov (%rsp), %rdi
+	inc %rdi
+	mov 8(%rsp), %rsi
+	xor %eax, %eax
+	cmp %rsi, %rdi
+	ja 2f
+	call close_range_1
+2:	add $16, %rsp
+	ret
+close_range_1:
+	xor %edx, %edx
+	mov $SYS_close_range, %eax
+	syscall
+	cmp $-ENOSYS, %rax
+	je 1f
+	cmp $-EPERM, %rax /* a seccomp filter that refuses it */
+	je 1f
+	JERR(fail_close_gap)
+	xor %eax, %eax
+	ret
+1:	mov $1, %eax
+	ret
+fail_close_gap:
+	add $8, %rsp /* drop our return address; fail never returns */
+	jmp fail
+
+/* is_kept: edi = fd. ZF=1 if it must stay open (listed, the report pipe, or
+ * below the op's first fd). Clobbers rcx, rdx. */
+is_kept:
+	cmp OP_B(%r13), %rdi
+	jl 2f
+	cmp RUN_RFD(%rbx), %edi
+	je 1f
+	xor %ecx, %ecx
+	mov OP_P(%r13), %rdx
+3:	cmp OP_A(%r13), %ecx
+	jae 4f
+	cmp (%rdx,%rcx,4), %edi
+	je 1f
+	inc %ecx
+	jmp 3b
+4:	or $1, %ecx /* ZF = 0 */
+	ret
+2:	cmp %edi, %edi /* ZF = 1 */
+1:	ret
+
+close_fds_slow:
+	mov $AT_FDCWD, %rdi
+	mov PLAN_PROCFD(%r12), %rsi
+	mov $O_RDONLY_DIR_CLOEXEC, %edx
+	xor %r10d, %r10d
+	mov $SYS_openat, %eax
+	syscall
+	cmp $-4095, %rax
+	jae close_fds_brute
+	mov %rax, %r15 /* dirfd */
+slow_pass:
+	movq $0, TMP1(%rsp) /* closed anything in this pass? */
+slow_read:
+	mov %r15, %rdi
+	lea DENTS(%rsp), %rsi
+	mov $DENTS_SIZE, %edx
+	mov $SYS_getdents64, %eax
+	syscall
+	JERR(fail)
+	test %rax, %rax
+	jz slow_eof
+	mov %rax, TMP0(%rsp) /* bytes in the buffer */
+	xor %ebp, %ebp       /* offset of the entry */
+slow_entry:
+	cmp TMP0(%rsp), %rbp
+	jae slow_read
+	lea DENTS(%rsp,%rbp), %rsi
+	movzwl 16(%rsi), %eax /* d_reclen */
+	add %rax, %rbp
+	lea 19(%rsi), %rsi    /* d_name */
+	xor %edi, %edi
+	movzbl (%rsi), %eax
+	sub $'0', %eax
+	cmp $9, %eax
+	ja slow_entry         /* "." and ".." */
+1:	imul $10, %rdi, %rdi
+	add %rax, %rdi
+	inc %rsi
+	movzbl (%rsi), %eax
+	sub $'0', %eax
+	cmp $9, %eax
+	jbe 1b
+	cmp %r15, %rdi
+	je slow_entry
+	call is_kept
+	je slow_entry
+	mov $SYS_close, %eax
+	syscall
+	movq $1, TMP1(%rsp)
+	jmp slow_entry
+slow_eof:
+	/* Rescan after closing: the listing must not be trusted across
+	 * changes to the table it lists. A pass that closes nothing ends it. */
+	cmpq $0, TMP1(%rsp)
+	je 2f
+	mov %r15, %rdi
+	xor %esi, %esi
+	xor %edx, %edx
+	mov $SYS_lseek, %eax
+	syscall
+	JERR(fail)
+	jmp slow_pass
+2:	mov %r15, %rdi
+	mov $SYS_close, %eax
+	syscall
+	jmp next_op
+
+close_fds_brute:
+	mov OP_B(%r13), %r15
+1:	cmp PLAN_FDLIMIT(%r12), %r15
+	jae next_op
+	mov %r15, %rdi
+	call is_kept
+	je 2f
+	mov $SYS_close, %eax
+	syscall
+2:	inc %r15
+	jmp 1b
+
+/* ---- exec ------------------------------------------------------------------ */
+/* Set the final signal mask (the last step before execve: handlers are all
+ * SIG_DFL by now, so a signal can no longer run parent code here), then try
+ * each candidate with execvp's precedence: ENOENT-like errors move on,
+ * EACCES is remembered and reported if nothing succeeds, anything else
+ * stops. */
+op_exec:
+	mov $SIG_SETMASK, %edi
+	lea RUN_MASK(%rbx), %rsi
+	xor %edx, %edx
+	mov $8, %r10d
+	mov $SYS_rt_sigprocmask, %eax
+	syscall
+	cmp $-4095, %rax
+	jb 1f
+	mov %r14d, RUN_INDEX(%rbx)
+	mov $OPK_SIGMASK, %ecx
+	jmp fail_kind
+1:	movslq OP_C(%r13), %rdi
+	test %edi, %edi
+	js exec_paths
+	mov PLAN_EMPTY(%r12), %rsi
+	mov PLAN_ARGV(%r12), %rdx
+	mov RUN_ENVP(%rbx), %r10
+	mov $AT_EMPTY_PATH, %r8d
+	mov $SYS_execveat, %eax
+	syscall
+	movl $-1, RUN_DETAIL(%rbx)
+	jmp fail
+
+exec_paths:
+	xor %r15d, %r15d
+	movq $-1, TMP2(%rsp) /* first candidate that gave EACCES */
+	mov $-ENOENT, %rbp   /* error to report if no candidate at all */
+exec_next:
+	cmp OP_A(%r13), %r15d
+	jae exec_exhausted
+	mov OP_P(%r13), %rcx
+	mov (%rcx,%r15,8), %rdi
+	mov PLAN_ARGV(%r12), %rsi
+	mov RUN_ENVP(%rbx), %rdx
+	mov $SYS_execve, %eax
+	syscall
+	mov %rax, %rbp
+	cmp $-ENOEXEC, %rax
+	je exec_enoexec
+	cmp $-EACCES, %rax
+	je exec_eacces
+	cmp $-ENOENT, %rax
+	je exec_skip
+	cmp $-ENOTDIR, %rax
+	je exec_skip
+	cmp $-ESTALE, %rax
+	je exec_skip
+	cmp $-ENODEV, %rax
+	je exec_skip
+	cmp $-ETIMEDOUT, %rax
+	je exec_skip
+exec_fail_here:
+	mov %r15d, RUN_DETAIL(%rbx)
+	mov %rbp, %rax
+	jmp fail
+exec_eacces:
+	cmpq $-1, TMP2(%rsp)
+	jne exec_skip
+	mov %r15, TMP2(%rsp)
+exec_skip:
+	inc %r15d
+	jmp exec_next
+exec_enoexec:
+	testq $NF_ENOEXEC_SH, OP_B(%r13)
+	jz exec_fail_here
+	mov PLAN_SHSTRIDE(%r12), %rax
+	imul %r15, %rax
+	mov PLAN_SHARGV(%r12), %rsi
+	lea (%rsi,%rax,8), %rsi
+	mov (%rsi), %rdi
+	mov RUN_ENVP(%rbx), %rdx
+	mov $SYS_execve, %eax
+	syscall
+	mov %rax, %rbp
+	jmp exec_fail_here
+exec_exhausted:
+	mov TMP2(%rsp), %rax
+	cmp $-1, %rax
+	je 1f
+	mov %eax, RUN_DETAIL(%rbx)
+	mov $-EACCES, %rax
+	jmp fail
+1:	lea -1(%r15), %eax
+	mov %eax, RUN_DETAIL(%rbx)
+	mov %rbp, %rax
+	jmp fail
+
+	.section .rodata
+	.balign 4
+op_table:
+	.long bad_op - op_table          /* 0 */
+	.long op_dup2 - op_table         /* OPK_DUP2 */
+	.long op_open - op_table
+	.long op_close - op_table
+	.long op_chdir - op_table
+	.long op_fchdir - op_table
+	.long op_keep_fd - op_table
+	.long op_close_fds - op_table
+	.long op_setsid - op_table
+	.long op_setpgid - op_table
+	.long op_sigdefault - op_table
+	.long bad_op - op_table          /* OPK_SIGMASK: part of EXEC */
+	.long bad_op - op_table          /* OPK_SIGRESET: before the ops */
+	.long op_exec - op_table
+	.long op_foreground - op_table
+	.long op_ctty - op_table
+	.long op_setgroups - op_table
+	.long op_setgid - op_table
+	.long op_setuid - op_table
+	.long op_umask - op_table
+	.long op_rlimit - op_table
+	.long op_nice - op_table
+	.long op_sched - op_table
+	.long op_pdeathsig - op_table
+	.long op_no_new_privs - op_table
+	.long op_cgroup - op_table       /* OPK_MAX */
+
+	.section .note.GNU-stack, "", @progbits

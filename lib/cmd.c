@@ -1,0 +1,379 @@
+/* The cmd builder: validates and records what the user asks for. Everything
+ * here may allocate; nothing here runs in the child. Bad input is refused
+ * now, so that nf_spawn has nothing left to reject but what only the child
+ * can discover. */
+#include "nofork_int.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+int nf_check_fd(int fd)
+{
+	struct rlimit rl;
+	if (fd < 0)
+		return EBADF;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (rlim_t)fd >= rl.rlim_cur)
+		return EBADF;
+	return 0;
+}
+
+int nf_check_path(const char *path)
+{
+	if (!path || !*path)
+		return EINVAL;
+	if (strnlen(path, PATH_MAX) >= PATH_MAX)
+		return ENAMETOOLONG;
+	return 0;
+}
+
+static void free_strv(char **v)
+{
+	if (v)
+		for (char **s = v; *s; s++)
+			free(*s);
+	free(v);
+}
+
+static int dup_strv(char *const src[], char ***out)
+{
+	size_t n = 0;
+	while (src[n])
+		n++;
+	char **v = calloc(n + 1, sizeof *v);
+	if (!v)
+		return ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (!(v[i] = strdup(src[i]))) {
+			free_strv(v);
+			return ENOMEM;
+		}
+	*out = v;
+	return 0;
+}
+
+static int cmd_create(nf_cmd **out, const char *path, char *const argv[], char *const envp[], bool search)
+{
+	int e;
+	if (!out)
+		return EINVAL;
+	*out = NULL;
+	if ((e = nf_check_path(path)))
+		return e;
+	if (!argv)
+		return EINVAL;
+	/* execvp refuses a file name longer than NAME_MAX before searching:
+	 * no PATH element can make it valid. */
+	if (search && !strchr(path, '/') && strlen(path) > NAME_MAX)
+		return ENAMETOOLONG;
+	nf_cmd *c = calloc(1, sizeof *c);
+	if (!c)
+		return ENOMEM;
+	c->search = search;
+	c->cgroup_fd = c->exec_fd = -1;
+	if (!(c->path = strdup(path)) || (e = dup_strv(argv, &c->argv)) || (envp && (e = dup_strv(envp, &c->envp)))) {
+		nf_cmd_free(c);
+		return e ? e : ENOMEM;
+	}
+	*out = c;
+	return 0;
+}
+
+int nf_cmd_new(nf_cmd **cmd, const char *path, char *const argv[], char *const envp[])
+{
+	return cmd_create(cmd, path, argv, envp, false);
+}
+
+int nf_cmd_newp(nf_cmd **cmd, const char *file, char *const argv[], char *const envp[])
+{
+	return cmd_create(cmd, file, argv, envp, true);
+}
+
+void nf_cmd_free(nf_cmd *c)
+{
+	if (!c)
+		return;
+	nf_cmd_invalidate(c);
+	for (size_t i = 0; i < c->n_acts; i++)
+		free(c->acts[i].p);
+	free(c->acts);
+	free(c->keep);
+	free(c->groups);
+	free(c->search_path);
+	free(c->path);
+	free_strv(c->argv);
+	free_strv(c->envp);
+	free(c);
+}
+
+int nf_cmd_flags(nf_cmd *c, unsigned flags)
+{
+	if (!c || flags & ~NF_ENOEXEC_SH)
+		return EINVAL;
+	nf_cmd_invalidate(c);
+	c->flags = (c->flags & NF__NO_PIDFD) | flags;
+	return 0;
+}
+
+/* Every setter ends here or in nf_cmd_invalidate: the cached plan no longer
+ * describes the cmd. */
+static int add_act(nf_cmd *c, uint32_t kind, int32_t a, int64_t b, int64_t cc, const char *p)
+{
+	if (c->n_acts == c->cap_acts) {
+		size_t cap = c->cap_acts ? 2 * c->cap_acts : 8;
+		nf_act *n = realloc(c->acts, cap * sizeof *n);
+		if (!n)
+			return ENOMEM;
+		c->acts = n;
+		c->cap_acts = cap;
+	}
+	char *copy = NULL;
+	if (p && !(copy = strdup(p)))
+		return ENOMEM;
+	nf_cmd_invalidate(c);
+	c->acts[c->n_acts++] = (nf_act){kind, a, b, cc, copy};
+	return 0;
+}
+
+int nf_cmd_dup2(nf_cmd *c, int oldfd, int newfd)
+{
+	int e;
+	if (!c)
+		return EINVAL;
+	if ((e = nf_check_fd(oldfd)) || (e = nf_check_fd(newfd)))
+		return e;
+	return add_act(c, OPK_DUP2, oldfd, newfd, 0, NULL);
+}
+
+int nf_cmd_open(nf_cmd *c, int fd, const char *path, int flags, mode_t mode)
+{
+	int e;
+	if (!c)
+		return EINVAL;
+	if ((e = nf_check_fd(fd)) || (e = nf_check_path(path)))
+		return e;
+	return add_act(c, OPK_OPEN, fd, flags, mode, path);
+}
+
+static int add_close(nf_cmd *c, int fd, int lenient)
+{
+	int e;
+	if (!c)
+		return EINVAL;
+	if ((e = nf_check_fd(fd)))
+		return e;
+	return add_act(c, OPK_CLOSE, fd, 0, lenient, NULL);
+}
+
+int nf_cmd_close(nf_cmd *c, int fd) { return add_close(c, fd, 0); }
+int nf_cmd_close_lenient(nf_cmd *c, int fd) { return add_close(c, fd, 1); }
+
+int nf_cmd_chdir(nf_cmd *c, const char *path)
+{
+	int e;
+	if (!c)
+		return EINVAL;
+	if ((e = nf_check_path(path)))
+		return e;
+	return add_act(c, OPK_CHDIR, 0, 0, 0, path);
+}
+
+/* Setters whose only operand is an fd checked against RLIMIT_NOFILE. */
+static int add_fd_act(nf_cmd *c, uint32_t kind, int fd)
+{
+	int e;
+	if (!c)
+		return EINVAL;
+	if ((e = nf_check_fd(fd)))
+		return e;
+	return add_act(c, kind, fd, 0, 0, NULL);
+}
+
+int nf_cmd_fchdir(nf_cmd *c, int fd) { return add_fd_act(c, OPK_FCHDIR, fd); }
+int nf_cmd_foreground(nf_cmd *c, int tty_fd) { return add_fd_act(c, OPK_FOREGROUND, tty_fd); }
+
+int nf_cmd_closefrom(nf_cmd *c, int fd)
+{
+	if (!c)
+		return EINVAL;
+	if (fd < 0)
+		return EBADF;
+	return add_act(c, OPK_CLOSE_FDS, 0, fd, 0, NULL);
+}
+
+int nf_cmd_ctty(nf_cmd *c, int fd)
+{
+	int e = add_fd_act(c, OPK_CTTY, fd);
+	if (!e)
+		c->setsid = true;
+	return e;
+}
+
+int nf_cmd_keep_fd(nf_cmd *c, int fd)
+{
+	int e;
+	if (!c)
+		return EINVAL;
+	if ((e = nf_check_fd(fd)))
+		return e;
+	for (size_t i = 0; i < c->n_keep; i++)
+		if (c->keep[i] == fd)
+			return 0;
+	if (c->n_keep == c->cap_keep) {
+		size_t cap = c->cap_keep ? 2 * c->cap_keep : 8;
+		int *n = realloc(c->keep, cap * sizeof *n);
+		if (!n)
+			return ENOMEM;
+		c->keep = n;
+		c->cap_keep = cap;
+	}
+	nf_cmd_invalidate(c);
+	c->keep[c->n_keep++] = fd;
+	return 0;
+}
+
+/* Attribute setters: validate, drop the plan, record. */
+#define SET_ATTR(c, stmt)              \
+	do {                           \
+		if (!(c))              \
+			return EINVAL; \
+		nf_cmd_invalidate(c);  \
+		stmt;                  \
+		return 0;              \
+	} while (0)
+
+int nf_cmd_inherit_all_fds(nf_cmd *c) { SET_ATTR(c, c->inherit_all = true); }
+int nf_cmd_setsid(nf_cmd *c) { SET_ATTR(c, c->setsid = true); }
+int nf_cmd_no_new_privs(nf_cmd *c) { SET_ATTR(c, c->nnp = true); }
+int nf_cmd_resetids(nf_cmd *c) { SET_ATTR(c, c->resetids = true); }
+int nf_cmd_no_pidfd(nf_cmd *c) { SET_ATTR(c, c->flags |= NF__NO_PIDFD); }
+
+int nf_cmd_setpgid(nf_cmd *c, pid_t pgid)
+{
+	if (pgid < 0)
+		return EINVAL;
+	SET_ATTR(c, (c->has_pgid = true, c->pgid = pgid));
+}
+
+static uint64_t sigset_bits(const sigset_t *set)
+{
+	uint64_t bits = 0;
+	for (int s = 1; s <= 64; s++)
+		if (sigismember(set, s) == 1)
+			bits |= UINT64_C(1) << (s - 1);
+	return bits;
+}
+
+int nf_cmd_sigmask(nf_cmd *c, const sigset_t *mask)
+{
+	if (!mask)
+		return EINVAL;
+	SET_ATTR(c, (c->has_mask = true, c->mask = sigset_bits(mask)));
+}
+
+int nf_cmd_sigdefault(nf_cmd *c, const sigset_t *set)
+{
+	if (!set)
+		return EINVAL;
+	SET_ATTR(c, c->sigdef = sigset_bits(set));
+}
+
+int nf_cmd_setgroups(nf_cmd *c, size_t n, const gid_t *groups)
+{
+	if (!c || (n && !groups))
+		return EINVAL;
+	if (n > NGROUPS_MAX)
+		return E2BIG;
+	gid_t *copy = NULL;
+	if (n && !(copy = malloc(n * sizeof *copy)))
+		return ENOMEM;
+	if (n)
+		memcpy(copy, groups, n * sizeof *copy);
+	free(c->groups);
+	SET_ATTR(c, (c->groups = copy, c->n_groups = n, c->has_groups = true));
+}
+
+int nf_cmd_setgid(nf_cmd *c, gid_t gid)
+{
+	if (gid == (gid_t)-1)
+		return EINVAL;
+	SET_ATTR(c, (c->has_gid = true, c->gid = gid));
+}
+
+int nf_cmd_setuid(nf_cmd *c, uid_t uid)
+{
+	if (uid == (uid_t)-1)
+		return EINVAL;
+	SET_ATTR(c, (c->has_uid = true, c->uid = uid));
+}
+
+int nf_cmd_umask(nf_cmd *c, mode_t mask)
+{
+	if (mask & ~(mode_t)0777)
+		return EINVAL;
+	SET_ATTR(c, (c->has_umask = true, c->umask = mask));
+}
+
+int nf_cmd_rlimit(nf_cmd *c, int resource, const struct rlimit *lim)
+{
+	if (!lim || resource < 0 || resource >= RLIMIT_NLIMITS || resource >= NF_NLIMITS)
+		return EINVAL;
+	if (lim->rlim_cur > lim->rlim_max)
+		return EINVAL;
+	SET_ATTR(c, (c->rlim_set |= 1u << resource, c->rlim[resource] = *lim));
+}
+
+int nf_cmd_nice(nf_cmd *c, int value)
+{
+	if (value < -20 || value > 19)
+		return EINVAL;
+	SET_ATTR(c, (c->has_nice = true, c->nice = value));
+}
+
+int nf_cmd_sched(nf_cmd *c, int policy, int priority)
+{
+	switch (policy) {
+	case -1: case SCHED_OTHER: case SCHED_FIFO: case SCHED_RR: case SCHED_BATCH: case SCHED_IDLE:
+		break;
+	default:
+		return EINVAL;
+	}
+	SET_ATTR(c, (c->has_sched = true, c->sched_policy = policy, c->sched_prio = priority));
+}
+
+int nf_cmd_pdeathsig(nf_cmd *c, int sig)
+{
+	if (sig < 0 || sig > 64)
+		return EINVAL;
+	SET_ATTR(c, c->pdeathsig = sig);
+}
+
+int nf_cmd_cgroup(nf_cmd *c, int cgroup_fd)
+{
+	int e = nf_check_fd(cgroup_fd);
+	if (e)
+		return e;
+	SET_ATTR(c, c->cgroup_fd = cgroup_fd);
+}
+
+int nf_cmd_exec_fd(nf_cmd *c, int fd)
+{
+	int e = nf_check_fd(fd);
+	if (e)
+		return e;
+	SET_ATTR(c, c->exec_fd = fd);
+}
+
+int nf_cmd_search_path(nf_cmd *c, const char *path_list)
+{
+	if (!c || !path_list)
+		return EINVAL;
+	char *copy = strdup(path_list);
+	if (!copy)
+		return ENOMEM;
+	free(c->search_path);
+	SET_ATTR(c, c->search_path = copy);
+}

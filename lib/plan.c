@@ -1,0 +1,280 @@
+/* Compiles a cmd into a plan: one allocation holding the header, the flat op
+ * array and every string and pointer array the ops refer to, so the child
+ * reads nothing outside it (except the live environ when asked for).
+ *
+ * Layout is produced by one routine run twice: first to measure (no base),
+ * then to fill, so the size and the layout cannot disagree. */
+#include "nofork_int.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+_Static_assert(offsetof(nf_op, kind) == OP_KIND && offsetof(nf_op, a) == OP_A && offsetof(nf_op, b) == OP_B &&
+                   offsetof(nf_op, c) == OP_C && offsetof(nf_op, p) == OP_P && sizeof(nf_op) == OP_SIZE,
+               "op layout matches plan.h");
+_Static_assert(offsetof(nf_plan, n_ops) == PLAN_NOPS && offsetof(nf_plan, ops) == PLAN_OPS &&
+                   offsetof(nf_plan, argv) == PLAN_ARGV && offsetof(nf_plan, sh_argv) == PLAN_SHARGV &&
+                   offsetof(nf_plan, sh_stride) == PLAN_SHSTRIDE && offsetof(nf_plan, procfd) == PLAN_PROCFD &&
+                   offsetof(nf_plan, empty) == PLAN_EMPTY && offsetof(nf_plan, fd_limit) == PLAN_FDLIMIT,
+               "plan layout matches plan.h");
+_Static_assert(offsetof(nf_run, plan) == RUN_PLAN && offsetof(nf_run, envp) == RUN_ENVP &&
+                   offsetof(nf_run, mask) == RUN_MASK && offsetof(nf_run, rfd) == RUN_RFD &&
+                   offsetof(nf_run, rfd_r) == RUN_RFD_R && offsetof(nf_run, legacy) == RUN_LEGACY &&
+                   offsetof(nf_run, ppid) == RUN_PPID && offsetof(nf_run, err) == RUN_ERR &&
+                   offsetof(nf_run, index) == RUN_INDEX && offsetof(nf_run, kind) == RUN_KIND &&
+                   offsetof(nf_run, detail) == RUN_DETAIL && sizeof(nf_run) == RUN_SIZE,
+               "run layout matches plan.h");
+_Static_assert(OPK_DUP2 == NF_OP_DUP2 && OPK_CLOSE_FDS == NF_OP_CLOSE_FDS && OPK_EXEC == NF_OP_EXEC &&
+                   OPK_SIGRESET == NF_OP_SIGRESET && OPK_CGROUP == NF_OP_CGROUP && OPK_MAX + 1 == NF_OP_CLONE,
+               "op kinds match enum nf_op_kind");
+_Static_assert(sizeof(struct rlimit) == 16 && sizeof(int) == 4, "prlimit64 operand fits {b,c}");
+
+typedef struct builder {
+	char *base; /* NULL while measuring */
+	size_t off;
+} builder;
+
+static void *take(builder *b, size_t size, size_t align)
+{
+	b->off = (b->off + align - 1) & ~(align - 1);
+	void *p = b->base ? b->base + b->off : NULL;
+	b->off += size;
+	return p;
+}
+
+static const char *put_str(builder *b, const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *p = take(b, n, 1);
+	if (p)
+		memcpy(p, s, n);
+	return p;
+}
+
+static char **put_strv(builder *b, char *const *v, size_t *count)
+{
+	size_t n = 0;
+	while (v[n])
+		n++;
+	char **out = take(b, (n + 1) * sizeof *out, 8);
+	for (size_t i = 0; i < n; i++) {
+		const char *s = put_str(b, v[i]);
+		if (out)
+			out[i] = (char *)s;
+	}
+	if (out)
+		out[n] = NULL;
+	if (count)
+		*count = n;
+	return out;
+}
+
+static int cmp_int(const void *x, const void *y)
+{
+	int a = *(const int *)x, b = *(const int *)y;
+	return (a > b) - (a < b);
+}
+
+/* The fds that survive the fd policy: 0-2, kept fds, action targets and the
+ * exec fd. Sorted and unique, written to `keep` (room for `cap`). */
+static size_t keep_list(const nf_cmd *c, int *keep)
+{
+	size_t n = 0;
+	for (int fd = 0; fd < 3; fd++)
+		keep[n++] = fd;
+	for (size_t i = 0; i < c->n_keep; i++)
+		keep[n++] = c->keep[i];
+	for (size_t i = 0; i < c->n_acts; i++) {
+		if (c->acts[i].kind == OPK_DUP2)
+			keep[n++] = (int)c->acts[i].b;
+		else if (c->acts[i].kind == OPK_OPEN)
+			keep[n++] = c->acts[i].a;
+	}
+	if (c->exec_fd >= 0)
+		keep[n++] = c->exec_fd;
+	qsort(keep, n, sizeof *keep, cmp_int);
+	size_t u = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!u || keep[u - 1] != keep[i])
+			keep[u++] = keep[i];
+	return u;
+}
+
+static size_t keep_cap(const nf_cmd *c) { return 4 + c->n_keep + c->n_acts; }
+
+static void layout(builder *b, const nf_cmd *c, char **cands, int *keep, size_t n_keep)
+{
+	nf_plan *pl = take(b, sizeof *pl, 64);
+	size_t n_ops = 0;
+	/* Count ops exactly as they are emitted below. */
+	n_ops += c->cgroup_fd >= 0;
+	n_ops += c->sigdef != 0;
+	n_ops += c->pdeathsig != 0;
+	n_ops += c->setsid;
+	n_ops += c->has_pgid;
+	n_ops += c->resetids ? 2 : 0;
+	n_ops += c->has_sched + c->has_nice + (size_t)__builtin_popcount(c->rlim_set) + c->has_umask;
+	n_ops += c->n_keep + c->n_acts + !c->inherit_all;
+	n_ops += c->has_groups + c->has_gid + c->has_uid + c->nnp;
+	n_ops += 1; /* exec */
+	nf_op *ops = take(b, n_ops * sizeof *ops, 8);
+	int *keep_copy = take(b, n_keep * sizeof *keep_copy, 4);
+	if (keep_copy)
+		memcpy(keep_copy, keep, n_keep * sizeof *keep_copy);
+	gid_t *groups = take(b, c->n_groups * sizeof *groups, 4);
+	if (groups && c->n_groups)
+		memcpy(groups, c->groups, c->n_groups * sizeof *groups);
+	size_t argc;
+	char **argv = put_strv(b, c->argv, &argc);
+	char **envp = c->envp ? put_strv(b, c->envp, NULL) : NULL;
+	size_t n_cands;
+	char **cv = put_strv(b, cands, &n_cands);
+	/* For NF_ENOEXEC_SH: per candidate {"/bin/sh", candidate, argv[1..], NULL}. */
+	size_t stride = 0;
+	char **sh = NULL;
+	if (c->flags & NF_ENOEXEC_SH) {
+		stride = (argc ? argc : 1) + 2;
+		sh = take(b, n_cands * stride * sizeof *sh, 8);
+		const char *bin_sh = put_str(b, "/bin/sh");
+		for (size_t i = 0; sh && i < n_cands; i++) {
+			char **v = sh + i * stride;
+			v[0] = (char *)bin_sh;
+			v[1] = cv[i];
+			for (size_t j = 1; j < argc; j++)
+				v[j + 1] = argv[j];
+			v[argc > 1 ? argc + 1 : 2] = NULL;
+		}
+	}
+	const char *procfd = put_str(b, "/proc/self/fd");
+	const char *empty = put_str(b, "");
+	const char *cgprocs = c->cgroup_fd >= 0 ? put_str(b, "cgroup.procs") : NULL;
+	if (!b->base) { /* measuring: account for action paths, then stop */
+		for (size_t i = 0; i < c->n_acts; i++)
+			if (c->acts[i].p)
+				put_str(b, c->acts[i].p);
+		return;
+	}
+
+	size_t k = 0;
+#define EMIT(...) (ops[k++] = (nf_op){__VA_ARGS__})
+	if (c->cgroup_fd >= 0)
+		EMIT(.kind = OPK_CGROUP, .a = c->cgroup_fd, .c = '0', .p = cgprocs);
+	if (c->sigdef)
+		EMIT(.kind = OPK_SIGDEFAULT, .b = (int64_t)c->sigdef);
+	if (c->pdeathsig)
+		EMIT(.kind = OPK_PDEATHSIG, .a = c->pdeathsig);
+	if (c->setsid)
+		EMIT(.kind = OPK_SETSID);
+	if (c->has_pgid)
+		EMIT(.kind = OPK_SETPGID, .b = c->pgid);
+	if (c->resetids) { /* glibc: seteuid(getuid()) then setegid(getgid()) */
+		EMIT(.kind = OPK_SETUID, .a = -1, .b = getuid(), .c = -1);
+		EMIT(.kind = OPK_SETGID, .a = -1, .b = getgid(), .c = -1);
+	}
+	if (c->has_sched) /* b's low 4 bytes are the struct sched_param (little-endian) */
+		EMIT(.kind = OPK_SCHED, .a = c->sched_policy, .b = (int64_t)(uint32_t)c->sched_prio);
+	if (c->has_nice)
+		EMIT(.kind = OPK_NICE, .a = c->nice);
+	for (int r = 0; r < NF_NLIMITS; r++)
+		if (c->rlim_set & (1u << r))
+			EMIT(.kind = OPK_RLIMIT, .a = r, .b = (int64_t)c->rlim[r].rlim_cur, .c = (int64_t)c->rlim[r].rlim_max);
+	if (c->has_umask)
+		EMIT(.kind = OPK_UMASK, .a = (int32_t)c->umask);
+	for (size_t i = 0; i < c->n_keep; i++)
+		EMIT(.kind = OPK_KEEP_FD, .a = c->keep[i]);
+	for (size_t i = 0; i < c->n_acts; i++) {
+		const nf_act *a = &c->acts[i];
+		EMIT(.kind = a->kind, .a = a->a, .b = a->b, .c = a->c, .p = a->p ? put_str(b, a->p) : NULL);
+	}
+	if (!c->inherit_all)
+		EMIT(.kind = OPK_CLOSE_FDS, .a = (int32_t)n_keep, .b = 0, .p = keep_copy);
+	if (c->has_groups)
+		EMIT(.kind = OPK_SETGROUPS, .a = (int32_t)c->n_groups, .p = groups);
+	if (c->has_gid)
+		EMIT(.kind = OPK_SETGID, .a = (int32_t)c->gid, .b = c->gid, .c = c->gid);
+	if (c->has_uid)
+		EMIT(.kind = OPK_SETUID, .a = (int32_t)c->uid, .b = c->uid, .c = c->uid);
+	if (c->nnp)
+		EMIT(.kind = OPK_NO_NEW_PRIVS);
+	EMIT(.kind = OPK_EXEC, .a = (int32_t)n_cands, .b = c->flags & NF_ENOEXEC_SH, .c = c->exec_fd, .p = cv);
+#undef EMIT
+	if (k != n_ops)
+		abort(); /* the count above and the emission disagree: a bug here */
+
+	struct rlimit rl;
+	*pl = (nf_plan){
+	    .n_ops = (uint32_t)k,
+	    .flags = (c->has_mask ? PLANF_MASK : 0) | (c->pdeathsig ? PLANF_PDEATH : 0) |
+	             (c->flags & NF__NO_PIDFD ? PLANF_NO_PIDFD : 0),
+	    .ops = ops,
+	    .argv = argv,
+	    .sh_argv = sh,
+	    .sh_stride = stride,
+	    .procfd = procfd,
+	    .empty = empty,
+	    .fd_limit = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? rl.rlim_cur : 1u << 20,
+	    .envp = envp,
+	    .mask = c->mask,
+	    .cands = (const char *const *)cv,
+	    .n_cands = (int32_t)n_cands,
+	    .cgroup_fd = c->cgroup_fd,
+	    .size = b->off,
+	};
+}
+
+int nf_plan_compile(const nf_cmd *c, nf_plan **out)
+{
+	char **cands;
+	int e = nf_path_candidates(c, &cands);
+	if (e)
+		return e;
+	int *keep = malloc(keep_cap(c) * sizeof *keep);
+	if (!keep) {
+		nf_path_free(cands);
+		return ENOMEM;
+	}
+	size_t n_keep = keep_list(c, keep);
+	builder b = {0};
+	layout(&b, c, cands, keep, n_keep);
+	size_t size = b.off;
+	b = (builder){.base = aligned_alloc(64, (size + 63) & ~(size_t)63)};
+	if (b.base)
+		layout(&b, c, cands, keep, n_keep);
+	free(keep);
+	nf_path_free(cands);
+	if (!b.base)
+		return ENOMEM;
+	*out = (nf_plan *)b.base;
+	return 0;
+}
+
+int nf_cmd_plan(const nf_cmd *cmd, const nf_plan **out)
+{
+	nf_cmd *c = (nf_cmd *)cmd; /* the plan cache is the one mutable part */
+	nf_plan *p = atomic_load_explicit(&c->plan, memory_order_acquire);
+	if (!p) {
+		nf_plan *fresh, *expected = NULL;
+		int e = nf_plan_compile(c, &fresh);
+		if (e)
+			return e;
+		/* Two threads may compile at once; the first to publish wins. */
+		if (atomic_compare_exchange_strong_explicit(&c->plan, &expected, fresh, memory_order_acq_rel,
+		                                            memory_order_acquire)) {
+			p = fresh;
+		} else {
+			free(fresh);
+			p = expected;
+		}
+	}
+	*out = p;
+	return 0;
+}
+
+void nf_cmd_invalidate(nf_cmd *c)
+{
+	free(atomic_exchange_explicit(&c->plan, NULL, memory_order_acq_rel));
+}

@@ -1,0 +1,130 @@
+/* The plan and the run record: the only memory the child reads (plan, run)
+ * and writes (run's report). Shared by the C compiler (plan.c), the parent
+ * (spawn.c) and the child interpreter (asm/<arch>/child.S), so every offset is
+ * a macro here and checked against the C structs by _Static_assert in plan.c.
+ */
+#ifndef NF_PLAN_H
+#define NF_PLAN_H
+
+/* Op kinds: the same numbers as enum nf_op_kind in nofork.h. */
+#define OPK_DUP2 1
+#define OPK_OPEN 2
+#define OPK_CLOSE 3
+#define OPK_CHDIR 4
+#define OPK_FCHDIR 5
+#define OPK_KEEP_FD 6
+#define OPK_CLOSE_FDS 7
+#define OPK_SETSID 8
+#define OPK_SETPGID 9
+#define OPK_SIGDEFAULT 10
+#define OPK_SIGMASK 11
+#define OPK_SIGRESET 12
+#define OPK_EXEC 13
+#define OPK_FOREGROUND 14
+#define OPK_CTTY 15
+#define OPK_SETGROUPS 16
+#define OPK_SETGID 17
+#define OPK_SETUID 18
+#define OPK_UMASK 19
+#define OPK_RLIMIT 20
+#define OPK_NICE 21
+#define OPK_SCHED 22
+#define OPK_PDEATHSIG 23
+#define OPK_NO_NEW_PRIVS 24
+#define OPK_CGROUP 25
+#define OPK_MAX 25 /* highest kind the child interprets */
+
+/* Operands of each op (a: int32, b, c: int64, p: pointer into the plan):
+ *  DUP2       a=oldfd b=newfd
+ *  OPEN       a=fd b=flags c=mode p=path
+ *  CLOSE      a=fd c=1: a non-open fd is not an error (glibc's addclose)
+ *  CHDIR      p=path             FCHDIR a=fd       KEEP_FD a=fd
+ *  CLOSE_FDS  b=first fd, p=sorted int32 fds to keep, a=their count
+ *  SETPGID    b=pgid             SIGDEFAULT b=64-bit signal set
+ *  FOREGROUND a=tty fd b=pgid (0: the child's own group)
+ *  CTTY       a=tty fd
+ *  SETGROUPS  a=count p=gid array
+ *  SETGID/SETUID a,b,c = real, effective, saved (-1 keeps)
+ *  UMASK a    RLIMIT a=resource, {b,c} = struct rlimit64 {cur,max}
+ *  NICE a     SCHED a=policy (-1: sched_setparam), b = struct sched_param
+ *  PDEATHSIG a=signal   NO_NEW_PRIVS   CGROUP a=dir fd p="cgroup.procs" c='0'
+ *  EXEC       a=candidate count p=candidate paths b=flags c=exec fd (-1: none)
+ */
+#define OP_KIND 0
+#define OP_A 4
+#define OP_B 8
+#define OP_C 16
+#define OP_P 24
+#define OP_SIZE 32
+
+/* Plan header. */
+#define PLAN_NOPS 0      /* u32 */
+#define PLAN_OPS 8       /* const op * */
+#define PLAN_ARGV 16     /* char *const * */
+#define PLAN_SHARGV 24   /* per candidate: {"/bin/sh", cand, argv[1..], NULL} */
+#define PLAN_SHSTRIDE 32 /* u64: pointers per sh argv */
+#define PLAN_PROCFD 40   /* "/proc/self/fd" */
+#define PLAN_EMPTY 48    /* "" */
+#define PLAN_FDLIMIT 56  /* u64: bound for closing fds without /proc */
+
+/* Run record: per spawn, at the top of the child's stack. */
+#define RUN_PLAN 0    /* const plan * */
+#define RUN_ENVP 8    /* char *const *: the plan's envp or the live environ */
+#define RUN_MASK 16   /* u64: signal mask to exec with */
+#define RUN_RFD 24    /* i32: report pipe write end (-1: none) */
+#define RUN_RFD_R 28  /* i32: report pipe read end, closed first (-1: none) */
+#define RUN_LEGACY 32 /* i32: legacy clone: reset caught signals, join cgroup */
+#define RUN_PPID 36   /* i32: parent pid, for PDEATHSIG's race check */
+#define RUN_ERR 40    /* i32: report: errno (0 = none) */
+#define RUN_INDEX 44  /* i32: report: op index (-1: before the ops) */
+#define RUN_KIND 48   /* i32: report: op kind */
+#define RUN_DETAIL 52 /* i32: report: candidate index / signal / fd */
+#define RUN_SIZE 64
+
+#define NF__NO_PIDFD 0x80000000u /* internal cmd flag: no pidfd wanted */
+
+#ifndef __ASSEMBLER__
+#include <stdint.h>
+
+typedef struct nf_op {
+	uint32_t kind;
+	int32_t a;
+	int64_t b;
+	int64_t c;
+	const void *p;
+} nf_op;
+
+typedef struct nf_plan {
+	uint32_t n_ops;
+	uint32_t flags; /* PLANF_* */
+	const nf_op *ops;
+	char *const *argv;
+	char *const *sh_argv;
+	uint64_t sh_stride;
+	const char *procfd;
+	const char *empty;
+	uint64_t fd_limit;
+	/* parent-side fields (the child does not read these) */
+	char *const *envp;  /* NULL: the live environ */
+	uint64_t mask;      /* with PLANF_MASK */
+	const char *const *cands;
+	int32_t n_cands;
+	int32_t cgroup_fd;  /* -1: none */
+	size_t size;
+} nf_plan;
+
+#define PLANF_MASK 0x1u     /* exec with plan->mask, not the caller's */
+#define PLANF_PDEATH 0x2u   /* the child needs the parent pid */
+#define PLANF_NO_PIDFD 0x4u
+
+typedef struct nf_run {
+	const nf_plan *plan;
+	char *const *envp;
+	uint64_t mask;
+	int32_t rfd, rfd_r;
+	int32_t legacy, ppid;
+	int32_t err, index, kind, detail;
+	uint64_t pad;
+} nf_run;
+#endif
+#endif

@@ -1,0 +1,238 @@
+/* Starting the child: get a pooled stack, block every signal, clone onto the
+ * stack with the asm trampoline, restore the mask, read the report.
+ *
+ * From a thread: clone3(CLONE_VM|CLONE_VFORK|CLONE_PIDFD|CLONE_CLEAR_SIGHAND).
+ * The caller sleeps until the child exec'd or exited, so the report in the run
+ * record (top of the child's stack, shared memory) is final when clone
+ * returns: no pipe, three syscalls in the parent once the stack pool is warm.
+ * CLONE_VFORK stays because qemu-user and CET shadow stacks treat a CLONE_VM
+ * child without it as a thread.
+ *
+ * From a coroutine: the same without CLONE_VFORK, plus a close-on-exec report
+ * pipe. The coroutine parks on the pipe in the poller; EOF means the child
+ * has left our memory (exec closes it after switching mm, exit after
+ * releasing mm), so only then are the stack and the report read and reused.
+ *
+ * Fallbacks, each chosen once and remembered: clone3 refused (ENOSYS; EPERM
+ * from a seccomp filter; EINVAL from a kernel without CLONE_CLEAR_SIGHAND) →
+ * clone(2) with the child resetting handlers itself; CLONE_PIDFD refused →
+ * pid only; CLONE_INTO_CGROUP refused → the child writes itself into
+ * cgroup.procs. */
+#include "nofork_int.h"
+#include "stack_pool.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef CLONE_CLEAR_SIGHAND
+#define CLONE_CLEAR_SIGHAND 0x100000000ULL
+#endif
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+#define LEGACY_RESET_SIGNALS 1 /* RUN_LEGACY bits, read by the child */
+#define LEGACY_JOIN_CGROUP 2
+
+/* The child's stack: its frame is ~1.2 KiB, so the smallest class does. */
+#define SPAWN_STACK (16 * 1024)
+
+long nf_child_clone3(struct clone_args *args, size_t size, nf_run *run);
+long nf_child_clone(unsigned long flags, void *stack_top, int *pidfd, nf_run *run);
+
+/* Provided by the runtime (lib/rt). */
+int nf_rt_in_coroutine(void);
+#pragma weak nf_rt_in_coroutine
+#pragma weak nf_wait_fd
+
+extern char **environ;
+
+static _Atomic int clone3_refused;
+static _Atomic int pidfd_refused;
+
+/* Raw, so the glibc-internal signals (cancellation, setxid) are blocked too:
+ * the child must not take any signal before its handlers are reset. */
+static void block_all(uint64_t *old)
+{
+	uint64_t all = ~UINT64_C(0);
+	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, old, sizeof all);
+}
+
+static void restore_mask(const uint64_t *old)
+{
+	syscall(SYS_rt_sigprocmask, SIG_SETMASK, old, NULL, sizeof *old);
+}
+
+static long clone_child(const nf_plan *plan, nf_stack *st, nf_run *run, int *pidfd, bool vfork)
+{
+	bool want_pidfd = !(plan->flags & PLANF_NO_PIDFD);
+	uint64_t base = CLONE_VM | (vfork ? CLONE_VFORK : 0);
+	long r;
+	if (!atomic_load_explicit(&clone3_refused, memory_order_relaxed)) {
+		struct clone_args ca = {
+		    .flags = base | CLONE_CLEAR_SIGHAND | (want_pidfd ? CLONE_PIDFD : 0),
+		    .pidfd = (uintptr_t)pidfd,
+		    .exit_signal = SIGCHLD,
+		    .stack = (uintptr_t)st->lo,
+		    .stack_size = (uintptr_t)run - (uintptr_t)st->lo,
+		};
+		if (plan->cgroup_fd >= 0) {
+			ca.flags |= CLONE_INTO_CGROUP;
+			ca.cgroup = (uint64_t)plan->cgroup_fd;
+		}
+		r = nf_child_clone3(&ca, sizeof ca, run);
+		if (r < 0 && plan->cgroup_fd >= 0 && r != -EAGAIN && r != -ENOMEM) {
+			/* Whatever kept clone3 from placing the child, let the
+			 * child join by itself; its error, if any, is precise. */
+			ca.flags &= ~(uint64_t)CLONE_INTO_CGROUP;
+			run->legacy = LEGACY_JOIN_CGROUP;
+			r = nf_child_clone3(&ca, sizeof ca, run);
+		}
+		if (r >= 0 || (r != -ENOSYS && r != -EPERM && r != -EINVAL))
+			return r;
+		atomic_store_explicit(&clone3_refused, 1, memory_order_relaxed);
+	}
+	run->legacy = LEGACY_RESET_SIGNALS | (plan->cgroup_fd >= 0 ? LEGACY_JOIN_CGROUP : 0);
+	unsigned long flags = base | SIGCHLD;
+	if (want_pidfd && !atomic_load_explicit(&pidfd_refused, memory_order_relaxed)) {
+		r = nf_child_clone(flags | CLONE_PIDFD, run, pidfd, run);
+		if (r != -EINVAL)
+			return r;
+		atomic_store_explicit(&pidfd_refused, 1, memory_order_relaxed);
+	}
+	*pidfd = -1;
+	return nf_child_clone(flags, run, pidfd, run);
+}
+
+/* Reap a child that failed before exec (it is exiting or gone). */
+static void reap(pid_t pid, int pidfd)
+{
+	siginfo_t si;
+	int r;
+	do
+		r = pidfd >= 0 ? waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED)
+		               : waitid(P_PID, (id_t)pid, &si, WEXITED);
+	while (r < 0 && errno == EINTR);
+	/* ECHILD: SIGCHLD is ignored and the kernel reaped it already. */
+	if (pidfd >= 0)
+		close(pidfd);
+}
+
+static nf_run *run_init(const nf_plan *plan, nf_stack *st)
+{
+	nf_run *run = (nf_run *)(nf_stack_top(st) - sizeof(nf_run));
+	*run = (nf_run){
+	    .plan = plan,
+	    .envp = plan->envp ? plan->envp : environ,
+	    .rfd = -1,
+	    .rfd_r = -1,
+	    .index = -1,
+	};
+	if (plan->flags & PLANF_PDEATH)
+		run->ppid = getpid();
+	return run;
+}
+
+/* Wait in the poller until the report pipe's write end is gone everywhere. */
+static int await_eof(int fd)
+{
+	char c;
+	for (;;) {
+		int e = nf_wait_fd(fd, POLLIN, -1);
+		if (e && e != EINTR)
+			return e;
+		ssize_t n = read(fd, &c, 1);
+		if (n == 0)
+			return 0;
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
+			return errno;
+	}
+}
+
+static int spawn_plan(const nf_plan *plan, nf_proc *proc, nf_error *err, bool in_coroutine)
+{
+	nf_stack *st;
+	int e = nf_stack_get(SPAWN_STACK, &st);
+	if (e) {
+		nf_error_parent(err, e, NF_OP_CLONE);
+		return e;
+	}
+	nf_run *run = run_init(plan, st);
+	int pipefd[2] = {-1, -1};
+	if (in_coroutine) {
+		if (pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) < 0) {
+			e = errno;
+			nf_stack_put(st);
+			nf_error_parent(err, e, NF_OP_REPORT);
+			return e;
+		}
+		run->rfd_r = pipefd[0];
+		run->rfd = pipefd[1];
+	}
+
+	int pidfd = -1;
+	uint64_t old;
+	block_all(&old);
+	run->mask = plan->flags & PLANF_MASK ? plan->mask : old;
+	long pid = clone_child(plan, st, run, &pidfd, !in_coroutine);
+	restore_mask(&old);
+
+	if (in_coroutine) {
+		close(pipefd[1]);
+		if (pid >= 0 && (e = await_eof(pipefd[0]))) {
+			/* The poller failed us: the child may still run on the
+			 * stack, so wait for it the blocking way before reuse. */
+			struct pollfd pfd = {.fd = pipefd[0], .events = POLLIN};
+			while (poll(&pfd, 1, -1) < 0 && errno == EINTR)
+				;
+		}
+		close(pipefd[0]);
+	}
+	nf_run report = *run; /* the child is out of our memory: final */
+	nf_stack_put(st);
+
+	if (pid < 0) {
+		nf_error_parent(err, (int)-pid, NF_OP_CLONE);
+		return (int)-pid;
+	}
+	if (report.err) {
+		reap((pid_t)pid, pidfd);
+		if (err)
+			nf_error_fill(err, plan, &report);
+		return report.err;
+	}
+	if (plan->flags & PLANF_NO_PIDFD && pidfd >= 0) {
+		close(pidfd);
+		pidfd = -1;
+	}
+	proc->pid = (pid_t)pid;
+	proc->pidfd = pidfd;
+	return 0;
+}
+
+int nf_spawn(const nf_cmd *cmd, nf_proc *proc, nf_error *err)
+{
+	if (proc)
+		*proc = (nf_proc){-1, -1};
+	if (!cmd || !proc) {
+		nf_error_parent(err, EINVAL, NF_OP_NONE);
+		return EINVAL;
+	}
+	const nf_plan *plan;
+	int e = nf_cmd_plan(cmd, &plan);
+	if (e) {
+		nf_error_parent(err, e, NF_OP_NONE);
+		return e;
+	}
+	return spawn_plan(plan, proc, err, nf_rt_in_coroutine && nf_rt_in_coroutine());
+}
