@@ -9,6 +9,7 @@
  */
 #include "rt_int.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
