@@ -26,8 +26,8 @@
  *    0x30     8   rbp              (fresh context: 0, ends frame-pointer chains)
  *    0x38     8   return address   (fresh context: nf_ctx_entry)
  *
- * Registers: rdi = save_sp, rsi = load_sp; everything else caller-saved by
- * the ABI is clobbered only as the ABI allows (rax unused). The x87 stack and
+ * Registers: rdi = save_sp, rsi = load_sp, rcx = scratch (the resume
+ * address); everything else caller-saved by the ABI is left alone. The x87 stack and
  * the vector registers are caller-saved, so nothing else needs keeping.
  */
 	.text
@@ -59,7 +59,12 @@ nf_ctx_switch:
 	popq	%r12
 	popq	%rbx
 	popq	%rbp
-	ret
+	/* Not `ret`: the return-stack predictor expects our own caller, never
+	 * the other context's, so a ret mispredicts on every switch (~2x the
+	 * cost of the whole switch on the machines measured). An indirect jump
+	 * is predicted from the branch target buffer instead. */
+	popq	%rcx
+	jmp	*%rcx
 	.cfi_endproc
 	.size	nf_ctx_switch, .-nf_ctx_switch
 
