@@ -111,10 +111,10 @@ void nf_cmd_free(nf_cmd *c)
 
 int nf_cmd_flags(nf_cmd *c, unsigned flags)
 {
-	if (!c || flags & ~NF_ENOEXEC_SH)
+	if (!c || flags & ~(NF_ENOEXEC_SH | NF_NO_PIDFD))
 		return EINVAL;
 	nf_cmd_invalidate(c);
-	c->flags = (c->flags & NF__NO_PIDFD) | flags;
+	c->flags = flags;
 	return 0;
 }
 
@@ -249,7 +249,6 @@ int nf_cmd_inherit_all_fds(nf_cmd *c) { SET_ATTR(c, c->inherit_all = true); }
 int nf_cmd_setsid(nf_cmd *c) { SET_ATTR(c, c->setsid = true); }
 int nf_cmd_no_new_privs(nf_cmd *c) { SET_ATTR(c, c->nnp = true); }
 int nf_cmd_resetids(nf_cmd *c) { SET_ATTR(c, c->resetids = true); }
-int nf_cmd_no_pidfd(nf_cmd *c) { SET_ATTR(c, c->flags |= NF__NO_PIDFD); }
 
 int nf_cmd_setpgid(nf_cmd *c, pid_t pgid)
 {

@@ -118,6 +118,9 @@ const char *nf_error_format(const nf_error *e, char *buf, size_t len)
 	default: snprintf(what, sizeof what, "spawn"); break;
 	}
 	char ebuf[128];
-	snprintf(buf, len, "%s: %s", what, strerror_r(e->err, ebuf, sizeof ebuf));
+	if (e->signal)
+		snprintf(buf, len, "%s: killed by signal %d before exec", what, e->signal);
+	else
+		snprintf(buf, len, "%s: %s", what, strerror_r(e->err, ebuf, sizeof ebuf));
 	return buf;
 }

@@ -26,7 +26,7 @@ struct nf_cmd {
 	char **argv; /* owned, NULL-terminated copies */
 	char **envp; /* NULL: the live environ */
 	char *search_path; /* nf_cmd_search_path, or NULL */
-	unsigned flags;    /* NF_* and internal NF__* flags */
+	unsigned flags;    /* NF_* flags */
 
 	nf_act *acts;
 	size_t n_acts, cap_acts;
@@ -70,7 +70,6 @@ void nf_error_parent(nf_error *err, int e, int op);
 /* Internal cmd hooks for lib/compat (glibc posix_spawn semantics). */
 int nf_cmd_close_lenient(nf_cmd *cmd, int fd);  /* addclose: a non-open fd is fine */
 int nf_cmd_resetids(nf_cmd *cmd);               /* POSIX_SPAWN_RESETIDS, glibc's point */
-int nf_cmd_no_pidfd(nf_cmd *cmd);               /* posix_spawn needs no pidfd */
 
 /* Validation shared by setters. */
 int nf_check_fd(int fd);

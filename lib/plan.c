@@ -209,7 +209,7 @@ static void layout(builder *b, const nf_cmd *c, char **cands, int *keep, size_t 
 	*pl = (nf_plan){
 	    .n_ops = (uint32_t)k,
 	    .flags = (c->has_mask ? PLANF_MASK : 0) | (c->pdeathsig ? PLANF_PDEATH : 0) |
-	             (c->flags & NF__NO_PIDFD ? PLANF_NO_PIDFD : 0),
+	             (c->flags & NF_NO_PIDFD ? PLANF_NO_PIDFD : 0),
 	    .ops = ops,
 	    .argv = argv,
 	    .sh_argv = sh,

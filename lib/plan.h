@@ -81,8 +81,6 @@
 #define RUN_DETAIL 52 /* i32: report: candidate index / signal / fd */
 #define RUN_SIZE 64
 
-#define NF__NO_PIDFD 0x80000000u /* internal cmd flag: no pidfd wanted */
-
 #ifndef __ASSEMBLER__
 #include <stdint.h>
 

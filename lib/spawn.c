@@ -114,10 +114,11 @@ static long clone_child(const nf_plan *plan, nf_stack *st, nf_run *run, int *pid
 	return nf_child_clone(flags, run, pidfd, run);
 }
 
-/* Reap a child that failed before exec (it is exiting or gone). */
-static void reap(pid_t pid, int pidfd)
+/* Reap a child that failed before exec (it is exiting or gone); returns the
+ * signal that killed it, or 0. */
+static int reap(pid_t pid, int pidfd)
 {
-	siginfo_t si;
+	siginfo_t si = {0};
 	int r;
 	do
 		r = pidfd >= 0 ? waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED)
@@ -126,6 +127,7 @@ static void reap(pid_t pid, int pidfd)
 	/* ECHILD: SIGCHLD is ignored and the kernel reaped it already. */
 	if (pidfd >= 0)
 		close(pidfd);
+	return r == 0 && (si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED) ? si.si_status : 0;
 }
 
 static nf_run *run_init(const nf_plan *plan, nf_stack *st)
@@ -205,10 +207,17 @@ static int spawn_plan(const nf_plan *plan, nf_proc *proc, nf_error *err, bool in
 		nf_error_parent(err, (int)-pid, NF_OP_CLONE);
 		return (int)-pid;
 	}
+	if (!report.err && report.index != (int32_t)plan->n_ops - 1) {
+		/* No errno and not at exec: a signal ended it on the way. */
+		report.err = EINTR;
+		report.kind = report.index >= 0 ? (int32_t)plan->ops[report.index].kind : NF_OP_SIGRESET;
+	}
 	if (report.err) {
-		reap((pid_t)pid, pidfd);
-		if (err)
+		int sig = reap((pid_t)pid, pidfd);
+		if (err) {
 			nf_error_fill(err, plan, &report);
+			err->signal = report.err == EINTR ? sig : 0;
+		}
 		return report.err;
 	}
 	if (plan->flags & PLANF_NO_PIDFD && pidfd >= 0) {

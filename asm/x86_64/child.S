@@ -207,6 +207,9 @@ run_ops:
 op_loop:
 	cmp PLAN_NOPS(%r12), %r14d
 	jae no_exec
+	/* Progress, for the parent: a child killed by a signal has its last
+	 * op here and no errno, which tells it apart from one that exec'd. */
+	mov %r14d, RUN_INDEX(%rbx)
 	mov OP_KIND(%r13), %eax
 	cmp $OPK_MAX, %eax
 	ja bad_op

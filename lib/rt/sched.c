@@ -119,10 +119,16 @@ void *nf_ctx_init(void *top, void (*fn)(void *), void *arg)
 
 /* ---- run queues ---------------------------------------------------------- */
 
-static void global_put(struct co *first, struct co *last, size_t n)
+static void notify_global(int was_empty);
+
+/* Returns whether the queue was empty: only then must an idler be woken,
+ * since a non-empty queue already had one woken for it (or a worker that
+ * will look at it when its own queue runs dry). */
+static int global_put(struct co *first, struct co *last, size_t n)
 {
 	last->next = NULL;
 	pthread_mutex_lock(&rt.gq_lock);
+	int was_empty = !rt.gq_head;
 	if (rt.gq_tail)
 		rt.gq_tail->next = first;
 	else
@@ -131,6 +137,7 @@ static void global_put(struct co *first, struct co *last, size_t n)
 	atomic_store_explicit(&rt.gq_len, atomic_load_explicit(&rt.gq_len, RELAXED) + n, RELAXED);
 	pthread_mutex_unlock(&rt.gq_lock);
 	atomic_fetch_add_explicit(&rt.n_global_in, n, RELAXED);
+	return was_empty;
 }
 
 /* Move half of a full ring plus co to the global queue. 0 if the ring
@@ -146,11 +153,12 @@ static int runq_spill(struct worker *w, struct co *co, uint32_t h, uint32_t t)
 	batch[n] = co;
 	for (uint32_t i = 0; i < n; i++)
 		batch[i]->next = batch[i + 1];
-	global_put(batch[0], co, n + 1);
+	notify_global(global_put(batch[0], co, n + 1));
 	return 1;
 }
 
-static void runq_put(struct worker *w, struct co *co)
+/* Returns how many were queued before (RUNQ_SIZE after a spill). */
+static uint32_t runq_put(struct worker *w, struct co *co)
 {
 	for (;;) {
 		uint32_t h = atomic_load_explicit(&w->head, memory_order_acquire);
@@ -158,10 +166,10 @@ static void runq_put(struct worker *w, struct co *co)
 		if (t - h < RUNQ_SIZE) {
 			atomic_store_explicit(&w->ring[t % RUNQ_SIZE], co, RELAXED);
 			atomic_store_explicit(&w->tail, t + 1, memory_order_release);
-			return;
+			return t - h;
 		}
 		if (runq_spill(w, co, h, t))
-			return;
+			return RUNQ_SIZE;
 	}
 }
 
@@ -274,11 +282,11 @@ static void notify_local(void)
 	}
 }
 
-/* After a push that only an idle worker would see. */
-static void notify_global(void)
+/* After a push to the global queue. */
+static void notify_global(int was_empty)
 {
 	atomic_fetch_add(&rt.seq, 1);
-	if (atomic_load(&rt.nspinning) == 0)
+	if (was_empty && atomic_load(&rt.nspinning) == 0)
 		wake_idle();
 }
 
@@ -286,11 +294,12 @@ void rt_ready(struct co *co)
 {
 	struct worker *w = rt_self();
 	if (w) {
-		runq_put(w, co);
-		notify_local();
+		/* Wake an idler when work appears, not for every coroutine: it
+		 * steals half of what has piled up meanwhile. */
+		if (runq_put(w, co) == 0)
+			notify_local();
 	} else {
-		global_put(co, co, 1);
-		notify_global();
+		notify_global(global_put(co, co, 1));
 	}
 }
 

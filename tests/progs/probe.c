@@ -1,1 +1,302 @@
-int main(void) { return 0; }
+/* probe: print the process state a spawned child sees, one fact per line.
+ *
+ * Tests spawn this through nofork and compare what it prints with what they
+ * asked for, so a test checks the child's real state rather than an exit code.
+ *
+ * Usage:
+ *   probe [anything]   print the report below to stdout, exit 0
+ *   probe exit N       exit with status N, print nothing
+ *   probe sleep MS     sleep MS milliseconds, exit 0
+ *   probe cat          copy stdin to stdout until EOF, exit 0
+ *   probe kill SIG     die by signal SIG (made default and unblocked first)
+ *
+ * Report lines ("key value"; values of arg/env escape '\\' as "\\\\" and
+ * newline as "\\n" so that one fact stays one line):
+ *   argc N / arg I STRING / env STRING / cwd PATH
+ *   fd N cloexec=0|1 mode=r|w|rw|? path=READLINK   (every open fd)
+ *   sigmask HEX / sigign HEX / sigcaught HEX       (bit n-1 = signal n)
+ *   pid N / ppid N / pgid N / sid N / tpgid N      (tpgid -1: no tty)
+ *   umask OOO / rlimit NAME CUR MAX                ('inf' = RLIM_INFINITY)
+ *   uid R E S / gid R E S / groups G1,G2,...
+ *   nice N / sched POLICY PRIO                     (POLICY numeric, SCHED_*)
+ *   nnp 0|1 / pdeathsig N
+ *
+ * The fd listing is taken first, before anything else could open an fd, and
+ * the listing's own directory fd is left out. Nothing is written until the
+ * report is complete, so a closed or odd fd 0/1/2 cannot change what is seen.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+/* The kernel's struct sigaction for rt_sigaction (not glibc's): it lets us
+ * query signals 32 and 33, which glibc's sigaction refuses. */
+struct ksigaction {
+	void *handler;
+	unsigned long flags;
+	void *restorer;
+	uint64_t mask;
+};
+
+static void write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+static void put_escaped(FILE *out, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '\\')
+			fputs("\\\\", out);
+		else if (*s == '\n')
+			fputs("\\n", out);
+		else
+			fputc(*s, out);
+	}
+}
+
+/* The fd listing, captured before any other work. */
+struct fdinfo {
+	int fd, cloexec, accmode;
+	char path[PATH_MAX];
+};
+static struct fdinfo fds[1024];
+static int nfds;
+
+static void list_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	if (!d)
+		return;
+	int self = dirfd(d);
+	struct dirent *e;
+	while ((e = readdir(d)) && nfds < (int)(sizeof fds / sizeof fds[0])) {
+		if (e->d_name[0] == '.')
+			continue;
+		int fd = atoi(e->d_name);
+		if (fd == self)
+			continue;
+		struct fdinfo *f = &fds[nfds++];
+		f->fd = fd;
+		int fdfl = fcntl(fd, F_GETFD);
+		int fl = fcntl(fd, F_GETFL);
+		f->cloexec = fdfl >= 0 && (fdfl & FD_CLOEXEC);
+		f->accmode = fl < 0 ? -1 : (fl & O_ACCMODE);
+		char link[64];
+		snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+		ssize_t n = readlink(link, f->path, sizeof f->path - 1);
+		f->path[n < 0 ? 0 : n] = '\0';
+	}
+	closedir(d);
+}
+
+static int cmp_fd(const void *a, const void *b)
+{
+	return ((const struct fdinfo *)a)->fd - ((const struct fdinfo *)b)->fd;
+}
+
+static void print_signals(FILE *out)
+{
+	uint64_t mask = 0;
+	syscall(SYS_rt_sigprocmask, SIG_BLOCK, NULL, &mask, sizeof mask);
+	uint64_t ign = 0, caught = 0;
+	for (int sig = 1; sig <= 64; sig++) {
+		struct ksigaction ka;
+		if (syscall(SYS_rt_sigaction, sig, NULL, &ka, sizeof ka.mask) != 0)
+			continue;
+		if (ka.handler == (void *)SIG_IGN)
+			ign |= 1ull << (sig - 1);
+		else if (ka.handler != (void *)SIG_DFL)
+			caught |= 1ull << (sig - 1);
+	}
+	fprintf(out, "sigmask %016llx\nsigign %016llx\nsigcaught %016llx\n",
+		(unsigned long long)mask, (unsigned long long)ign, (unsigned long long)caught);
+}
+
+/* tpgid is field 8 of /proc/self/stat; fields are counted after the
+ * parenthesised comm, which may itself contain spaces or ')'. */
+static long read_tpgid(void)
+{
+	char buf[1024];
+	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')');
+	if (!p)
+		return -1;
+	char state;
+	long ppid, pgrp, sess, ttynr, tpgid;
+	if (sscanf(p + 1, " %c %ld %ld %ld %ld %ld", &state, &ppid, &pgrp, &sess, &ttynr, &tpgid) != 6)
+		return -1;
+	return tpgid;
+}
+
+static void print_rlimits(FILE *out)
+{
+	static const struct { int res; const char *name; } lims[] = {
+		{ RLIMIT_CPU, "CPU" }, { RLIMIT_FSIZE, "FSIZE" }, { RLIMIT_DATA, "DATA" },
+		{ RLIMIT_STACK, "STACK" }, { RLIMIT_CORE, "CORE" }, { RLIMIT_RSS, "RSS" },
+		{ RLIMIT_NPROC, "NPROC" }, { RLIMIT_NOFILE, "NOFILE" },
+		{ RLIMIT_MEMLOCK, "MEMLOCK" }, { RLIMIT_AS, "AS" }, { RLIMIT_LOCKS, "LOCKS" },
+		{ RLIMIT_SIGPENDING, "SIGPENDING" }, { RLIMIT_MSGQUEUE, "MSGQUEUE" },
+		{ RLIMIT_NICE, "NICE" }, { RLIMIT_RTPRIO, "RTPRIO" }, { RLIMIT_RTTIME, "RTTIME" },
+	};
+	for (size_t i = 0; i < sizeof lims / sizeof lims[0]; i++) {
+		struct rlimit rl;
+		if (getrlimit(lims[i].res, &rl) != 0)
+			continue;
+		fprintf(out, "rlimit %s ", lims[i].name);
+		if (rl.rlim_cur == RLIM_INFINITY)
+			fputs("inf ", out);
+		else
+			fprintf(out, "%llu ", (unsigned long long)rl.rlim_cur);
+		if (rl.rlim_max == RLIM_INFINITY)
+			fputs("inf\n", out);
+		else
+			fprintf(out, "%llu\n", (unsigned long long)rl.rlim_max);
+	}
+}
+
+static void report(int argc, char **argv)
+{
+	list_fds();
+	qsort(fds, (size_t)nfds, sizeof fds[0], cmp_fd);
+
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+	if (!out)
+		exit(125);
+
+	fprintf(out, "argc %d\n", argc);
+	for (int i = 0; i < argc; i++) {
+		fprintf(out, "arg %d ", i);
+		put_escaped(out, argv[i]);
+		fputc('\n', out);
+	}
+	for (char **e = environ; e && *e; e++) {
+		fputs("env ", out);
+		put_escaped(out, *e);
+		fputc('\n', out);
+	}
+	char cwd[PATH_MAX];
+	fprintf(out, "cwd %s\n", getcwd(cwd, sizeof cwd) ? cwd : "?");
+	for (int i = 0; i < nfds; i++) {
+		static const char *modes[] = { "r", "w", "rw" };
+		const struct fdinfo *f = &fds[i];
+		fprintf(out, "fd %d cloexec=%d mode=%s path=%s\n", f->fd, f->cloexec,
+			f->accmode >= 0 && f->accmode <= 2 ? modes[f->accmode] : "?", f->path);
+	}
+	print_signals(out);
+	fprintf(out, "pid %d\nppid %d\npgid %d\nsid %d\ntpgid %ld\n",
+		(int)getpid(), (int)getppid(), (int)getpgid(0), (int)getsid(0), read_tpgid());
+	mode_t um = umask(0);
+	umask(um);
+	fprintf(out, "umask %03o\n", (unsigned)um);
+	print_rlimits(out);
+
+	uid_t ru, eu, su;
+	gid_t rg, eg, sg;
+	getresuid(&ru, &eu, &su);
+	getresgid(&rg, &eg, &sg);
+	fprintf(out, "uid %u %u %u\ngid %u %u %u\n", ru, eu, su, rg, eg, sg);
+	gid_t groups[NGROUPS_MAX];
+	int ng = getgroups(NGROUPS_MAX, groups);
+	fputs("groups ", out);
+	for (int i = 0; i < ng; i++)
+		fprintf(out, "%s%u", i ? "," : "", groups[i]);
+	fputc('\n', out);
+
+	errno = 0;
+	int nice_val = getpriority(PRIO_PROCESS, 0);
+	struct sched_param sp = { 0 };
+	sched_getparam(0, &sp);
+	fprintf(out, "nice %d\nsched %d %d\n", nice_val, sched_getscheduler(0), sp.sched_priority);
+	int pdeath = 0;
+	prctl(PR_GET_PDEATHSIG, &pdeath, 0, 0, 0);
+	fprintf(out, "nnp %d\npdeathsig %d\n", (int)prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0), pdeath);
+
+	if (fclose(out) != 0)
+		exit(125);
+	write_all(1, buf, len);
+	free(buf);
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+static int cat(void)
+{
+	char buf[65536];
+	for (;;) {
+		ssize_t n = read(0, buf, sizeof buf);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return 1;
+		if (n == 0)
+			return 0;
+		write_all(1, buf, (size_t)n);
+	}
+}
+
+static void die_by(int sig)
+{
+	signal(sig, SIG_DFL);
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	sigprocmask(SIG_UNBLOCK, &set, NULL);
+	raise(sig);
+	_exit(126); /* sig was not fatal by default (e.g. SIGCHLD) */
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = argc > 1 ? argv[1] : "";
+	if (!strcmp(mode, "exit") && argc > 2)
+		return atoi(argv[2]);
+	if (!strcmp(mode, "sleep") && argc > 2) {
+		sleep_ms(atol(argv[2]));
+		return 0;
+	}
+	if (!strcmp(mode, "cat"))
+		return cat();
+	if (!strcmp(mode, "kill") && argc > 2)
+		die_by(atoi(argv[2]));
+	report(argc, argv);
+	return 0;
+}

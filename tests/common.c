@@ -1,0 +1,453 @@
+/* Helpers shared by the Check suites; see common.h. */
+#include "common.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef PROBE_PATH
+#define PROBE_PATH "tests/progs/probe"
+#endif
+
+const char *probe_path(void)
+{
+	const char *p = getenv("NF_PROBE");
+	return p && *p ? p : PROBE_PATH;
+}
+
+nf_cmd *probe_cmdv(const char *const *args)
+{
+	const char *argv[64];
+	int n = 0;
+	argv[n++] = probe_path();
+	for (; *args && n < 63; args++)
+		argv[n++] = *args;
+	argv[n] = NULL;
+	nf_cmd *cmd = NULL;
+	int rc = nf_cmd_new(&cmd, probe_path(), (char *const *)argv, NULL);
+	ck_assert_msg(rc == 0, "nf_cmd_new(probe): %s", strerror(rc));
+	ck_assert_ptr_nonnull(cmd);
+	return cmd;
+}
+
+/* ---- reports ---------------------------------------------------------------- */
+
+static void parse_report(probe_report *r)
+{
+	size_t cap = 64;
+	r->lines = malloc(cap * sizeof *r->lines);
+	ck_assert_ptr_nonnull(r->lines);
+	for (char *p = r->text; *p;) {
+		char *nl = strchr(p, '\n');
+		if (nl)
+			*nl = '\0';
+		if (r->nlines == cap) {
+			cap *= 2;
+			r->lines = realloc(r->lines, cap * sizeof *r->lines);
+			ck_assert_ptr_nonnull(r->lines);
+		}
+		r->lines[r->nlines++] = p;
+		if (!nl)
+			break;
+		p = nl + 1;
+	}
+}
+
+static char *read_all(int fd)
+{
+	size_t cap = 16384, len = 0;
+	char *buf = malloc(cap);
+	ck_assert_ptr_nonnull(buf);
+	for (;;) {
+		if (cap - len < 4096) {
+			cap *= 2;
+			buf = realloc(buf, cap);
+			ck_assert_ptr_nonnull(buf);
+		}
+		ssize_t n = read(fd, buf + len, cap - len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		ck_assert_msg(n >= 0, "read report: %s", strerror(errno));
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	return buf;
+}
+
+int probe_run_raw(const nf_cmd *cmd, probe_report *r, nf_error *err)
+{
+	memset(r, 0, sizeof *r);
+	r->status = -1;
+	r->pid = -1;
+	int p[2];
+	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+	ck_assert_msg(fcntl(PROBE_FD, F_GETFD) == -1, "fd %d is already in use", PROBE_FD);
+	ck_assert_int_eq(dup3(p[1], PROBE_FD, O_CLOEXEC), PROBE_FD);
+	close(p[1]);
+
+	nf_proc proc = { -1, -1 };
+	int rc = nf_spawn(cmd, &proc, err);
+	close(PROBE_FD);
+	if (rc != 0) {
+		close(p[0]);
+		ck_assert_int_eq(proc.pid, -1);
+		ck_assert_int_eq(proc.pidfd, -1);
+		return rc;
+	}
+	r->text = read_all(p[0]);
+	close(p[0]);
+	r->pid = proc.pid;
+	int wrc = nf_proc_wait(&proc, &r->status, -1);
+	ck_assert_msg(wrc == 0, "nf_proc_wait: %s", strerror(wrc));
+	nf_proc_release(&proc);
+	parse_report(r);
+	return 0;
+}
+
+int probe_run(nf_cmd *cmd, probe_report *r, nf_error *err)
+{
+	int rc = nf_cmd_dup2(cmd, PROBE_FD, 1);
+	ck_assert_msg(rc == 0, "nf_cmd_dup2(PROBE_FD, 1): %s", strerror(rc));
+	return probe_run_raw(cmd, r, err);
+}
+
+void probe_run_ok(nf_cmd *cmd, probe_report *r)
+{
+	nf_error err;
+	memset(&err, 0, sizeof err);
+	int rc = probe_run(cmd, r, &err);
+	char msg[4200];
+	ck_assert_msg(rc == 0, "spawn of probe failed: %s (%s)", strerror(rc),
+		      nf_error_format(&err, msg, sizeof msg));
+	ck_assert_msg(WIFEXITED(r->status) && WEXITSTATUS(r->status) == 0,
+		      "probe ended with status 0x%x", r->status);
+	ck_assert_msg(r->nlines > 0, "probe printed nothing");
+}
+
+void probe_report_free(probe_report *r)
+{
+	free(r->lines);
+	free(r->text);
+	memset(r, 0, sizeof *r);
+}
+
+const char *probe_get(const probe_report *r, const char *key)
+{
+	size_t k = strlen(key);
+	for (size_t i = 0; i < r->nlines; i++) {
+		const char *l = r->lines[i];
+		if (!strncmp(l, key, k) && (l[k] == ' ' || l[k] == '\0'))
+			return l[k] ? l + k + 1 : l + k;
+	}
+	return NULL;
+}
+
+long probe_long(const probe_report *r, const char *key)
+{
+	const char *v = probe_get(r, key);
+	ck_assert_msg(v != NULL, "probe report has no '%s'", key);
+	return strtol(v, NULL, 10);
+}
+
+uint64_t probe_hex(const probe_report *r, const char *key)
+{
+	const char *v = probe_get(r, key);
+	ck_assert_msg(v != NULL, "probe report has no '%s'", key);
+	return strtoull(v, NULL, 16);
+}
+
+static const char *unescape(const char *s)
+{
+	static char buf[65536];
+	size_t n = 0;
+	for (; *s && n < sizeof buf - 1; s++) {
+		if (*s == '\\' && s[1]) {
+			s++;
+			buf[n++] = *s == 'n' ? '\n' : *s;
+		} else {
+			buf[n++] = *s;
+		}
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+const char *probe_arg(const probe_report *r, int i)
+{
+	char prefix[32];
+	int k = snprintf(prefix, sizeof prefix, "arg %d ", i);
+	for (size_t j = 0; j < r->nlines; j++)
+		if (!strncmp(r->lines[j], prefix, (size_t)k))
+			return unescape(r->lines[j] + k);
+	return NULL;
+}
+
+const char *probe_env(const probe_report *r, const char *name)
+{
+	size_t k = strlen(name);
+	for (size_t j = 0; j < r->nlines; j++) {
+		const char *l = r->lines[j];
+		if (!strncmp(l, "env ", 4) && !strncmp(l + 4, name, k) && l[4 + k] == '=')
+			return unescape(l + 5 + k);
+	}
+	return NULL;
+}
+
+static int parse_fd_line(const char *l, struct probe_fdinfo *info)
+{
+	struct probe_fdinfo f;
+	memset(&f, 0, sizeof f);
+	if (sscanf(l, "fd %d cloexec=%d mode=%3s", &f.fd, &f.cloexec, f.mode) != 3)
+		return 0;
+	const char *p = strstr(l, " path=");
+	if (p)
+		snprintf(f.path, sizeof f.path, "%s", p + 6);
+	if (info)
+		*info = f;
+	return 1;
+}
+
+int probe_fd(const probe_report *r, int fd, struct probe_fdinfo *info)
+{
+	struct probe_fdinfo f;
+	for (size_t j = 0; j < r->nlines; j++)
+		if (parse_fd_line(r->lines[j], &f) && f.fd == fd) {
+			if (info)
+				*info = f;
+			return 1;
+		}
+	return 0;
+}
+
+int probe_fds(const probe_report *r, int *out, int max)
+{
+	int n = 0;
+	struct probe_fdinfo f;
+	for (size_t j = 0; j < r->nlines && n < max; j++)
+		if (parse_fd_line(r->lines[j], &f))
+			out[n++] = f.fd;
+	return n;
+}
+
+int probe_rlimit(const probe_report *r, const char *name, long long *cur, long long *max)
+{
+	size_t k = strlen(name);
+	for (size_t j = 0; j < r->nlines; j++) {
+		const char *l = r->lines[j];
+		if (strncmp(l, "rlimit ", 7) || strncmp(l + 7, name, k) || l[7 + k] != ' ')
+			continue;
+		char c[32], m[32];
+		if (sscanf(l + 8 + k, "%31s %31s", c, m) != 2)
+			return 0;
+		*cur = strcmp(c, "inf") ? atoll(c) : -1;
+		*max = strcmp(m, "inf") ? atoll(m) : -1;
+		return 1;
+	}
+	return 0;
+}
+
+int spawn_wait(const nf_cmd *cmd)
+{
+	nf_proc p = { -1, -1 };
+	nf_error err;
+	memset(&err, 0, sizeof err);
+	int rc = nf_spawn(cmd, &p, &err);
+	char msg[4200];
+	ck_assert_msg(rc == 0, "nf_spawn: %s (%s)", strerror(rc), nf_error_format(&err, msg, sizeof msg));
+	int status = -1;
+	rc = nf_proc_wait(&p, &status, -1);
+	ck_assert_msg(rc == 0, "nf_proc_wait: %s", strerror(rc));
+	nf_proc_release(&p);
+	return status;
+}
+
+/* ---- leak checks ------------------------------------------------------------ */
+
+void fd_snapshot(struct fd_snapshot *s)
+{
+	s->n = 0;
+	DIR *d = opendir("/proc/self/fd");
+	ck_assert_ptr_nonnull(d);
+	int self = dirfd(d);
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		int fd = atoi(e->d_name);
+		if (fd != self && s->n < (int)(sizeof s->fds / sizeof s->fds[0]))
+			s->fds[s->n++] = fd;
+	}
+	closedir(d);
+}
+
+static int contains(const struct fd_snapshot *s, int fd)
+{
+	for (int i = 0; i < s->n; i++)
+		if (s->fds[i] == fd)
+			return 1;
+	return 0;
+}
+
+void assert_no_fd_leak(const struct fd_snapshot *before)
+{
+	struct fd_snapshot now;
+	fd_snapshot(&now);
+	for (int i = 0; i < now.n; i++) {
+		if (contains(before, now.fds[i]))
+			continue;
+		char link[64], target[PATH_MAX] = "";
+		snprintf(link, sizeof link, "/proc/self/fd/%d", now.fds[i]);
+		ssize_t n = readlink(link, target, sizeof target - 1);
+		target[n < 0 ? 0 : n] = '\0';
+		ck_abort_msg("fd leak: fd %d (%s) is open after the test", now.fds[i], target);
+	}
+	for (int i = 0; i < before->n; i++)
+		ck_assert_msg(contains(&now, before->fds[i]),
+			      "fd %d was open before the test and is closed after it", before->fds[i]);
+}
+
+void assert_no_zombies(void)
+{
+	siginfo_t si;
+	memset(&si, 0, sizeof si);
+	int rc = waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT);
+	if (rc == -1 && errno == ECHILD)
+		return;
+	ck_assert_msg(rc == 0, "waitid: %s", strerror(errno));
+	if (si.si_pid != 0)
+		ck_abort_msg("zombie: child %d exited (code %d) and was never reaped",
+			     (int)si.si_pid, si.si_status);
+	ck_abort_msg("a child is still running after the test");
+}
+
+static struct fd_snapshot leak_before;
+
+static void leak_setup(void)
+{
+	fd_snapshot(&leak_before);
+}
+
+static void leak_teardown(void)
+{
+	assert_no_fd_leak(&leak_before);
+	assert_no_zombies();
+}
+
+TCase *common_tcase(const char *name, double timeout_s)
+{
+	TCase *tc = tcase_create(name);
+	tcase_add_checked_fixture(tc, leak_setup, leak_teardown);
+	tcase_set_timeout(tc, timeout_s);
+	return tc;
+}
+
+/* ---- temporary files -------------------------------------------------------- */
+
+static char tmpdir[PATH_MAX];
+static pid_t tmpdir_owner;
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st; (void)flag; (void)ftw;
+	remove(path);
+	return 0;
+}
+
+static void rm_tmpdir(void)
+{
+	if (tmpdir[0] && getpid() == tmpdir_owner)
+		nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+const char *test_tmpdir(void)
+{
+	if (!tmpdir[0] || tmpdir_owner != getpid()) {
+		snprintf(tmpdir, sizeof tmpdir, "/tmp/nofork-test.XXXXXX");
+		ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+		if (tmpdir_owner == 0)
+			atexit(rm_tmpdir);
+		tmpdir_owner = getpid();
+	}
+	return tmpdir;
+}
+
+char *tmp_file(const char *name, const char *content, mode_t mode)
+{
+	char *path = NULL;
+	ck_assert_int_ge(asprintf(&path, "%s/%s", test_tmpdir(), name), 0);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	ck_assert_msg(fd >= 0, "create %s: %s", path, strerror(errno));
+	size_t len = strlen(content);
+	ck_assert_int_eq(write(fd, content, len), (ssize_t)len);
+	close(fd);
+	ck_assert_int_eq(chmod(path, mode), 0);
+	return path;
+}
+
+/* ---- running suites ----------------------------------------------------------- */
+
+int deny_clone3(int err)
+{
+	struct sock_filter filter[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone3, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ((unsigned)err & SECCOMP_RET_DATA)),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { sizeof filter / sizeof filter[0], filter };
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+		return errno;
+	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) != 0)
+		return errno;
+	return 0;
+}
+
+int common_main(Suite *s)
+{
+	const char *mode = getenv("NF_TEST_CLONE3");
+	if (mode && *mode) {
+		int e = !strcmp(mode, "enosys") ? ENOSYS : !strcmp(mode, "eperm") ? EPERM : 0;
+		if (!e) {
+			fprintf(stderr, "NF_TEST_CLONE3=%s: expected enosys or eperm\n", mode);
+			return 2;
+		}
+		int rc = deny_clone3(e);
+		if (rc) {
+			fprintf(stderr, "cannot install the seccomp filter: %s\n", strerror(rc));
+			return 2;
+		}
+		/* Prove the filter is in force: a real clone3 with a NULL argument
+		 * would fail with EFAULT/EINVAL instead. */
+		if (syscall(SYS_clone3, NULL, 0) != -1 || errno != e) {
+			fprintf(stderr, "clone3 is not denied with %s\n", mode);
+			return 2;
+		}
+		printf("clone3 denied with %s: the library must use its clone fallback\n", mode);
+		fflush(stdout);
+	}
+	SRunner *sr = srunner_create(s);
+	srunner_set_fork_status(sr, CK_FORK);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}

@@ -1,0 +1,18 @@
+#!/bin/sh
+# Usage: no_undefined.sh OBJECT_OR_ARCHIVE...
+# The child-side code must be self-contained (DESIGN.md section 1): it may not
+# reference any symbol it does not define. Fails if `nm -u` lists anything,
+# and if the objects define no code at all (an empty archive proves nothing).
+set -eu
+undef=$(nm -u "$@" | grep -E '^[[:space:]]*[Uw] ' || true)
+if [ -n "$undef" ]; then
+	echo "undefined symbols in the child object:"
+	echo "$undef"
+	exit 1
+fi
+defined=$(nm --defined-only "$@" | grep -cE ' [Tt] ' || true)
+if [ "$defined" -eq 0 ]; then
+	echo "no code symbols in $*: nothing was checked"
+	exit 1
+fi
+echo "ok: $defined code symbols, no undefined symbol"
