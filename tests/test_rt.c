@@ -8,6 +8,7 @@
 
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <fenv.h>
 #include <poll.h>
 #include <pthread.h>
@@ -507,6 +508,68 @@ START_TEST(stacks_are_reused)
 }
 END_TEST
 
+/* ---- stress: fd events racing timeouts, on more workers than CPUs ---------- */
+
+#define SPAIRS 200
+#define SMSGS 20
+struct spair {
+	int p[2];
+	unsigned seed;
+};
+static struct spair spairs[SPAIRS];
+static _Atomic long s_read, s_timeouts;
+
+static void s_writer(void *arg)
+{
+	struct spair *sp = arg;
+	unsigned seed = sp->seed;
+	for (int i = 0; i < SMSGS; i++) {
+		nf_sleep_ms(rand_r(&seed) % 3);
+		if (rand_r(&seed) % 4 == 0)
+			nf_yield();
+		ck_assert_int_eq(write(sp->p[1], "m", 1), 1);
+	}
+}
+
+static void s_reader(void *arg)
+{
+	struct spair *sp = arg;
+	unsigned seed = sp->seed * 7 + 1;
+	int got = 0;
+	while (got < SMSGS) {
+		int r = nf_wait_fd(sp->p[0], POLLIN, 1 + (int)(rand_r(&seed) % 2));
+		if (r == ETIMEDOUT) {
+			atomic_fetch_add(&s_timeouts, 1);
+			continue;
+		}
+		ck_assert_int_eq(r, 0);
+		char buf[SMSGS];
+		ssize_t n = read(sp->p[0], buf, sizeof buf);
+		if (n > 0)
+			got += (int)n;
+	}
+	atomic_fetch_add(&s_read, got);
+}
+
+START_TEST(stress_events_race_timeouts)
+{
+	ck_assert_int_eq(nf_rt_start(4), 0);
+	for (int i = 0; i < SPAIRS; i++) {
+		ck_assert_int_eq(pipe2(spairs[i].p, O_NONBLOCK), 0);
+		spairs[i].seed = (unsigned)i;
+		ck_assert_int_eq(nf_go(s_reader, &spairs[i]), 0);
+		ck_assert_int_eq(nf_go(s_writer, &spairs[i]), 0);
+	}
+	nf_rt_stop();
+	ck_assert_int_eq(atomic_load(&s_read), (long)SPAIRS * SMSGS);
+	ck_assert_int_gt(atomic_load(&s_timeouts), 0);
+	for (int i = 0; i < SPAIRS; i++) {
+		close(spairs[i].p[0]);
+		close(spairs[i].p[1]);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("rt");
@@ -523,6 +586,7 @@ int main(void)
 	tcase_add_test(tc, api_from_plain_thread);
 	tcase_add_test(tc, fp_modes_per_coroutine);
 	tcase_add_test(tc, stacks_are_reused);
+	tcase_add_test(tc, stress_events_race_timeouts);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -120,6 +120,7 @@ void *nf_ctx_init(void *top, void (*fn)(void *), void *arg)
 /* ---- run queues ---------------------------------------------------------- */
 
 static void notify_global(int was_empty);
+static void notify_local(void);
 
 /* Returns whether the queue was empty: only then must an idler be woken,
  * since a non-empty queue already had one woken for it (or a worker that
@@ -259,6 +260,10 @@ static struct co *global_get(struct worker *w, size_t max)
 		rt.gq_tail = NULL;
 	atomic_store_explicit(&rt.gq_len, len - n, RELAXED);
 	pthread_mutex_unlock(&rt.gq_lock);
+	/* Pushers wake an idler only when the queue turns non-empty; whoever
+	 * takes from it passes the wake on while some is left. */
+	if (len > n)
+		notify_local();
 	return n ? first : NULL;
 }
 
