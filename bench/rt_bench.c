@@ -284,7 +284,7 @@ int main(int argc, char **argv)
 	nf_stack *st;
 	if (nf_stack_get(NF_STACK_DEFAULT, &st))
 		return 1;
-	co_sp = nf_ctx_init(nf_stack_top(st), bounce, NULL);
+	co_sp = nf_ctx_init(nf_stack_top(st), bounce, NULL, nf_ctx_fpmodes());
 	make_ucontext();
 
 	struct series s_nf = {"switch: nf_ctx_switch", {0}, 0}, s_uc = {"switch: swapcontext", {0}, 0},

@@ -50,6 +50,7 @@ struct worker {
 	unsigned index;
 	unsigned tick;
 	uint32_t rng;
+	uint64_t id_next, id_end; /* a range of coroutine ids taken from rt.next_id */
 	pthread_t thread;
 	nf_stack *stack, *altstack;
 	/* Single-producer (owner), multi-consumer ring (Go's runq). */
@@ -69,6 +70,8 @@ struct rt {
 	_Atomic int stop_waiting; /* nf_rt_stop sleeps on `live` */
 	_Atomic uint64_t next_id;
 	_Atomic uint64_t n_global_in;
+	_Atomic uint64_t n_created_ext; /* nf_go calls from plain threads */
+	uint64_t fpmodes; /* FP control modes every coroutine starts with */
 
 	/* Idle workers: one blocks in epoll (polling), the others on the futex
 	 * `seq`, which every push that must not be missed increments. */

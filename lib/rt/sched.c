@@ -42,8 +42,10 @@ struct rt rt = {
 };
 
 static pthread_mutex_t life_lock = PTHREAD_MUTEX_INITIALIZER;
-static uint64_t ids_at_start;
-static __thread struct worker *tls_worker;
+/* initial-exec: one %fs-relative load instead of a __tls_get_addr call, and
+ * safe in the SIGSEGV handler. Costs 8 bytes of static TLS, which glibc keeps
+ * spare even for a dlopen'ed libnofork. */
+static __thread struct worker *tls_worker __attribute__((tls_model("initial-exec")));
 
 #define RELAXED memory_order_relaxed
 #define BUMP(c) atomic_store_explicit(&(c), atomic_load_explicit(&(c), RELAXED) + 1, RELAXED)
@@ -95,18 +97,22 @@ void rt_futex_wake(_Atomic uint32_t *addr, int n)
 
 static inline void cpu_relax(void) { __asm__ volatile("pause" ::: "memory"); }
 
-void *nf_ctx_init(void *top, void (*fn)(void *), void *arg)
+uint64_t nf_ctx_fpmodes(void)
+{
+	uint32_t mxcsr;
+	uint16_t fcw;
+	__asm__ volatile("stmxcsr %0" : "=m"(mxcsr));
+	__asm__ volatile("fnstcw %0" : "=m"(fcw));
+	return mxcsr | (uint64_t)fcw << 32;
+}
+
+void *nf_ctx_init(void *top, void (*fn)(void *), void *arg, uint64_t fpmodes)
 {
 	extern void nf_ctx_entry(void);
 	/* Leave 16 bytes so nf_ctx_entry starts 16-byte aligned, as after a call's
 	 * return-address pop; see the frame table in context.S. */
 	uint64_t *f = (uint64_t *)((((uintptr_t)top) & ~(uintptr_t)15) - 16 - 64);
-	uint32_t mxcsr;
-	uint16_t fcw;
-	/* A new coroutine inherits its creator's FP modes, as a new thread does. */
-	__asm__ volatile("stmxcsr %0" : "=m"(mxcsr));
-	__asm__ volatile("fnstcw %0" : "=m"(fcw));
-	f[0] = mxcsr | (uint64_t)fcw << 32;
+	f[0] = fpmodes;
 	f[1] = 0;                   /* r15 */
 	f[2] = 0;                   /* r14 */
 	f[3] = (uintptr_t)arg;      /* r13 */
@@ -446,6 +452,21 @@ static void live_put(void)
 		rt_futex_wake(&rt.live, INT_MAX);
 }
 
+#define ID_CHUNK 1024
+
+/* Unique ids without a shared atomic per coroutine: workers take ranges. */
+static uint64_t new_id(void)
+{
+	struct worker *w = rt_self();
+	if (!w)
+		return atomic_fetch_add_explicit(&rt.next_id, 1, RELAXED) + 1;
+	if (w->id_next == w->id_end) {
+		w->id_next = atomic_fetch_add_explicit(&rt.next_id, ID_CHUNK, RELAXED) + 1;
+		w->id_end = w->id_next + ID_CHUNK;
+	}
+	return w->id_next++;
+}
+
 int nf_go(void (*fn)(void *), void *arg)
 {
 	if (!fn)
@@ -469,10 +490,15 @@ int nf_go(void (*fn)(void *), void *arg)
 	co->fn = fn;
 	co->arg = arg;
 	co->stack = st;
-	co->id = atomic_fetch_add_explicit(&rt.next_id, 1, RELAXED) + 1;
+	co->id = new_id();
 	co->wait_state = W_IDLE;
 	co->heap_idx = NO_HEAP;
-	co->sp = nf_ctx_init(co, co_main, co);
+	co->sp = nf_ctx_init(co, co_main, co, rt.fpmodes);
+	struct worker *w = rt_self();
+	if (w)
+		BUMP(w->n_created);
+	else
+		atomic_fetch_add_explicit(&rt.n_created_ext, 1, RELAXED);
 	rt_ready(co);
 	return 0;
 }
@@ -564,7 +590,8 @@ int nf_rt_start(int workers)
 	atomic_store(&rt.poll_blocked, 0);
 	atomic_store(&rt.poll_kicked, 0);
 	atomic_store(&rt.n_global_in, 0);
-	ids_at_start = atomic_load(&rt.next_id);
+	atomic_store(&rt.n_created_ext, 0);
+	rt.fpmodes = nf_ctx_fpmodes();
 	if ((e = rt_poll_init()) || (e = rt_guard_install())) {
 		rt_poll_fini();
 		free(rt.workers);
@@ -614,6 +641,7 @@ void nf_rt_stats(struct nf_rt_stats *st)
 	memset(st, 0, sizeof *st);
 	for (int i = 0; i < rt.nworkers; i++) {
 		struct worker *w = &rt.workers[i];
+		st->created += atomic_load_explicit(&w->n_created, RELAXED);
 		st->finished += atomic_load_explicit(&w->n_finished, RELAXED);
 		st->switches += atomic_load_explicit(&w->n_switches, RELAXED);
 		st->steals += atomic_load_explicit(&w->n_steals, RELAXED);
@@ -621,7 +649,7 @@ void nf_rt_stats(struct nf_rt_stats *st)
 		st->polls += atomic_load_explicit(&w->n_polls, RELAXED);
 		st->sleeps += atomic_load_explicit(&w->n_sleeps, RELAXED);
 	}
-	st->created = atomic_load_explicit(&rt.next_id, RELAXED) - ids_at_start;
+	st->created += atomic_load_explicit(&rt.n_created_ext, RELAXED);
 	st->global_in = atomic_load_explicit(&rt.n_global_in, RELAXED);
 	st->workers = rt.nworkers;
 }
