@@ -14,7 +14,10 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -570,6 +573,54 @@ START_TEST(stress_events_race_timeouts)
 }
 END_TEST
 
+/* ---- running out of stacks is an error, not a crash ----------------------- */
+
+static nf_wg oom_gate = NF_WG_INIT;
+static _Atomic int oom_finished;
+
+static void oom_parked(void *arg)
+{
+	(void)arg;
+	nf_wg_wait(&oom_gate);
+	atomic_fetch_add(&oom_finished, 1);
+}
+
+static long vm_size_kib(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long v = -1;
+	while (f && fgets(line, sizeof line, f))
+		if (!strncmp(line, "VmSize:", 7))
+			v = atol(line + 7);
+	if (f)
+		fclose(f);
+	return v;
+}
+
+START_TEST(enomem_when_stacks_run_out)
+{
+	ck_assert_int_eq(nf_rt_start(1), 0);
+	ck_assert_int_eq(nf_wg_add(&oom_gate, 1), 0);
+	/* Room for ~900 more 68 KiB stacks, then mmap fails. */
+	struct rlimit old, rl;
+	ck_assert_int_eq(getrlimit(RLIMIT_AS, &old), 0);
+	rl = old;
+	rl.rlim_cur = (rlim_t)(vm_size_kib() + 64 * 1024) * 1024;
+	ck_assert_int_eq(setrlimit(RLIMIT_AS, &rl), 0);
+	int made = 0, e = 0;
+	while (made < 100000 && !(e = nf_go(oom_parked, NULL)))
+		made++;
+	ck_assert_int_eq(setrlimit(RLIMIT_AS, &old), 0);
+	ck_assert_int_eq(e, ENOMEM);
+	ck_assert_int_gt(made, 100);
+	/* The runtime is intact: everything started runs to the end. */
+	ck_assert_int_eq(nf_wg_done(&oom_gate), 0);
+	nf_rt_stop();
+	ck_assert_int_eq(atomic_load(&oom_finished), made);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("rt");
@@ -587,6 +638,7 @@ int main(void)
 	tcase_add_test(tc, fp_modes_per_coroutine);
 	tcase_add_test(tc, stacks_are_reused);
 	tcase_add_test(tc, stress_events_race_timeouts);
+	tcase_add_test(tc, enomem_when_stacks_run_out);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
