@@ -188,7 +188,7 @@ int rt_poll(struct worker *w, int block, uint32_t seq)
 	int timeout = 0;
 	if (block) {
 		atomic_store(&rt.poll_blocked, 1);
-		if (atomic_load(&rt.seq) != seq || atomic_load(&rt.stopping)) {
+		if (atomic_load(&rt.seq) != seq || atomic_load(&rt.stopping) || rt_work_visible(w)) {
 			atomic_store(&rt.poll_blocked, 0);
 			return 0;
 		}
@@ -226,7 +226,6 @@ int rt_poll(struct worker *w, int block, uint32_t seq)
 	}
 	list = heap_expire(rt_now_ns(), list);
 	pthread_mutex_unlock(&rt.poll_lock);
-	(void)w;
 	return ready_list(list);
 }
 

@@ -108,6 +108,10 @@ void rt_park(struct co *co, void (*fn)(struct co *, void *), void *arg);
 /* Make a parked coroutine runnable (any thread). */
 void rt_ready(struct co *co);
 
+/* Whether any queue holds a coroutine (for an idler about to block, after
+ * it announced itself in rt.nsleepers / rt.poll_blocked). */
+int rt_work_visible(struct worker *w);
+
 /* The coroutine running on this thread, or NULL. */
 struct co *rt_current(void);
 

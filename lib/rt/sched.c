@@ -283,9 +283,12 @@ static void wake_idle(void)
 		rt_poll_kick();
 }
 
-/* After a push that any worker could take. */
+/* After a push that any worker could take. The fence orders the push
+ * before the loads, against an idler's "count myself idle, then look for
+ * work" (rt_work_visible): one of the two sees the other. */
 static void notify_local(void)
 {
+	atomic_thread_fence(memory_order_seq_cst);
 	if (atomic_load_explicit(&rt.nspinning, RELAXED) == 0 &&
 	    (atomic_load(&rt.nsleepers) > 0 || atomic_load(&rt.poll_blocked))) {
 		atomic_fetch_add(&rt.seq, 1);
@@ -315,6 +318,16 @@ void rt_ready(struct co *co)
 }
 
 /* ---- the scheduler loop ----------------------------------------------------- */
+
+int rt_work_visible(struct worker *w)
+{
+	if (atomic_load(&rt.gq_len) || !runq_empty(w))
+		return 1;
+	for (int i = 0; i < rt.nworkers; i++)
+		if (!runq_empty(&rt.workers[i]))
+			return 1;
+	return 0;
+}
 
 static int try_poll(struct worker *w)
 {
@@ -362,7 +375,8 @@ static struct co *find_work(struct worker *w)
 		uint32_t s = atomic_load(&rt.seq);
 		if (atomic_load(&rt.stopping))
 			return NULL;
-		if (!runq_empty(w) || atomic_load(&rt.gq_len))
+		/* Pushes made while we spun did not wake anyone: look once more. */
+		if (rt_work_visible(w))
 			continue;
 		int expect = 0;
 		if (atomic_compare_exchange_strong(&rt.polling, &expect, 1)) {
@@ -378,7 +392,7 @@ static struct co *find_work(struct worker *w)
 			continue;
 		}
 		atomic_fetch_add(&rt.nsleepers, 1);
-		if (atomic_load(&rt.seq) == s && !atomic_load(&rt.stopping)) {
+		if (atomic_load(&rt.seq) == s && !atomic_load(&rt.stopping) && !rt_work_visible(w)) {
 			BUMP(w->n_sleeps);
 			rt_futex_wait(&rt.seq, s);
 		}
