@@ -233,8 +233,8 @@ END_TEST
 
 struct timeout_test {
 	int rfd, wfd;
-	int r1, r2, r3;
-	int64_t waited;
+	int r1, r2, r3, r4;
+	int64_t waited, regular_waited;
 };
 
 static void fd_timeout(void *arg)
@@ -247,11 +247,18 @@ static void fd_timeout(void *arg)
 	ck_assert_int_eq(write(t->wfd, "y", 1), 1);
 	t->r2 = nf_wait_fd(t->rfd, POLLIN, 1000);
 	t->r3 = nf_wait_fd(-1, POLLIN, 10);
+	/* epoll refuses regular files (EPERM); poll calls them always ready. */
+	FILE *f = tmpfile();
+	ck_assert_ptr_nonnull(f);
+	s = now_ms();
+	t->r4 = nf_wait_fd(fileno(f), POLLIN, 5000);
+	t->regular_waited = now_ms() - s;
+	fclose(f);
 }
 
 START_TEST(wait_fd_timeout)
 {
-	struct timeout_test t = {.r1 = -1, .r2 = -1, .r3 = -1};
+	struct timeout_test t = {.r1 = -1, .r2 = -1, .r3 = -1, .r4 = -1};
 	int p[2];
 	ck_assert_int_eq(pipe(p), 0);
 	t.rfd = p[0], t.wfd = p[1];
@@ -262,6 +269,8 @@ START_TEST(wait_fd_timeout)
 	ck_assert_int_ge(t.waited, 40);
 	ck_assert_int_eq(t.r2, 0);
 	ck_assert_int_eq(t.r3, EBADF);
+	ck_assert_int_eq(t.r4, 0);
+	ck_assert_int_lt(t.regular_waited, 2500);
 	close(p[0]);
 	close(p[1]);
 }
