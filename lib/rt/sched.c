@@ -9,10 +9,13 @@
  * Idle protocol: an idle worker first steals (spinning briefly), then either
  * becomes the single poller (blocks in epoll_wait) or sleeps on the futex
  * rt.seq. Whoever makes work that must not be missed (global queue, timers,
- * fd events) bumps rt.seq before looking for sleepers; an idler reads rt.seq
- * before its last look for work and sleeps only if it did not move, so the
- * wakeup cannot be lost. Local pushes only wake an idler for parallelism: the
- * owner runs them anyway.
+ * fd events) bumps rt.seq before looking for idlers; an idler reads rt.seq
+ * before its last look for work, announces itself (rt.nsleepers or
+ * rt.poll_blocked), looks at every queue once more, and blocks only if
+ * rt.seq did not move, so no wakeup is lost. To keep wakeups (syscalls) rare,
+ * a push wakes an idler only when it makes a queue non-empty and nobody is
+ * already spinning; the woken worker steals half of what piled up, and takes
+ * from the global queue pass the wake on while work is left there.
  */
 #include "rt_int.h"
 
