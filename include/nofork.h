@@ -282,8 +282,10 @@ NF_API const char *nf_error_format(const nf_error *err, char *buf, size_t len);
  * so wait with nf_wait_fd instead. A coroutine may resume on another worker
  * after any parking call: do not keep the address of a thread-local variable
  * across one. Each coroutine has its own FP control modes (rounding, FTZ),
- * starting from those of the thread that called nf_rt_start. Called from a plain thread, every call below either does the
- * thread equivalent (documented per call) or returns an error. */
+ * starting from those of the thread that called nf_rt_start. Called from a
+ * plain thread, every call below either does the thread equivalent
+ * (documented per call) or returns an error. None of them may be called from
+ * a signal handler. */
 
 /* Start the runtime with `workers` threads (0: one per CPU). EBUSY if
  * running; EINVAL if workers < 0; ENOMEM / EAGAIN when threads or stacks
