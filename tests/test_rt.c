@@ -1,6 +1,8 @@
 /* The M:N runtime: scheduling, stealing, timers, fd waits, stop, wait groups,
  * and the API from plain threads. Each test runs in its own forked process
  * (Check's default), so each starts a fresh runtime. */
+#include "common.h"
+
 #include <nofork.h>
 
 #include "rt/rt.h"
@@ -314,6 +316,8 @@ START_TEST(parked_costs_no_cpu)
 	ck_assert_int_eq(write(blk_pipe[1], "z", 1), 1);
 	nf_rt_stop();
 	ck_assert_int_eq(atomic_load(&blk_done), 2 * NBLOCKED);
+	close(blk_pipe[0]);
+	close(blk_pipe[1]);
 }
 END_TEST
 
@@ -634,8 +638,7 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("rt");
-	TCase *tc = tcase_create("rt");
-	tcase_set_timeout(tc, 30);
+	TCase *tc = common_tcase("rt", 30);
 	tcase_add_test(tc, pingpong_sums);
 	tcase_add_test(tc, idle_worker_steals);
 	tcase_add_test(tc, sleep_order);
@@ -650,9 +653,5 @@ int main(void)
 	tcase_add_test(tc, stress_events_race_timeouts);
 	tcase_add_test(tc, enomem_when_stacks_run_out);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return common_main(s);
 }

@@ -1,6 +1,8 @@
 /* Coroutine stack overflow: the guard page below a coroutine stack turns a
  * runaway recursion into a one-line report naming the coroutine, then
  * SIGABRT. Runs the overflow in a child process and inspects what it left. */
+#include "common.h"
+
 #include <nofork.h>
 
 #include "rt/rt.h"
@@ -114,14 +116,9 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("rt_guard");
-	TCase *tc = tcase_create("guard");
-	tcase_set_timeout(tc, 30);
+	TCase *tc = common_tcase("guard", 30);
 	tcase_add_test(tc, overflow_is_reported_and_aborts);
 	tcase_add_test(tc, other_segv_is_not_swallowed);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return common_main(s);
 }

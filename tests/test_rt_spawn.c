@@ -141,9 +141,5 @@ int main(void)
 	tcase_add_test(tc, wait_parks_the_coroutine_not_the_worker);
 	tcase_add_test(tc, failures_and_timeouts_in_a_coroutine);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return common_main(s);
 }

@@ -439,14 +439,19 @@ static void *worker_main(void *arg)
 
 /* ---- coroutines ------------------------------------------------------------- */
 
+static void live_put(void)
+{
+	if (atomic_fetch_sub(&rt.live, 1) == 1 && atomic_load(&rt.stop_waiting))
+		rt_futex_wake(&rt.live, INT_MAX);
+}
+
 static void co_exit(struct co *co, void *arg)
 {
 	(void)arg;
 	struct worker *w = rt_self();
 	BUMP(w->n_finished);
 	nf_stack_put(co->stack); /* co lives on it: last touch of co */
-	if (atomic_fetch_sub(&rt.live, 1) == 1 && atomic_load(&rt.stop_waiting))
-		rt_futex_wake(&rt.live, INT_MAX);
+	live_put();
 }
 
 static void co_main(void *arg)
@@ -461,12 +466,6 @@ static void co_requeue(struct co *co, void *arg)
 {
 	(void)arg;
 	rt_ready(co);
-}
-
-static void live_put(void)
-{
-	if (atomic_fetch_sub(&rt.live, 1) == 1 && atomic_load(&rt.stop_waiting))
-		rt_futex_wake(&rt.live, INT_MAX);
 }
 
 #define ID_CHUNK 1024
