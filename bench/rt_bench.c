@@ -7,7 +7,7 @@
  *     group (batches of 1000, from a coroutine), with 1 and 2 workers, vs
  *     pthread_create+pthread_join.
  *  4. 100k live coroutines parked on a wait group: RSS, mappings, time to
- *     create them.
+ *     create them; and how many stacks would fit with PROT_NONE guard pages.
  *
  * Method (DESIGN.md section 6): rounds interleave the methods in one process;
  * each row is the median over rounds (with min-max). Usage: rt_bench [rounds]
@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -288,6 +289,36 @@ static void live_coroutines(long n)
 	nf_rt_stop();
 }
 
+/* How many stacks fit under vm.max_map_count with a PROT_NONE guard page
+ * each (two VMAs per stack: the pool's fallback on kernels without
+ * MADV_GUARD_INSTALL), for comparison with the guard regions it uses. */
+static void prot_none_limit(long want)
+{
+	size_t size = NF_STACK_DEFAULT, guard = (size_t)sysconf(_SC_PAGESIZE);
+	char **maps = calloc((size_t)want, sizeof *maps);
+	long n = 0;
+	int err = 0;
+	for (; maps && n < want; n++) {
+		char *p = mmap(NULL, size + guard, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		               -1, 0);
+		if (p == MAP_FAILED) {
+			err = errno;
+			break;
+		}
+		maps[n] = p;
+		if (mprotect(p, guard, PROT_NONE)) {
+			err = errno;
+			munmap(p, size + guard);
+			break;
+		}
+	}
+	printf("| stacks with a PROT_NONE guard page instead (fallback) | %ld of %ld%s%s |\n", n, want,
+	       err ? ", then " : "", err ? strerror(err) : "");
+	for (long i = 0; i < n; i++)
+		munmap(maps[i], size + guard);
+	free(maps);
+}
+
 int main(int argc, char **argv)
 {
 	int rounds = argc > 1 ? atoi(argv[1]) : 15;
@@ -351,7 +382,9 @@ int main(int argc, char **argv)
 	row(&s_cj1, "ns per coroutine");
 	row(&s_cj2, "ns per coroutine");
 	row(&s_pt, "ns per thread");
-	if (live > 0)
+	if (live > 0) {
 		live_coroutines(live);
+		prot_none_limit(live);
+	}
 	return 0;
 }
