@@ -56,7 +56,7 @@ START_TEST(spawn_many_from_coroutines)
 }
 END_TEST
 
-/* One worker: while one coroutine waits for a 300 ms child, another keeps
+/* One worker: while one coroutine waits for a 500 ms child, another keeps
  * ticking on the same worker. A blocking wait would stop the ticks. */
 static _Atomic int ticks, waiting_done;
 static int ticks_during_wait, wait_status;
@@ -73,7 +73,7 @@ static void ticker(void *arg)
 static void slow_child(void *arg)
 {
 	(void)arg;
-	nf_cmd *cmd = probe_cmd("sleep", "300");
+	nf_cmd *cmd = probe_cmd("sleep", "500");
 	nf_proc p;
 	ck_assert_int_eq(nf_spawn(cmd, &p, NULL), 0);
 	int t0 = atomic_load(&ticks);
@@ -91,8 +91,8 @@ START_TEST(wait_parks_the_coroutine_not_the_worker)
 	ck_assert_int_eq(nf_go(slow_child, NULL), 0);
 	nf_rt_stop();
 	ck_assert(WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0);
-	/* ~30 expected; a blocked worker would give 0 or 1. */
-	ck_assert_int_ge(ticks_during_wait, 10);
+	/* ~50 expected on an idle machine; a blocked worker gives 0 or 1. */
+	ck_assert_int_ge(ticks_during_wait, 5);
 }
 END_TEST
 
