@@ -24,11 +24,15 @@
  * process has PR_SET_PDEATHSIG SIGKILL: if minisup itself is killed, its
  * services' main processes go with it.
  *
- * Waiting: one poll over stdin and every running service's pidfd, with the
- * nearest restart or timeout deadline as the poll timeout; a readable pidfd
- * is reaped with nf_proc_wait. No SIGCHLD handler, so no races with it. (The
- * M:N runtime, with one coroutine per service parked in nf_proc_wait, is not
- * on main yet; this loop is its single-threaded equivalent.)
+ * Running: on the M:N runtime, one coroutine per service. nf_spawn parks
+ * the coroutine until the child exec'd; the end of a run (or its timeout)
+ * is awaited by parking on the pidfd in the poller (nf_wait_fd), and
+ * nf_proc_wait reaps it. No SIGCHLD handler: orphans are reaped by a
+ * coroutine woken through a signalfd. Commands come from a control
+ * coroutine parked on stdin and reach a service through its eventfd
+ * mailbox (and, while it runs, by killing its main process through the
+ * pidfd, which ends the wait). One worker thread: the coroutines
+ * interleave only where they park, so the table needs no lock.
  *
  * Commands on stdin: "stop NAME", "start NAME", "status", "quit".
  * Events on stdout, one per line, each ending in "@MS" (monotonic ms):
@@ -46,7 +50,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -68,11 +76,16 @@ struct service {
 	enum state state;
 	nf_proc proc;
 	int starts, failures, timed_out;
-	long long started_at, due; /* due: restart time (S_BACKOFF) */
+	long long started_at;
+	int mailbox; /* eventfd: commands for the service's coroutine */
+	/* Requests from the control coroutine (same worker: no lock). */
+	int stop, start_req, quit;
 };
 
 static struct service svcs[MAX_SVC];
 static int nsvc;
+static nf_wg services_wg = NF_WG_INIT;
+static int quitting;
 
 static long long now_ms(void)
 {
@@ -173,6 +186,9 @@ static int configure(struct service *s, char *line)
 	s->backoff_ms = 100;
 	s->cgroup_fd = -1;
 	s->state = S_BACKOFF;
+	s->mailbox = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (s->mailbox < 0)
+		return errno;
 	w[n] = NULL;
 	int e = nf_cmd_newp(&s->cmd, w[dash + 1], &w[dash + 1], NULL);
 	if (!e)
@@ -189,6 +205,11 @@ static int configure(struct service *s, char *line)
 	sigaddset(&pipe_sig, SIGPIPE);
 	if (!e)
 		e = nf_cmd_sigdefault(s->cmd, &pipe_sig);
+	/* Nor our blocked SIGCHLD: services start with nothing blocked. */
+	sigset_t none;
+	sigemptyset(&none);
+	if (!e)
+		e = nf_cmd_sigmask(s->cmd, &none);
 	for (int i = 1; !e && i < dash; i++) {
 		char *v = strchr(w[i], '=');
 		if (!v)
@@ -228,7 +249,7 @@ static int configure(struct service *s, char *line)
 	return e;
 }
 
-/* ---- running ------------------------------------------------------------------ */
+/* ---- running: one coroutine per service ------------------------------------- */
 
 static int is_main(pid_t pid)
 {
@@ -240,7 +261,7 @@ static int is_main(pid_t pid)
 
 /* Reap exited children that are not a service's main process: the
  * services' orphans, which came to us as subreaper. A main process is left
- * for its pidfd (peeked with WNOWAIT, never taken here). */
+ * for its own coroutine (peeked with WNOWAIT, never taken here). */
 static void reap_orphans(void)
 {
 	for (;;) {
@@ -248,33 +269,34 @@ static void reap_orphans(void)
 		memset(&si, 0, sizeof si);
 		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) != 0 || si.si_pid == 0 || is_main(si.si_pid))
 			return;
-		waitpid(si.si_pid, NULL, 0);
+		waitpid(si.si_pid, NULL, 0); /* a zombie: does not block */
 	}
 }
 
-static void start(struct service *s)
+/* Wake the service's coroutine (parked on its mailbox during backoff, or
+ * when stopped) or, while it runs, end the run: it waits on the pidfd. */
+static void poke(struct service *s)
 {
-	nf_error err;
-	int e = nf_spawn(s->cmd, &s->proc, &err);
-	s->starts++;
-	if (e) {
-		char msg[4200];
-		event("spawnfail %s %s", s->name, nf_error_format(&err, msg, sizeof msg));
-		s->proc = (nf_proc){ -1, -1 };
-		s->state = S_GAVEUP; /* a plan that cannot start will not start later */
-		event("gaveup %s", s->name);
-		return;
-	}
-	s->state = S_RUNNING;
-	s->timed_out = 0;
-	s->started_at = now_ms();
-	event("start %s %d %d", s->name, (int)s->proc.pid, s->starts);
-	event("mem %s %d %zu", s->name, s->starts, mallinfo2().uordblks);
+	if (s->state == S_RUNNING)
+		nf_proc_kill(&s->proc, SIGKILL);
+	uint64_t one = 1;
+	if (write(s->mailbox, &one, sizeof one) != sizeof one)
+		event("error mailbox %s: %s", s->name, strerror(errno));
 }
 
-/* Kill everything of the service: its group (or cgroup) first, so nothing
- * can respawn into it, then reap the main process and every member that
- * came to us. Returns the main process's wait status. */
+/* Park until the mailbox is poked or ms pass (-1: forever); drain it. */
+static void wait_mailbox(struct service *s, int ms)
+{
+	if (nf_wait_fd(s->mailbox, POLLIN, ms) == 0) {
+		uint64_t n;
+		if (read(s->mailbox, &n, sizeof n) < 0 && errno != EAGAIN)
+			event("error mailbox %s: %s", s->name, strerror(errno));
+	}
+}
+
+/* Kill everything of the service: its group (or cgroup) first, while the
+ * unreaped main process still pins the group id, then reap the main
+ * process and every member that came to us. Returns the main's status. */
 static int kill_and_reap(struct service *s)
 {
 	pid_t pgid = s->proc.pid;
@@ -287,17 +309,22 @@ static int kill_and_reap(struct service *s)
 	}
 	kill(-pgid, SIGKILL);
 	int st = 0;
-	int e = nf_proc_wait(&s->proc, &st, -1);
+	int e = nf_proc_wait(&s->proc, &st, -1); /* parks this coroutine */
 	if (e)
 		event("error wait %s: %s", s->name, strerror(e));
 	nf_proc_release(&s->proc);
 	s->state = S_STOPPED; /* not a main any more for reap_orphans */
-	/* Every member died with SIGKILL; orphans are reparented to us before
+	/* Every member dies of SIGKILL; orphans are reparented to us before
 	 * their parent becomes waitable, so this ends with ECHILD. */
-	siginfo_t si;
-	while (waitid(P_PGID, (id_t)pgid, &si, WEXITED) == 0 || errno == EINTR)
-		;
-	if (s->cgroup_fd >= 0) { /* members outside the group (setsid) too */
+	for (;;) {
+		siginfo_t si;
+		memset(&si, 0, sizeof si);
+		if (waitid(P_PGID, (id_t)pgid, &si, WEXITED | WNOHANG) != 0)
+			break;
+		if (si.si_pid == 0)
+			nf_sleep_ms(1); /* members still dying */
+	}
+	if (s->cgroup_fd >= 0) { /* members that left the group (setsid) too */
 		for (int i = 0; i < 5000; i++) {
 			char buf[256] = "";
 			int fd = openat(s->cgroup_fd, "cgroup.events", O_RDONLY | O_CLOEXEC);
@@ -306,41 +333,91 @@ static int kill_and_reap(struct service *s)
 				close(fd);
 			if (n > 0 && strstr(buf, "populated 0"))
 				break;
-			usleep(1000);
+			nf_sleep_ms(1);
 		}
 		reap_orphans();
 	}
 	return st;
 }
 
-static void exited(struct service *s)
+/* One run: spawn (parks until exec), wait for the end or the timeout
+ * (parks on the pidfd in the poller), kill and reap the group. Returns 0
+ * if the run ended by itself or by timeout, 1 if a stop was asked, -1 if
+ * the cmd cannot be spawned. */
+static int run_once(struct service *s)
 {
+	nf_error err;
+	s->starts++;
+	int e = nf_spawn(s->cmd, &s->proc, &err);
+	if (e) {
+		char msg[4200];
+		event("spawnfail %s %s", s->name, nf_error_format(&err, msg, sizeof msg));
+		return -1;
+	}
+	s->state = S_RUNNING;
+	s->timed_out = 0;
+	s->started_at = now_ms();
+	event("start %s %d %d", s->name, (int)s->proc.pid, s->starts);
+	event("mem %s %d %zu", s->name, s->starts, mallinfo2().uordblks);
 	pid_t pid = s->proc.pid;
+	if (s->timeout_ms > 0 && nf_wait_fd(s->proc.pidfd, POLLIN, s->timeout_ms) == ETIMEDOUT && !s->stop) {
+		event("timeout %s %d", s->name, (int)pid);
+		s->timed_out = 1;
+		kill(-pid, SIGKILL); /* the unreaped main pins the group */
+	}
+	nf_wait_fd(s->proc.pidfd, POLLIN, -1);
 	int st = kill_and_reap(s);
 	if (WIFSIGNALED(st))
 		event("exit %s %d signal=%d", s->name, (int)pid, WTERMSIG(st));
 	else
 		event("exit %s %d code=%d", s->name, (int)pid, WEXITSTATUS(st));
-	if (now_ms() - s->started_at >= 1000 && !s->timed_out)
-		s->failures = 0;
-	if (s->max_restarts >= 0 && s->starts > s->max_restarts) {
-		s->state = S_GAVEUP;
-		event("gaveup %s", s->name);
-		return;
-	}
-	int delay = s->backoff_ms << (s->failures < 5 ? s->failures : 5);
-	s->failures++;
-	s->state = S_BACKOFF;
-	s->due = now_ms() + delay;
-	event("backoff %s %d", s->name, delay);
+	return s->stop ? 1 : 0;
 }
 
-static void stop(struct service *s)
+static void service_main(void *arg)
 {
-	if (s->state == S_RUNNING)
-		kill_and_reap(s);
+	struct service *s = arg;
+	for (;;) {
+		if (s->stop) { /* stop, or quit */
+			s->stop = 0;
+			s->state = S_STOPPED;
+			event("stopped %s", s->name);
+		}
+		if (s->state == S_STOPPED || s->state == S_GAVEUP) {
+			while (!s->quit && !s->stop && !s->start_req)
+				wait_mailbox(s, -1);
+			if (s->quit)
+				break;
+			if (!s->start_req)
+				continue;
+			s->start_req = 0;
+			s->failures = 0;
+		}
+		int r = run_once(s);
+		if (r != 0) {
+			if (r < 0) { /* a plan that cannot start will not start later */
+				s->state = S_GAVEUP;
+				event("gaveup %s", s->name);
+			}
+			continue;
+		}
+		if (now_ms() - s->started_at >= 1000 && !s->timed_out)
+			s->failures = 0;
+		if (s->max_restarts >= 0 && s->starts > s->max_restarts) {
+			s->state = S_GAVEUP;
+			event("gaveup %s", s->name);
+			continue;
+		}
+		int delay = s->backoff_ms << (s->failures < 5 ? s->failures : 5);
+		s->failures++;
+		s->state = S_BACKOFF;
+		event("backoff %s %d", s->name, delay);
+		/* Restart no earlier than `delay`, unless stopped meanwhile. */
+		for (long long due = now_ms() + delay; !s->stop && now_ms() < due;)
+			wait_mailbox(s, (int)(due - now_ms()));
+	}
 	s->state = S_STOPPED;
-	event("stopped %s", s->name);
+	nf_wg_done(&services_wg);
 }
 
 static struct service *find(const char *name)
@@ -365,86 +442,69 @@ static int command(char *line)
 		for (int i = 0; i < nsvc; i++)
 			event("status %s %s %d", svcs[i].name, state_names[svcs[i].state], svcs[i].starts);
 	} else if (!strcmp(w[0], "stop") && s) {
-		stop(s);
-	} else if (!strcmp(w[0], "start") && s) {
-		if (s->state != S_RUNNING) {
-			s->failures = 0;
-			start(s);
+		if (s->state != S_STOPPED) {
+			s->stop = 1;
+			poke(s);
+		} else {
+			event("stopped %s", s->name);
 		}
+	} else if (!strcmp(w[0], "start") && s) {
+		s->start_req = 1;
+		poke(s);
 	} else {
 		event("error unknown command or service: %s", w[0]);
 	}
 	return 0;
 }
 
-static int read_commands(void)
+/* The control channel: commands on stdin, read when the poller says so. */
+static void control_main(void *arg)
 {
+	(void)arg;
 	static char buf[4096];
-	static size_t len;
-	ssize_t n = read(0, buf + len, sizeof buf - len - 1);
-	if (n <= 0)
-		return 1; /* EOF on the control channel: quit */
-	len += (size_t)n;
-	buf[len] = '\0';
-	char *nl;
-	while ((nl = strchr(buf, '\n'))) {
-		*nl = '\0';
-		int quit = command(buf);
-		len -= (size_t)(nl + 1 - buf);
-		memmove(buf, nl + 1, len + 1);
-		if (quit)
-			return 1;
+	size_t len = 0;
+	int quit = 0;
+	while (!quit) {
+		nf_wait_fd(0, POLLIN, -1);
+		ssize_t n = read(0, buf + len, sizeof buf - len - 1);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n <= 0)
+			break; /* EOF on the control channel: quit */
+		len += (size_t)n;
+		buf[len] = '\0';
+		char *nl;
+		while (!quit && (nl = strchr(buf, '\n'))) {
+			*nl = '\0';
+			quit = command(buf);
+			len -= (size_t)(nl + 1 - buf);
+			memmove(buf, nl + 1, len + 1);
+		}
 	}
-	return 0;
+	for (int i = 0; i < nsvc; i++) {
+		svcs[i].quit = 1;
+		if (svcs[i].state != S_STOPPED && svcs[i].state != S_GAVEUP)
+			svcs[i].stop = 1;
+		poke(&svcs[i]);
+	}
+	nf_wg_wait(&services_wg);
+	quitting = 1;
 }
 
-static void supervise(void)
+/* Orphans (the services' grandchildren, ours as subreaper) are reaped as
+ * they end: SIGCHLD is blocked everywhere and only wakes this coroutine
+ * through a signalfd; the reaping itself is the WNOHANG loop above, so a
+ * coalesced signal loses nothing. */
+static void reaper_main(void *arg)
 {
-	struct pollfd fds[MAX_SVC + 1];
-	struct service *owner[MAX_SVC + 1];
-	for (;;) {
-		long long now = now_ms();
-		int timeout = -1;
-		for (int i = 0; i < nsvc; i++) {
-			struct service *s = &svcs[i];
-			long long due = -1;
-			if (s->state == S_BACKOFF) {
-				if (now >= s->due)
-					start(s);
-				else
-					due = s->due;
-			}
-			if (s->state == S_RUNNING && s->timeout_ms > 0 && !s->timed_out) {
-				long long limit = s->started_at + s->timeout_ms;
-				if (now >= limit) {
-					event("timeout %s %d", s->name, (int)s->proc.pid);
-					s->timed_out = 1;
-					kill(-s->proc.pid, SIGKILL); /* its pidfd reports the end */
-				} else {
-					due = limit;
-				}
-			}
-			if (due >= 0 && (timeout < 0 || due - now < timeout))
-				timeout = (int)(due - now);
+	int sfd = *(int *)arg;
+	while (!quitting) {
+		if (nf_wait_fd(sfd, POLLIN, 200) == 0) {
+			struct signalfd_siginfo si[8];
+			if (read(sfd, si, sizeof si) < 0 && errno != EAGAIN)
+				event("error signalfd: %s", strerror(errno));
 		}
-		int n = 0;
-		fds[n] = (struct pollfd){ 0, POLLIN, 0 };
-		owner[n++] = NULL;
-		for (int i = 0; i < nsvc; i++)
-			if (svcs[i].state == S_RUNNING) {
-				fds[n] = (struct pollfd){ svcs[i].proc.pidfd, POLLIN, 0 };
-				owner[n++] = &svcs[i];
-			}
-		if (poll(fds, (nfds_t)n, timeout) < 0 && errno != EINTR) {
-			event("error poll: %s", strerror(errno));
-			return;
-		}
-		for (int i = 1; i < n; i++)
-			if (fds[i].revents)
-				exited(owner[i]);
 		reap_orphans();
-		if (fds[0].revents && read_commands())
-			return;
 	}
 }
 
@@ -454,6 +514,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: minisup CONFIG\n");
 		return 2;
 	}
+	/* One malloc arena, so mallinfo2 (the "mem" event) sees the workers'
+	 * allocations too. */
+	mallopt(M_ARENA_MAX, 1);
 	FILE *f = fopen(argv[1], "re");
 	if (!f) {
 		perror(argv[1]);
@@ -482,16 +545,40 @@ int main(int argc, char **argv)
 		perror("minisup: subreaper");
 		return 1;
 	}
-	supervise();
+	/* Before the workers exist, so that they inherit the mask. */
+	sigset_t chld;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	pthread_sigmask(SIG_BLOCK, &chld, NULL);
+	int sfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
+	/* One worker: the coroutines interleave only where they park, so the
+	 * service table needs no lock. */
+	int e = sfd < 0 ? errno : nf_rt_start(1);
+	if (e) {
+		fprintf(stderr, "minisup: runtime: %s\n", strerror(e));
+		return 1;
+	}
+	nf_wg_add(&services_wg, nsvc);
+	for (int i = 0; i < nsvc && !e; i++)
+		e = nf_go(service_main, &svcs[i]);
+	if (!e)
+		e = nf_go(control_main, NULL);
+	if (!e)
+		e = nf_go(reaper_main, &sfd);
+	if (e) {
+		fprintf(stderr, "minisup: nf_go: %s\n", strerror(e));
+		return 1; /* services die with us: pdeathsig */
+	}
+	nf_rt_stop();
 	for (int i = 0; i < nsvc; i++) {
-		if (svcs[i].state == S_RUNNING)
-			stop(&svcs[i]);
 		if (svcs[i].cgroup_fd >= 0) {
 			close(svcs[i].cgroup_fd);
 			rmdir(svcs[i].cgroup_path);
 		}
+		close(svcs[i].mailbox);
 		nf_cmd_free(svcs[i].cmd);
 	}
+	close(sfd);
 	reap_orphans();
 	event("bye");
 	return 0;
