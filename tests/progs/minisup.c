@@ -86,6 +86,7 @@ static struct service svcs[MAX_SVC];
 static int nsvc;
 static nf_wg services_wg = NF_WG_INIT;
 static int quitting;
+static int spawning; /* nf_spawn calls under way */
 
 static long long now_ms(void)
 {
@@ -264,6 +265,10 @@ static int is_main(pid_t pid)
  * for its own coroutine (peeked with WNOWAIT, never taken here). */
 static void reap_orphans(void)
 {
+	/* A child whose nf_spawn has not returned yet has no pid in the table:
+	 * it might be that one, so leave everything until it is known. */
+	if (spawning)
+		return;
 	for (;;) {
 		siginfo_t si;
 		memset(&si, 0, sizeof si);
@@ -348,13 +353,16 @@ static int run_once(struct service *s)
 {
 	nf_error err;
 	s->starts++;
-	int e = nf_spawn(s->cmd, &s->proc, &err);
+	spawning++;
+	int e = nf_spawn(s->cmd, &s->proc, &err); /* parks until it exec'd */
+	if (!e)
+		s->state = S_RUNNING;
+	spawning--;
 	if (e) {
 		char msg[4200];
 		event("spawnfail %s %s", s->name, nf_error_format(&err, msg, sizeof msg));
 		return -1;
 	}
-	s->state = S_RUNNING;
 	s->timed_out = 0;
 	s->started_at = now_ms();
 	event("start %s %d %d", s->name, (int)s->proc.pid, s->starts);
