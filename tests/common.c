@@ -433,23 +433,30 @@ pid_t await_child(pid_t parent, pid_t except, double timeout_s)
 	return pid;
 }
 
+long current_syscall(pid_t tid)
+{
+	char path[64], buf[256];
+	snprintf(path, sizeof path, "/proc/%d/syscall", (int)tid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -2;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return -2;
+	buf[n] = '\0';
+	return strtol(buf, NULL, 10);
+}
+
 int await_syscall(pid_t pid, long nr, double timeout_s)
 {
 	double deadline = now_s() + timeout_s;
-	char path[64];
-	snprintf(path, sizeof path, "/proc/%d/syscall", (int)pid);
 	do {
-		char buf[256];
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
+		long now = current_syscall(pid);
+		if (now == nr)
+			return 1;
+		if (now == -2)
 			return 0;
-		ssize_t n = read(fd, buf, sizeof buf - 1);
-		close(fd);
-		if (n > 0) {
-			buf[n] = '\0';
-			if (strtol(buf, NULL, 10) == nr)
-				return 1;
-		}
 		usleep(1000);
 	} while (now_s() < deadline);
 	return 0;

@@ -21,6 +21,21 @@ static nf_proc start(nf_cmd *cmd)
 	return p;
 }
 
+/* `probe cat` with stdin from a pipe and stdout to /dev/null: it runs until
+ * *in_w is closed. */
+static nf_proc start_cat(int *in_w)
+{
+	int in[2];
+	ck_assert_int_eq(pipe2(in, O_CLOEXEC), 0);
+	nf_cmd *cmd = probe_cmd("cat");
+	ck_assert_int_eq(nf_cmd_dup2(cmd, in[0], 0), 0);
+	ck_assert_int_eq(nf_cmd_open(cmd, 1, "/dev/null", O_WRONLY, 0), 0);
+	nf_proc p = start(cmd);
+	close(in[0]);
+	*in_w = in[1];
+	return p;
+}
+
 /* Block until the child has ended, without reaping it. */
 static void await_exit(const nf_proc *p)
 {
@@ -92,18 +107,12 @@ END_TEST
 
 START_TEST(wait_zero_polls)
 {
-	/* The child exits only when we close its stdin. */
-	int in[2];
-	ck_assert_int_eq(pipe2(in, O_CLOEXEC), 0);
-	nf_cmd *cmd = probe_cmd("cat");
-	ck_assert_int_eq(nf_cmd_dup2(cmd, in[0], 0), 0);
-	ck_assert_int_eq(nf_cmd_open(cmd, 1, "/dev/null", O_WRONLY, 0), 0);
-	nf_proc p = start(cmd);
-	close(in[0]);
+	int in_w;
+	nf_proc p = start_cat(&in_w); /* exits only when we close its stdin */
 	int st = 12345;
 	for (int i = 0; i < 3; i++)
 		ck_assert_int_eq(nf_proc_wait(&p, &st, 0), ETIMEDOUT);
-	close(in[1]);
+	close(in_w);
 	await_exit(&p);
 	ck_assert_int_eq(nf_proc_wait(&p, &st, 0), 0);
 	ck_assert(WIFEXITED(st));
@@ -156,13 +165,8 @@ END_TEST
  * ours to reap, with its own status. */
 START_TEST(release_closes_pidfd_only)
 {
-	int in[2];
-	ck_assert_int_eq(pipe2(in, O_CLOEXEC), 0);
-	nf_cmd *cmd = probe_cmd("cat");
-	ck_assert_int_eq(nf_cmd_dup2(cmd, in[0], 0), 0);
-	ck_assert_int_eq(nf_cmd_open(cmd, 1, "/dev/null", O_WRONLY, 0), 0);
-	nf_proc p = start(cmd);
-	close(in[0]);
+	int in_w;
+	nf_proc p = start_cat(&in_w);
 	int pidfd = p.pidfd;
 	nf_proc_release(&p);
 	if (!test_no_pidfd()) {
@@ -171,7 +175,7 @@ START_TEST(release_closes_pidfd_only)
 		ck_assert_int_eq(errno, EBADF);
 	}
 	ck_assert_int_eq(kill(p.pid, 0), 0); /* not killed */
-	close(in[1]);
+	close(in_w);
 	int st;
 	ck_assert_int_eq(waitpid(p.pid, &st, 0), p.pid);
 	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
