@@ -517,6 +517,25 @@ START_TEST(error_setpgid_foreign_group)
 }
 END_TEST
 
+/* The rendering always fits the buffer it is given. */
+START_TEST(error_format_truncates)
+{
+	nf_cmd *cmd = probe_cmd(NULL);
+	ck_assert_int_eq(nf_cmd_close(cmd, 150), 0);
+	nf_error err = spawn_fails(cmd, EBADF, NF_OP_CLOSE);
+	char full[256], small[8];
+	nf_error_format(&err, full, sizeof full);
+	memset(small, 'x', sizeof small);
+	ck_assert_ptr_eq(nf_error_format(&err, small, sizeof small), small);
+	ck_assert_int_eq(strlen(small), sizeof small - 1);
+	ck_assert(!strncmp(small, full, sizeof small - 1));
+	small[0] = 'x';
+	ck_assert_ptr_eq(nf_error_format(&err, small, 0), small);
+	ck_assert_int_eq(small[0], 'x'); /* len 0: nothing written */
+	nf_cmd_free(cmd);
+}
+END_TEST
+
 /* index is the failing step's position: two more steps before it move it
  * by two. */
 START_TEST(error_index_is_position)
@@ -747,6 +766,7 @@ int main(void)
 	tcase_add_test(tc, error_keep_fd_of_closed_fd);
 	tcase_add_test(tc, error_setpgid_foreign_group);
 	tcase_add_test(tc, error_index_is_position);
+	tcase_add_test(tc, error_format_truncates);
 	tcase_add_test(tc, failure_stops_later_steps);
 	tcase_add_test(tc, killed_before_exec_is_eintr);
 	tcase_add_test(tc, error_dup2_same_closed_fd);

@@ -219,6 +219,22 @@ START_TEST(wait_is_per_child)
 }
 END_TEST
 
+START_TEST(bad_arguments)
+{
+	ck_assert_int_eq(nf_proc_wait(NULL, NULL, -1), EINVAL);
+	nf_proc p = start(probe_cmd("exit", "0"));
+	ck_assert_int_eq(nf_proc_wait(&p, NULL, -2), EINVAL);
+	ck_assert_int_eq(nf_proc_kill(NULL, SIGTERM), EINVAL);
+	nf_proc_release(NULL);
+	ck_assert_int_eq(nf_proc_wait(&p, NULL, -1), 0);
+	nf_proc_release(&p);
+	nf_proc none = { -1, -1 }; /* what a failed spawn leaves */
+	ck_assert_int_eq(nf_proc_wait(&none, NULL, -1), ECHILD);
+	ck_assert_int_eq(nf_proc_kill(&none, SIGTERM), ESRCH);
+	nf_proc_release(&none);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("proc");
@@ -234,6 +250,7 @@ int main(void)
 	tcase_add_test(tc, release_closes_pidfd_only);
 	tcase_add_test(tc, pidfd_is_pollable);
 	tcase_add_test(tc, wait_is_per_child);
+	tcase_add_test(tc, bad_arguments);
 	suite_add_tcase(s, tc);
 	return common_main(s);
 }
