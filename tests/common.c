@@ -464,6 +464,10 @@ int await_syscall(pid_t pid, long nr, double timeout_s)
 
 /* ---- temporary files -------------------------------------------------------- */
 
+/* Every test's directory lives in one directory per suite run, made and
+ * removed by common_main: a failing test ends with _exit (Check) and cannot
+ * clean up after itself. */
+static char run_dir[64];
 static char tmpdir[PATH_MAX];
 static pid_t tmpdir_owner;
 
@@ -474,16 +478,21 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
 	return 0;
 }
 
+static void rm_tree(const char *dir)
+{
+	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 static void rm_tmpdir(void)
 {
 	if (tmpdir[0] && getpid() == tmpdir_owner)
-		nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+		rm_tree(tmpdir);
 }
 
 const char *test_tmpdir(void)
 {
 	if (!tmpdir[0] || tmpdir_owner != getpid()) {
-		snprintf(tmpdir, sizeof tmpdir, "/tmp/nofork-test.XXXXXX");
+		snprintf(tmpdir, sizeof tmpdir, "%s/nofork-test.XXXXXX", run_dir[0] ? run_dir : "/tmp");
 		ck_assert_ptr_nonnull(mkdtemp(tmpdir));
 		if (tmpdir_owner == 0)
 			atexit(rm_tmpdir);
@@ -591,10 +600,17 @@ int common_main(Suite *s)
 	if (deny_from_env("NF_TEST_CLONE3", SYS_clone3, "clone3") ||
 	    deny_from_env("NF_TEST_CLOSE_RANGE", SYS_close_range, "close_range"))
 		return 2;
+	/* 0755: tests that drop privileges run programs from their directory. */
+	snprintf(run_dir, sizeof run_dir, "/tmp/nofork-run.XXXXXX");
+	if (!mkdtemp(run_dir) || chmod(run_dir, 0755) != 0) {
+		fprintf(stderr, "cannot make a directory in /tmp: %s\n", strerror(errno));
+		return 2;
+	}
 	SRunner *sr = srunner_create(s);
 	srunner_set_fork_status(sr, CK_FORK);
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
+	rm_tree(run_dir);
 	return failed ? 1 : 0;
 }
