@@ -105,7 +105,8 @@ NF_API int nf_cmd_new(nf_cmd **cmd, const char *path, char *const argv[], char *
  * "/usr/local/bin:/usr/bin:/bin"; empty element = current directory) is tried
  * in order. EACCES is remembered and reported if nothing succeeds; ENOENT and
  * ENOTDIR move on; any other error stops the search. The search is prepared in
- * the parent: the child only tries execve on the precomputed candidates. */
+ * the parent: the child only tries execve on the precomputed candidates. A
+ * name without '/' longer than NAME_MAX is refused with ENAMETOOLONG. */
 NF_API int nf_cmd_newp(nf_cmd **cmd, const char *file, char *const argv[], char *const envp[]);
 
 /* Free a cmd and its compiled plan. NULL is accepted. Must not race a spawn. */
