@@ -96,7 +96,9 @@ int nf_proc_wait(nf_proc *p, int *status, int timeout_ms)
 	/* No pidfd: nothing to poll, so back off between WNOHANG checks. */
 	long long deadline = now_ms() + timeout_ms;
 	for (long ns = 1000000;; ns = ns < 50000000 ? ns * 2 : ns) {
-		if ((e = try_wait(p, status, timeout_ms == -1, &done)) || done)
+		/* A coroutine must not block its worker in waitid: it polls and
+		 * parks in nf_sleep_ms between polls instead. */
+		if ((e = try_wait(p, status, timeout_ms == -1 && !nf_rt_in_coroutine(), &done)) || done)
 			return e;
 		if (timeout_ms >= 0 && now_ms() >= deadline)
 			return ETIMEDOUT;

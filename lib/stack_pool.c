@@ -13,14 +13,6 @@
 static _Atomic uint64_t free_top[NCLASSES]; /* pointer | tag << 48 */
 static atomic_uint mapped;
 
-static size_t page_size(void)
-{
-	static size_t ps;
-	if (!ps)
-		ps = (size_t)sysconf(_SC_PAGESIZE);
-	return ps;
-}
-
 static int size_class(size_t size, unsigned *cls)
 {
 	for (unsigned c = 0; c < NCLASSES; c++)
@@ -67,7 +59,7 @@ static atomic_int guard_regions = 1;
 
 static int map_stack(unsigned cls, nf_stack **out)
 {
-	size_t size = (size_t)1 << (MIN_SHIFT + cls), guard = page_size();
+	size_t size = (size_t)1 << (MIN_SHIFT + cls), guard = NF_STACK_GUARD;
 	/* Preferred: one read-write mapping whose lowest page is a guard region
 	 * (MADV_GUARD_INSTALL). The kernel then merges neighbouring stacks into
 	 * one VMA, so 100k stacks do not hit vm.max_map_count (65530 by default),

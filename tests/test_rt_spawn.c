@@ -70,12 +70,15 @@ static void ticker(void *arg)
 	}
 }
 
+/* arg non-NULL: without a pidfd, where the wait must poll, not block. */
 static void slow_child(void *arg)
 {
-	(void)arg;
 	nf_cmd *cmd = probe_cmd("sleep", "500");
+	if (arg)
+		ck_assert_int_eq(nf_cmd_flags(cmd, NF_NO_PIDFD), 0);
 	nf_proc p;
 	ck_assert_int_eq(nf_spawn(cmd, &p, NULL), 0);
+	ck_assert_int_eq(p.pidfd >= 0, arg == NULL);
 	int t0 = atomic_load(&ticks);
 	ck_assert_int_eq(nf_proc_wait(&p, &wait_status, -1), 0);
 	ticks_during_wait = atomic_load(&ticks) - t0;
@@ -88,7 +91,8 @@ START_TEST(wait_parks_the_coroutine_not_the_worker)
 {
 	ck_assert_int_eq(nf_rt_start(1), 0);
 	ck_assert_int_eq(nf_go(ticker, NULL), 0);
-	ck_assert_int_eq(nf_go(slow_child, NULL), 0);
+	/* _i = 1: NF_NO_PIDFD (a blocking waitid here once stalled the worker) */
+	ck_assert_int_eq(nf_go(slow_child, _i ? (void *)1 : NULL), 0);
 	nf_rt_stop();
 	ck_assert(WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0);
 	/* ~50 expected on an idle machine; a blocked worker gives 0 or 1. */
@@ -138,7 +142,7 @@ int main(void)
 	Suite *s = suite_create("rt_spawn");
 	TCase *tc = common_tcase("rt_spawn", 30);
 	tcase_add_test(tc, spawn_many_from_coroutines);
-	tcase_add_test(tc, wait_parks_the_coroutine_not_the_worker);
+	tcase_add_loop_test(tc, wait_parks_the_coroutine_not_the_worker, 0, 2);
 	tcase_add_test(tc, failures_and_timeouts_in_a_coroutine);
 	suite_add_tcase(s, tc);
 	return common_main(s);

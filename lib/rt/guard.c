@@ -19,7 +19,6 @@
 
 static struct sigaction old_segv;
 static int installed;
-static size_t page_size; /* cached: the handler calls nothing it need not */
 
 static size_t fmt_u64(char *buf, uint64_t v)
 {
@@ -38,7 +37,7 @@ static void on_segv(int sig, siginfo_t *si, void *uc)
 	struct co *co = rt_current();
 	if (co) {
 		char *addr = si->si_addr, *lo = co->stack->lo;
-		if (addr < lo && addr >= lo - page_size) {
+		if (addr < lo && addr >= lo - NF_STACK_GUARD) {
 			static const char a[] = "nofork: coroutine stack overflow (coroutine ";
 			static const char b[] = "): its stack is ";
 			static const char c[] = " bytes\n";
@@ -67,7 +66,6 @@ int rt_guard_install(void)
 {
 	if (installed)
 		return 0;
-	page_size = (size_t)sysconf(_SC_PAGESIZE);
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_sigaction = on_segv;
