@@ -497,6 +497,7 @@ static void control_main(void *arg)
 	}
 	nf_wg_wait(&services_wg);
 	quitting = 1;
+	kill(getpid(), SIGCHLD); /* wakes the reaper through its signalfd */
 }
 
 /* Orphans (the services' grandchildren, ours as subreaper) are reaped as
