@@ -291,6 +291,75 @@ START_TEST(foreground_foreign_terminal_refused)
 }
 END_TEST
 
+/* ---- known bug: a stop signal before exec hangs a synchronous spawn -----------
+ * Job control sends SIGTSTP (^Z) to the foreground group; a child that has
+ * already joined that group (nf_cmd_setpgid + nf_cmd_foreground, as a shell
+ * does) but not yet exec'd has the signal pending (everything is blocked),
+ * and it is delivered when the final mask is set right before execve: the
+ * child stops *before* exec. The spawner sleeps in the CLONE_VFORK wait
+ * until the child execs or exits, so it hangs until someone else sends
+ * SIGCONT; a shell spawning its own jobs never returns to do so. Seen in
+ * minish under load (^Z typed while a pipeline stage was starting).
+ *
+ * Deterministic here: the child is held before its first op (the cgroup
+ * fallback opens "cgroup.procs", a FIFO in a plain directory), gets
+ * SIGTSTP, and is released. The spawn should return (the program may start
+ * stopped; that is fine); it does not. Registered as an expected failure
+ * (suite known-bugs) until the core handles it. */
+START_TEST(stop_signal_before_exec_does_not_hang_spawn)
+{
+	char *fifo = NULL;
+	ck_assert_int_ge(asprintf(&fifo, "%s/cgroup.procs", test_tmpdir()), 0);
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	int dirfd = open(test_tmpdir(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(dirfd, 0);
+	pid_t h = fork();
+	ck_assert_int_ge(h, 0);
+	if (h == 0) {
+		nf_cmd *cmd = probe_cmd("exit", "0");
+		nf_proc p;
+		if (nf_cmd_cgroup(cmd, dirfd) || nf_spawn(cmd, &p, NULL))
+			_exit(2);
+		_exit(nf_proc_wait(&p, NULL, -1) ? 3 : 0);
+	}
+	close(dirfd);
+	pid_t child = 0;
+	for (double end = now_s() + 15; !find_procs(h, -1, &child, 1) && now_s() < end;)
+		usleep(1000);
+	ck_assert_msg(child > 0, "the spawned child never appeared");
+	ck_assert_int_eq(kill(child, SIGTSTP), 0); /* pending: it blocks everything */
+	int fd = open(fifo, O_RDONLY | O_CLOEXEC); /* releases it */
+	ck_assert_int_ge(fd, 0);
+	char c;
+	ck_assert_int_eq(read(fd, &c, 1), 1);
+	close(fd);
+
+	int st = 0;
+	pid_t r = 0;
+	for (double end = now_s() + 3; !(r = waitpid(h, &st, WNOHANG)) && now_s() < end;)
+		usleep(2000);
+	struct pstat ps = { 0 };
+	char comm[64] = "?";
+	if (r == 0) { /* hung: look at the child, then let it go */
+		read_pstat(child, &ps);
+		char path[64];
+		snprintf(path, sizeof path, "/proc/%d/comm", (int)child);
+		FILE *f = fopen(path, "re");
+		if (f) {
+			if (fgets(comm, sizeof comm, f))
+				comm[strcspn(comm, "\n")] = '\0';
+			fclose(f);
+		}
+		kill(child, SIGCONT);
+		st = wait_status(h);
+	}
+	free(fifo);
+	ck_assert_msg(r == h, "nf_spawn hung: its child is in state '%c' as '%s' (not exec'd), stopped by "
+		      "SIGTSTP before execve", ps.state, comm);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "spawner ended 0x%x", st);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("tty");
@@ -306,5 +375,10 @@ int main(void)
 	tcase_add_test(tc, foreground_not_a_tty_names_op);
 	tcase_add_test(tc, foreground_foreign_terminal_refused);
 	suite_add_tcase(s, tc);
+	if (getenv("NF_TEST_KNOWN_BUGS")) {
+		tc = common_tcase("known_bugs", 60);
+		tcase_add_test(tc, stop_signal_before_exec_does_not_hang_spawn);
+		suite_add_tcase(s, tc);
+	}
 	return common_main(s);
 }
