@@ -81,6 +81,7 @@
 #define RUN_INDEX 44  /* i32: report: op index (-1: before the ops) */
 #define RUN_KIND 48   /* i32: report: op kind */
 #define RUN_DETAIL 52 /* i32: report: candidate index / signal / fd */
+#define RUN_STOPS 56  /* u32: report: job-control stop signals caught before exec (bit n) */
 #define RUN_SIZE 64
 
 #ifndef __ASSEMBLER__
@@ -125,7 +126,8 @@ typedef struct nf_run {
 	int32_t rfd, rfd_r;
 	int32_t legacy, ppid;
 	int32_t err, index, kind, detail;
-	uint64_t pad;
+	uint32_t stops;
+	uint32_t pad;
 } nf_run;
 #endif
 #endif

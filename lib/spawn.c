@@ -246,6 +246,17 @@ static int spawn_plan(const nf_plan *plan, nf_proc *proc, nf_error *err, bool in
 		}
 		return report.err;
 	}
+	/* Job-control stops that reached the child between its last unblock
+	 * and execve were caught there instead of stopping it before exec
+	 * (which would have hung a CLONE_VFORK spawn): the program gets them
+	 * now, as if they had come just after the exec. */
+	for (int sig = SIGTSTP; report.stops && sig <= SIGTTOU; sig++)
+		if (report.stops & (1u << sig)) {
+			if (pidfd >= 0)
+				syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+			else
+				kill((pid_t)pid, sig); /* not reaped yet: the pid is still it */
+		}
 	if (plan->flags & PLANF_NO_PIDFD && pidfd >= 0) {
 		close(pidfd);
 		pidfd = -1;
