@@ -251,7 +251,10 @@ NF_API int nf_cmd_search_path(nf_cmd *cmd, const char *path_list);
  * clone), the child (if any) is already reaped, *proc is {-1,-1}, and *err (if
  * non-NULL) says which step failed. The child's exit status on a failed step is
  * 127. A child killed by a signal before it reached execve fails the spawn
- * with EINTR (err->signal says which). From a thread, the caller sleeps until the child exec'd or failed. */
+ * with EINTR (err->signal says which). A job-control stop (SIGTSTP, SIGTTIN,
+ * SIGTTOU, e.g. ^Z to the group the child joined) that reaches the child
+ * before its exec does not stop it there: the program gets it right after
+ * the exec. From a thread, the caller sleeps until the child exec'd or failed. */
 NF_API int nf_spawn(const nf_cmd *cmd, nf_proc *proc, nf_error *err);
 
 /* Wait for the process to end: status gets a waitpid-style status (use
