@@ -75,7 +75,9 @@
 #define RUN_MASK 16   /* u64: signal mask to exec with */
 #define RUN_RFD 24    /* i32: report pipe write end (-1: none) */
 #define RUN_RFD_R 28  /* i32: report pipe read end, closed first (-1: none) */
-#define RUN_LEGACY 32 /* i32: legacy clone: reset caught signals, join cgroup */
+#define RUN_LEGACY 32 /* i32: LEGACY_* bits: what clone3 could not do for the child */
+#define LEGACY_RESET_SIGNALS 1 /* clone(2): no CLONE_CLEAR_SIGHAND, the child resets handlers */
+#define LEGACY_JOIN_CGROUP 2   /* no CLONE_INTO_CGROUP: the child writes itself into cgroup.procs */
 #define RUN_PPID 36   /* i32: parent pid, for PDEATHSIG's race check */
 #define RUN_ERR 40    /* i32: report: errno (0 = none) */
 #define RUN_INDEX 44  /* i32: report: op index (-1: before the ops) */

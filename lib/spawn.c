@@ -43,9 +43,6 @@
 #define P_PIDFD 3
 #endif
 
-#define LEGACY_RESET_SIGNALS 1 /* RUN_LEGACY bits, read by the child */
-#define LEGACY_JOIN_CGROUP 2
-
 /* The child's stack: its frame is ~1.2 KiB, so the smallest class does. */
 #define SPAWN_STACK (16 * 1024)
 

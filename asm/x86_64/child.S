@@ -177,8 +177,8 @@ child_main_r9:
 	 * parent's: a signal arriving after the mask is lifted would run parent
 	 * code on this stack. Reset every caught signal; ignored ones stay
 	 * ignored, as across exec. */
-	cmpl $0, RUN_LEGACY(%rbx)
-	je run_ops
+	testl $LEGACY_RESET_SIGNALS, RUN_LEGACY(%rbx)
+	jz run_ops
 	mov $1, %ebp
 sig_reset_loop:
 	cmp $SIGKILL, %ebp
@@ -533,8 +533,8 @@ op_no_new_privs:
 /* Only where clone3 could not place us (CLONE_INTO_CGROUP): write "0" (this
  * process) into cgroup.procs of the directory. */
 op_cgroup:
-	cmpl $0, RUN_LEGACY(%rbx)
-	je next_op
+	testl $LEGACY_JOIN_CGROUP, RUN_LEGACY(%rbx)
+	jz next_op
 	movslq OP_A(%r13), %rdi
 	mov OP_P(%r13), %rsi
 	mov $O_WRONLY_CLOEXEC, %edx
