@@ -20,8 +20,12 @@ static void probe_ok(nf_cmd *cmd, probe_report *r)
 START_TEST(all_three_as_root)
 {
 	ck_assert_int_eq(geteuid(), 0);
+	/* A file only root may read, opened by an action: the actions run
+	 * before the ids are dropped, so a service can get its key as root. */
+	char *secret = tmp_file("secret", "s", 0600);
 	nf_cmd *cmd = probe_cmd(NULL);
 	gid_t groups[] = { 65534, 100, 4 };
+	ck_assert_int_eq(nf_cmd_open(cmd, 6, secret, O_RDONLY, 0), 0);
 	ck_assert_int_eq(nf_cmd_setgroups(cmd, 3, groups), 0);
 	ck_assert_int_eq(nf_cmd_setgid(cmd, 65534), 0);
 	ck_assert_int_eq(nf_cmd_setuid(cmd, 65534), 0);
@@ -30,7 +34,11 @@ START_TEST(all_three_as_root)
 	ck_assert_str_eq(probe_get(&r, "uid"), "65534 65534 65534");
 	ck_assert_str_eq(probe_get(&r, "gid"), "65534 65534 65534");
 	ck_assert_str_eq(probe_get(&r, "groups"), "4,100,65534"); /* the kernel sorts them */
+	struct probe_fdinfo f;
+	ck_assert(probe_fd(&r, 6, &f));
+	ck_assert_str_eq(f.path, secret);
 	probe_report_free(&r);
+	free(secret);
 	/* The parent is untouched. */
 	uid_t ru, eu, su;
 	ck_assert_int_eq(getresuid(&ru, &eu, &su), 0);
