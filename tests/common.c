@@ -433,23 +433,30 @@ pid_t await_child(pid_t parent, pid_t except, double timeout_s)
 	return pid;
 }
 
+long current_syscall(pid_t tid)
+{
+	char path[64], buf[256];
+	snprintf(path, sizeof path, "/proc/%d/syscall", (int)tid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -2;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return -2;
+	buf[n] = '\0';
+	return strtol(buf, NULL, 10);
+}
+
 int await_syscall(pid_t pid, long nr, double timeout_s)
 {
 	double deadline = now_s() + timeout_s;
-	char path[64];
-	snprintf(path, sizeof path, "/proc/%d/syscall", (int)pid);
 	do {
-		char buf[256];
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
+		long now = current_syscall(pid);
+		if (now == nr)
+			return 1;
+		if (now == -2)
 			return 0;
-		ssize_t n = read(fd, buf, sizeof buf - 1);
-		close(fd);
-		if (n > 0) {
-			buf[n] = '\0';
-			if (strtol(buf, NULL, 10) == nr)
-				return 1;
-		}
 		usleep(1000);
 	} while (now_s() < deadline);
 	return 0;
@@ -457,6 +464,10 @@ int await_syscall(pid_t pid, long nr, double timeout_s)
 
 /* ---- temporary files -------------------------------------------------------- */
 
+/* Every test's directory lives in one directory per suite run, made and
+ * removed by common_main: a failing test ends with _exit (Check) and cannot
+ * clean up after itself. */
+static char run_dir[64];
 static char tmpdir[PATH_MAX];
 static pid_t tmpdir_owner;
 
@@ -467,16 +478,21 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
 	return 0;
 }
 
+static void rm_tree(const char *dir)
+{
+	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 static void rm_tmpdir(void)
 {
 	if (tmpdir[0] && getpid() == tmpdir_owner)
-		nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+		rm_tree(tmpdir);
 }
 
 const char *test_tmpdir(void)
 {
 	if (!tmpdir[0] || tmpdir_owner != getpid()) {
-		snprintf(tmpdir, sizeof tmpdir, "/tmp/nofork-test.XXXXXX");
+		snprintf(tmpdir, sizeof tmpdir, "%s/nofork-test.XXXXXX", run_dir[0] ? run_dir : "/tmp");
 		ck_assert_ptr_nonnull(mkdtemp(tmpdir));
 		if (tmpdir_owner == 0)
 			atexit(rm_tmpdir);
@@ -584,10 +600,17 @@ int common_main(Suite *s)
 	if (deny_from_env("NF_TEST_CLONE3", SYS_clone3, "clone3") ||
 	    deny_from_env("NF_TEST_CLOSE_RANGE", SYS_close_range, "close_range"))
 		return 2;
+	/* 0755: tests that drop privileges run programs from their directory. */
+	snprintf(run_dir, sizeof run_dir, "/tmp/nofork-run.XXXXXX");
+	if (!mkdtemp(run_dir) || chmod(run_dir, 0755) != 0) {
+		fprintf(stderr, "cannot make a directory in /tmp: %s\n", strerror(errno));
+		return 2;
+	}
 	SRunner *sr = srunner_create(s);
 	srunner_set_fork_status(sr, CK_FORK);
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
+	rm_tree(run_dir);
 	return failed ? 1 : 0;
 }

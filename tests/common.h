@@ -114,6 +114,9 @@ TCase *common_tcase(const char *name, double timeout_s);
 /* A child of `parent` other than `except`, waited for up to timeout_s;
  * 0 if none appeared. */
 pid_t await_child(pid_t parent, pid_t except, double timeout_s);
+/* The syscall task `tid` (a process or one of our threads) is blocked in,
+ * from /proc/TID/syscall: -1 if running, -2 if unreadable. */
+long current_syscall(pid_t tid);
 /* 1 once pid is inside syscall nr (/proc/PID/syscall), 0 after timeout_s. */
 int await_syscall(pid_t pid, long nr, double timeout_s);
 

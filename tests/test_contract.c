@@ -148,22 +148,6 @@ static void *stats(void *arg)
 }
 
 
-/* The thread's current syscall number, from /proc (-1 if running). */
-static long current_syscall(pid_t tid)
-{
-	char path[64], buf[256];
-	snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -2;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return -2;
-	buf[n] = '\0';
-	return strtol(buf, NULL, 10);
-}
-
 static atomic_int stats_tid;
 
 static void *stats_tid_wrapper(void *arg)

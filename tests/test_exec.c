@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -516,6 +517,25 @@ START_TEST(error_setpgid_foreign_group)
 }
 END_TEST
 
+/* The rendering always fits the buffer it is given. */
+START_TEST(error_format_truncates)
+{
+	nf_cmd *cmd = probe_cmd(NULL);
+	ck_assert_int_eq(nf_cmd_close(cmd, 150), 0);
+	nf_error err = spawn_fails(cmd, EBADF, NF_OP_CLOSE);
+	char full[256], small[8];
+	nf_error_format(&err, full, sizeof full);
+	memset(small, 'x', sizeof small);
+	ck_assert_ptr_eq(nf_error_format(&err, small, sizeof small), small);
+	ck_assert_int_eq(strlen(small), sizeof small - 1);
+	ck_assert(!strncmp(small, full, sizeof small - 1));
+	small[0] = 'x';
+	ck_assert_ptr_eq(nf_error_format(&err, small, 0), small);
+	ck_assert_int_eq(small[0], 'x'); /* len 0: nothing written */
+	nf_cmd_free(cmd);
+}
+END_TEST
+
 /* index is the failing step's position: two more steps before it move it
  * by two. */
 START_TEST(error_index_is_position)
@@ -642,6 +662,82 @@ START_TEST(exec_fd_runs_file)
 }
 END_TEST
 
+/* ---- failures in the parent ------------------------------------------------- */
+
+/* No fd left for the pidfd: EMFILE from the clone, nothing leaked, no child;
+ * without a pidfd the same spawn needs no fd and works. */
+START_TEST(fd_exhaustion)
+{
+	nf_cmd *cmd = NULL;
+	ck_assert_int_eq(nf_cmd_new(&cmd, probe_path(), (char *[]){ "probe", "exit", "0", NULL }, NULL), 0);
+	ck_assert_int_eq(spawn_wait(cmd), 0); /* compiled before the fds run out */
+	struct rlimit old, low;
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = 64;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	int fds[64], n = 0, fd;
+	while (n < 64 && (fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
+		fds[n++] = fd;
+	ck_assert_int_eq(errno, EMFILE);
+
+	nf_error err;
+	nf_proc p = { 1, 1 };
+	ck_assert_int_eq(nf_spawn(cmd, &p, &err), EMFILE);
+	ck_assert_int_eq(err.err, EMFILE);
+	ck_assert_int_eq(err.op, NF_OP_CLONE);
+	ck_assert_int_eq(err.index, -1);
+	ck_assert_int_eq(p.pid, -1);
+	ck_assert_int_eq(p.pidfd, -1);
+	assert_no_zombies();
+
+	ck_assert_int_eq(nf_cmd_flags(cmd, NF_NO_PIDFD), 0);
+	ck_assert_int_eq(spawn_wait(cmd), 0);
+	while (n)
+		close(fds[--n]);
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+	nf_cmd_free(cmd);
+}
+END_TEST
+
+/* RLIMIT_NPROC reached: EAGAIN from the clone. Root is exempt, so the
+ * forked process that tries it becomes nobody first. */
+static int nproc_child(void)
+{
+	nf_cmd *cmd = NULL;
+	if (nf_cmd_new(&cmd, probe_path(), (char *[]){ "probe", "exit", "0", NULL }, NULL))
+		return 10;
+	struct rlimit zero = { 0, 0 };
+	if (setrlimit(RLIMIT_NPROC, &zero))
+		return 11;
+	if (geteuid() == 0 && (setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534)))
+		return 12;
+	nf_error err;
+	nf_proc p;
+	int rc = nf_spawn(cmd, &p, &err);
+	if (rc != EAGAIN)
+		return 20;
+	if (err.op != NF_OP_CLONE || err.index != -1 || p.pid != -1 || p.pidfd != -1)
+		return 21;
+	siginfo_t si;
+	if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG) != -1 || errno != ECHILD)
+		return 22;
+	return 0;
+}
+
+START_TEST(nproc_limit)
+{
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(nproc_child());
+	int st;
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		      "status 0x%x (1x: setup, 20: not EAGAIN, 21: record, 22: a child left)", st);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("exec");
@@ -670,10 +766,13 @@ int main(void)
 	tcase_add_test(tc, error_keep_fd_of_closed_fd);
 	tcase_add_test(tc, error_setpgid_foreign_group);
 	tcase_add_test(tc, error_index_is_position);
+	tcase_add_test(tc, error_format_truncates);
 	tcase_add_test(tc, failure_stops_later_steps);
 	tcase_add_test(tc, killed_before_exec_is_eintr);
 	tcase_add_test(tc, error_dup2_same_closed_fd);
 	tcase_add_test(tc, exec_fd_runs_file);
+	tcase_add_test(tc, fd_exhaustion);
+	tcase_add_test(tc, nproc_limit);
 	suite_add_tcase(s, tc);
 	return common_main(s);
 }

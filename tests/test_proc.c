@@ -21,6 +21,21 @@ static nf_proc start(nf_cmd *cmd)
 	return p;
 }
 
+/* `probe cat` with stdin from a pipe and stdout to /dev/null: it runs until
+ * *in_w is closed. */
+static nf_proc start_cat(int *in_w)
+{
+	int in[2];
+	ck_assert_int_eq(pipe2(in, O_CLOEXEC), 0);
+	nf_cmd *cmd = probe_cmd("cat");
+	ck_assert_int_eq(nf_cmd_dup2(cmd, in[0], 0), 0);
+	ck_assert_int_eq(nf_cmd_open(cmd, 1, "/dev/null", O_WRONLY, 0), 0);
+	nf_proc p = start(cmd);
+	close(in[0]);
+	*in_w = in[1];
+	return p;
+}
+
 /* Block until the child has ended, without reaping it. */
 static void await_exit(const nf_proc *p)
 {
@@ -92,18 +107,12 @@ END_TEST
 
 START_TEST(wait_zero_polls)
 {
-	/* The child exits only when we close its stdin. */
-	int in[2];
-	ck_assert_int_eq(pipe2(in, O_CLOEXEC), 0);
-	nf_cmd *cmd = probe_cmd("cat");
-	ck_assert_int_eq(nf_cmd_dup2(cmd, in[0], 0), 0);
-	ck_assert_int_eq(nf_cmd_open(cmd, 1, "/dev/null", O_WRONLY, 0), 0);
-	nf_proc p = start(cmd);
-	close(in[0]);
+	int in_w;
+	nf_proc p = start_cat(&in_w); /* exits only when we close its stdin */
 	int st = 12345;
 	for (int i = 0; i < 3; i++)
 		ck_assert_int_eq(nf_proc_wait(&p, &st, 0), ETIMEDOUT);
-	close(in[1]);
+	close(in_w);
 	await_exit(&p);
 	ck_assert_int_eq(nf_proc_wait(&p, &st, 0), 0);
 	ck_assert(WIFEXITED(st));
@@ -156,13 +165,8 @@ END_TEST
  * ours to reap, with its own status. */
 START_TEST(release_closes_pidfd_only)
 {
-	int in[2];
-	ck_assert_int_eq(pipe2(in, O_CLOEXEC), 0);
-	nf_cmd *cmd = probe_cmd("cat");
-	ck_assert_int_eq(nf_cmd_dup2(cmd, in[0], 0), 0);
-	ck_assert_int_eq(nf_cmd_open(cmd, 1, "/dev/null", O_WRONLY, 0), 0);
-	nf_proc p = start(cmd);
-	close(in[0]);
+	int in_w;
+	nf_proc p = start_cat(&in_w);
 	int pidfd = p.pidfd;
 	nf_proc_release(&p);
 	if (!test_no_pidfd()) {
@@ -171,7 +175,7 @@ START_TEST(release_closes_pidfd_only)
 		ck_assert_int_eq(errno, EBADF);
 	}
 	ck_assert_int_eq(kill(p.pid, 0), 0); /* not killed */
-	close(in[1]);
+	close(in_w);
 	int st;
 	ck_assert_int_eq(waitpid(p.pid, &st, 0), p.pid);
 	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
@@ -215,6 +219,22 @@ START_TEST(wait_is_per_child)
 }
 END_TEST
 
+START_TEST(bad_arguments)
+{
+	ck_assert_int_eq(nf_proc_wait(NULL, NULL, -1), EINVAL);
+	nf_proc p = start(probe_cmd("exit", "0"));
+	ck_assert_int_eq(nf_proc_wait(&p, NULL, -2), EINVAL);
+	ck_assert_int_eq(nf_proc_kill(NULL, SIGTERM), EINVAL);
+	nf_proc_release(NULL);
+	ck_assert_int_eq(nf_proc_wait(&p, NULL, -1), 0);
+	nf_proc_release(&p);
+	nf_proc none = { -1, -1 }; /* what a failed spawn leaves */
+	ck_assert_int_eq(nf_proc_wait(&none, NULL, -1), ECHILD);
+	ck_assert_int_eq(nf_proc_kill(&none, SIGTERM), ESRCH);
+	nf_proc_release(&none);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("proc");
@@ -230,6 +250,7 @@ int main(void)
 	tcase_add_test(tc, release_closes_pidfd_only);
 	tcase_add_test(tc, pidfd_is_pollable);
 	tcase_add_test(tc, wait_is_per_child);
+	tcase_add_test(tc, bad_arguments);
 	suite_add_tcase(s, tc);
 	return common_main(s);
 }
