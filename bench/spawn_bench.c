@@ -133,7 +133,9 @@ static int fork_spawn_wait(void *state, const struct target *t)
  *   c3+pidfd ... plus CLONE_PIDFD, waitid(P_PIDFD), close(pidfd)
  *   c3+sig   ... plus CLONE_CLEAR_SIGHAND and all signals blocked in the
  *            parent around clone3, restored by the child
- *   c3+fds   ... plus close_range(3, ~0) in the child: nofork's syscalls
+ *   c3+fds   ... plus close_range(3, ~0) in the child
+ *   c3+stops ... plus rt_sigaction for SIGTSTP, SIGTTIN, SIGTTOU in the child
+ *            (nofork's stop catcher; here set to SIG_DFL): nofork's syscalls
  * The child is asm inside one asm statement: it never touches the stack,
  * so sharing the parent's is safe here (vfork's rule). */
 #ifndef CLONE_PIDFD
@@ -150,7 +152,10 @@ struct clone3_args {
 	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
 };
 
-enum { RUNG_STACK = 1, RUNG_PIDFD = 2, RUNG_SIG = 4, RUNG_FDS = 8 };
+enum { RUNG_STACK = 1, RUNG_PIDFD = 2, RUNG_SIG = 4, RUNG_FDS = 8, RUNG_STOPS = 16 };
+
+/* struct kernel_sigaction: SIG_DFL, no flags, empty mask. */
+static const uint64_t sa_default[4];
 
 struct rung {
 	unsigned what;
@@ -160,7 +165,7 @@ struct rung {
 /* Returns the pid or -errno. In the child: [close_range] [sigprocmask]
  * execve, _exit(127) if it fails. */
 static long clone3_exec(struct clone3_args *ca, const struct target *t, long fds,
-			const uint64_t *mask)
+			const uint64_t *mask, const uint64_t *stop_act)
 {
 	register long rax asm("rax") = SYS_clone3;
 	register void *rdi asm("rdi") = ca;
@@ -170,6 +175,7 @@ static long clone3_exec(struct clone3_args *ca, const struct target *t, long fds
 	register char *const *envp asm("r14") = t->envp;
 	register long do_fds asm("r15") = fds;
 	register const uint64_t *m asm("rbx") = mask;
+	register const uint64_t *sa asm("r9") = stop_act;
 	asm volatile("syscall\n\t"
 		     "test %%rax, %%rax\n\t"
 		     "jnz 3f\n\t"
@@ -180,7 +186,19 @@ static long clone3_exec(struct clone3_args *ca, const struct target *t, long fds
 		     "mov $-1, %%esi\n\t"
 		     "xor %%edx, %%edx\n\t"
 		     "syscall\n"
-		     "1:\ttest %%rbx, %%rbx\n\t"
+		     "1:\ttest %%r9, %%r9\n\t"
+		     "jz 5f\n\t"
+		     "mov $20, %%r8d\n" /* SIGTSTP, SIGTTIN, SIGTTOU */
+		     "4:\tmov $13, %%eax\n\t" /* rt_sigaction(sig, sa, NULL, 8) */
+		     "mov %%r8d, %%edi\n\t"
+		     "mov %%r9, %%rsi\n\t"
+		     "xor %%edx, %%edx\n\t"
+		     "mov $8, %%r10d\n\t"
+		     "syscall\n\t"
+		     "inc %%r8d\n\t"
+		     "cmp $22, %%r8d\n\t"
+		     "jbe 4b\n"
+		     "5:\ttest %%rbx, %%rbx\n\t"
 		     "jz 2f\n\t"
 		     "mov $14, %%eax\n\t" /* rt_sigprocmask(SIG_SETMASK, m, NULL, 8) */
 		     "mov $2, %%edi\n\t"
@@ -198,8 +216,8 @@ static long clone3_exec(struct clone3_args *ca, const struct target *t, long fds
 		     "syscall\n"
 		     "3:"
 		     : "+a"(rax), "+D"(rdi), "+S"(rsi)
-		     : "r"(path), "r"(argv), "r"(envp), "r"(do_fds), "r"(m)
-		     : "rcx", "rdx", "r10", "r11", "memory");
+		     : "r"(path), "r"(argv), "r"(envp), "r"(do_fds), "r"(m), "r"(sa)
+		     : "rcx", "rdx", "r8", "r10", "r11", "memory");
 	return rax;
 }
 
@@ -236,7 +254,8 @@ static int rung_spawn_wait(void *state, const struct target *t)
 		ca.flags |= CLONE_CLEAR_SIGHAND;
 		syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, sizeof all);
 	}
-	long pid = clone3_exec(&ca, t, r->what & RUNG_FDS, r->what & RUNG_SIG ? &old : NULL);
+	long pid = clone3_exec(&ca, t, r->what & RUNG_FDS, r->what & RUNG_SIG ? &old : NULL,
+			       r->what & RUNG_STOPS ? sa_default : NULL);
 	if (r->what & RUNG_SIG)
 		syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, sizeof old);
 	if (pid < 0)
@@ -266,6 +285,7 @@ RUNG(c3_stk_open, RUNG_STACK)
 RUNG(c3_pidfd_open, RUNG_STACK | RUNG_PIDFD)
 RUNG(c3_sig_open, RUNG_STACK | RUNG_PIDFD | RUNG_SIG)
 RUNG(c3_fds_open, RUNG_STACK | RUNG_PIDFD | RUNG_SIG | RUNG_FDS)
+RUNG(c3_stops_open, RUNG_STACK | RUNG_PIDFD | RUNG_SIG | RUNG_FDS | RUNG_STOPS)
 
 #if NF_BENCH_HAVE_CORE
 /* The cmd is compiled once per thread and target (the plan), as a caller
@@ -343,6 +363,7 @@ static const struct method methods[] = {
 	{ "c3+pidfd", c3_pidfd_open, rung_spawn_wait, rung_close, true },
 	{ "c3+sig", c3_sig_open, rung_spawn_wait, rung_close, true },
 	{ "c3+fds", c3_fds_open, rung_spawn_wait, rung_close, true },
+	{ "c3+stops", c3_stops_open, rung_spawn_wait, rung_close, true },
 	{ "nofork", nofork_open, nofork_spawn_wait, nofork_close, false },
 	{ "nofork/nopidfd", nofork_nopidfd_open, nofork_spawn_wait, nofork_close, true },
 };
