@@ -33,9 +33,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#if NF_BENCH_HAVE_CORE
 #include "nofork.h"
-#endif
 
 #define GIB (1024.0 * 1024.0 * 1024.0)
 #define MAX_ROUNDS 101
@@ -287,7 +285,6 @@ RUNG(c3_sig_open, RUNG_STACK | RUNG_PIDFD | RUNG_SIG)
 RUNG(c3_fds_open, RUNG_STACK | RUNG_PIDFD | RUNG_SIG | RUNG_FDS)
 RUNG(c3_stops_open, RUNG_STACK | RUNG_PIDFD | RUNG_SIG | RUNG_FDS | RUNG_STOPS)
 
-#if NF_BENCH_HAVE_CORE
 /* The cmd is compiled once per thread and target (the plan), as a caller
  * that starts the same program repeatedly would do; each iteration is
  * nf_spawn + nf_proc_wait + closing the pidfd. */
@@ -339,17 +336,6 @@ static void nofork_close(void *state)
 {
 	nf_cmd_free(state);
 }
-#else
-static int nofork_open(const struct target *t, void **state)
-{
-	(void)t;
-	(void)state;
-	return ENOSYS;
-}
-#define nofork_nopidfd_open nofork_open
-#define nofork_spawn_wait NULL
-#define nofork_close NULL
-#endif
 
 /* vfork and posix_spawn must stay here: ratios are computed against them.
  * Later methods (the compat/preload path, spawning from a coroutine) are one
