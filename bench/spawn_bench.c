@@ -13,6 +13,7 @@
  * All methods exec the same target with the same argv and envp. Adding a
  * method is one entry in `methods[]` (see struct method).
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -34,6 +35,7 @@
 #include <unistd.h>
 
 #include "nofork.h"
+#include "nofork/spawn.h"
 
 #define GIB (1024.0 * 1024.0 * 1024.0)
 #define MAX_ROUNDS 101
@@ -337,9 +339,48 @@ static void nofork_close(void *state)
 	nf_cmd_free(state);
 }
 
+/* The posix_spawn drop-in, called by its nofork_ name (a rebuilt program). */
+static int compat_spawn_wait(void *state, const struct target *t)
+{
+	(void)state;
+	pid_t pid;
+	int e = nofork_posix_spawn(&pid, t->path, NULL, NULL, t->argv, t->envp);
+	return e ? e : reap(pid);
+}
+
+/* libnofork-preload.so's posix_spawn, bound as an unmodified program run
+ * with LD_PRELOAD binds it (the library carries its own copy of nofork). */
+typedef int (*spawn_fn)(pid_t *, const char *, const posix_spawn_file_actions_t *,
+			const posix_spawnattr_t *, char *const[], char *const[]);
+struct preload { spawn_fn spawn; };
+
+static int preload_open(const struct target *t, void **state)
+{
+	(void)t;
+	static void *lib;
+	if (!lib && !(lib = dlopen(NF_PRELOAD_PATH, RTLD_NOW | RTLD_LOCAL)))
+		return ENOENT;
+	struct preload *p = malloc(sizeof *p);
+	if (!p)
+		return ENOMEM;
+	*(void **)&p->spawn = dlsym(lib, "posix_spawn");
+	if (!p->spawn) {
+		free(p);
+		return ENOENT;
+	}
+	*state = p;
+	return 0;
+}
+
+static int preload_spawn_wait(void *state, const struct target *t)
+{
+	pid_t pid;
+	int e = ((struct preload *)state)->spawn(&pid, t->path, NULL, NULL, t->argv, t->envp);
+	return e ? e : reap(pid);
+}
+
 /* vfork and posix_spawn must stay here: ratios are computed against them.
- * Later methods (the compat/preload path, spawning from a coroutine) are one
- * line each. */
+ * Spawning from coroutines is measured by bench/coro_bench. */
 static const struct method methods[] = {
 	{ "vfork+execve", open_stateless, vfork_spawn_wait, NULL, false },
 	{ "posix_spawn", open_stateless, posix_spawn_wait, NULL, false },
@@ -352,6 +393,8 @@ static const struct method methods[] = {
 	{ "c3+stops", c3_stops_open, rung_spawn_wait, rung_close, true },
 	{ "nofork", nofork_open, nofork_spawn_wait, nofork_close, false },
 	{ "nofork/nopidfd", nofork_nopidfd_open, nofork_spawn_wait, nofork_close, true },
+	{ "nofork/compat", open_stateless, compat_spawn_wait, NULL, false },
+	{ "nofork/preload", preload_open, preload_spawn_wait, free, false },
 };
 #define NMETHODS (sizeof methods / sizeof methods[0])
 enum { M_VFORK = 0, M_POSIX_SPAWN = 1 };

@@ -55,7 +55,8 @@ static int dup_strv(char *const src[], char ***out)
 	return 0;
 }
 
-static int cmd_create(nf_cmd **out, const char *path, char *const argv[], char *const envp[], bool search)
+static int cmd_create(nf_cmd **out, const char *path, char *const argv[], char *const envp[], bool search,
+                      bool borrow)
 {
 	int e;
 	if (!out)
@@ -74,7 +75,13 @@ static int cmd_create(nf_cmd **out, const char *path, char *const argv[], char *
 		return ENOMEM;
 	c->search = search;
 	c->cgroup_fd = c->exec_fd = -1;
-	if (!(c->path = strdup(path)) || (e = dup_strv(argv, &c->argv)) || (envp && (e = dup_strv(envp, &c->envp)))) {
+	c->borrowed = borrow;
+	if (borrow) {
+		c->argv = (char **)argv;
+		c->envp = (char **)envp;
+	}
+	if (!(c->path = strdup(path)) || (!borrow && ((e = dup_strv(argv, &c->argv)) ||
+	                                              (envp && (e = dup_strv(envp, &c->envp)))))) {
 		nf_cmd_free(c);
 		return e ? e : ENOMEM;
 	}
@@ -84,12 +91,17 @@ static int cmd_create(nf_cmd **out, const char *path, char *const argv[], char *
 
 int nf_cmd_new(nf_cmd **cmd, const char *path, char *const argv[], char *const envp[])
 {
-	return cmd_create(cmd, path, argv, envp, false);
+	return cmd_create(cmd, path, argv, envp, false, false);
 }
 
 int nf_cmd_newp(nf_cmd **cmd, const char *file, char *const argv[], char *const envp[])
 {
-	return cmd_create(cmd, file, argv, envp, true);
+	return cmd_create(cmd, file, argv, envp, true, false);
+}
+
+int nf_cmd_new_borrowed(nf_cmd **cmd, const char *path, char *const argv[], char *const envp[], bool search)
+{
+	return cmd_create(cmd, path, argv, envp, search, true);
 }
 
 void nf_cmd_free(nf_cmd *c)
@@ -104,8 +116,10 @@ void nf_cmd_free(nf_cmd *c)
 	free(c->groups);
 	free(c->search_path);
 	free(c->path);
-	free_strv(c->argv);
-	free_strv(c->envp);
+	if (!c->borrowed) {
+		free_strv(c->argv);
+		free_strv(c->envp);
+	}
 	free(c);
 }
 

@@ -23,8 +23,9 @@ typedef struct nf_act {
 struct nf_cmd {
 	char *path;  /* program (nf_cmd_new) or file (nf_cmd_newp) */
 	bool search; /* nf_cmd_newp: search PATH */
-	char **argv; /* owned, NULL-terminated copies */
+	char **argv; /* owned, NULL-terminated copies (borrowed: the caller's) */
 	char **envp; /* NULL: the live environ */
+	bool borrowed; /* argv/envp are the caller's, valid only for one spawn */
 	char *search_path; /* nf_cmd_search_path, or NULL */
 	unsigned flags;    /* NF_* flags */
 
@@ -73,6 +74,10 @@ void nf_error_parent(nf_error *err, int e, int op);
  * their place among the actions (fail_action). One difference stays: a child
  * killed by a signal before exec is reaped and reported as EINTR, where
  * glibc reports success and leaves the dead child to the caller. */
+/* A cmd that uses the caller's argv and envp as they are, without copying:
+ * for posix_spawn, whose arrays outlive its one spawn. Its plan points at
+ * them too, so it must not be spawned after they change. */
+int nf_cmd_new_borrowed(nf_cmd **cmd, const char *path, char *const argv[], char *const envp[], bool search);
 int nf_cmd_close_lenient(nf_cmd *cmd, int fd);  /* addclose: a non-open fd is fine */
 int nf_cmd_resetids(nf_cmd *cmd);               /* POSIX_SPAWN_RESETIDS, glibc's point */
 int nf_cmd_sigignore(nf_cmd *cmd, const sigset_t *set); /* SIG_IGN after sigdefault */

@@ -132,9 +132,17 @@ static void layout(builder *b, const nf_cmd *c, char **cands, int *keep, size_t 
 	gid_t *groups = take(b, c->n_groups * sizeof *groups, 4);
 	if (groups && c->n_groups)
 		memcpy(groups, c->groups, c->n_groups * sizeof *groups);
-	size_t argc;
-	char **argv = put_strv(b, c->argv, &argc);
-	char **envp = c->envp ? put_strv(b, c->envp, NULL) : NULL;
+	size_t argc = 0;
+	char **argv, **envp;
+	if (c->borrowed) { /* one spawn from the caller's own arrays: no copy */
+		while (c->argv[argc])
+			argc++;
+		argv = c->argv;
+		envp = c->envp;
+	} else {
+		argv = put_strv(b, c->argv, &argc);
+		envp = c->envp ? put_strv(b, c->envp, NULL) : NULL;
+	}
 	size_t n_cands;
 	char **cv = put_strv(b, cands, &n_cands);
 	/* For NF_ENOEXEC_SH: per candidate {"/bin/sh", candidate, argv[1..], NULL}. */

@@ -477,15 +477,17 @@ static int compat_spawn(pid_t *pid, int *pidfd_out, bool want_pidfd, const char 
 	else if (search && strnlen(file, NAME_MAX + 1) > NAME_MAX)
 		exec_err = ENAMETOOLONG;
 
+	/* The cmd borrows argv and envp: they outlive this one spawn, and a
+	 * copy would cost more than the spawn with a large environment. */
 	if (exec_err) {
-		r = nf_cmd_new(&cmd, "/", argv, envp);
+		r = nf_cmd_new_borrowed(&cmd, "/", argv, envp, false);
 	} else if (search) {
 		const char *path = getenv("PATH");
-		r = nf_cmd_newp(&cmd, file, argv, envp);
+		r = nf_cmd_new_borrowed(&cmd, file, argv, envp, true);
 		if (!r)
 			r = nf_cmd_search_path(cmd, path ? path : DEFAULT_PATH);
 	} else {
-		r = nf_cmd_new(&cmd, file, argv, envp);
+		r = nf_cmd_new_borrowed(&cmd, file, argv, envp, false);
 	}
 	if (!r)
 		r = nf_cmd_inherit_all_fds(cmd);
