@@ -69,6 +69,7 @@ enum nf_op_kind {
 	NF_OP_PDEATHSIG,    /* arg = signal */
 	NF_OP_NO_NEW_PRIVS,
 	NF_OP_CGROUP,       /* fd = cgroup directory */
+	NF_OP_FAIL,         /* a step that fails by request (posix_spawn compat) */
 	NF_OP_CLONE,        /* parent side: getting a stack, or the clone itself */
 	NF_OP_REPORT,       /* parent side: setting up the report channel */
 	NF_OP_KIND_COUNT
@@ -190,8 +191,8 @@ NF_API int nf_cmd_foreground(nf_cmd *cmd, int tty_fd);
 NF_API int nf_cmd_ctty(nf_cmd *cmd, int fd);
 
 /* ---- more attributes (applied at fixed points, see below) --------------------- */
-/* Order in the child: caught signals reset, sigdefault, pdeathsig, setsid,
- * setpgid, sched, nice, rlimits, umask, cgroup (fallback), the actions in the
+/* Order in the child: cgroup (fallback), caught signals reset, sigdefault,
+ * pdeathsig, sched, setsid, setpgid, nice, rlimits, umask, the actions in the
  * order added (after nf_cmd_keep_fd's), closing of unlisted fds, setgroups,
  * setgid, setuid, no_new_privs, sigmask, exec. So privileged files can be
  * opened before the ids are dropped. */

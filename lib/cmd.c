@@ -280,6 +280,20 @@ int nf_cmd_sigdefault(nf_cmd *c, const sigset_t *set)
 	SET_ATTR(c, c->sigdef = sigset_bits(set));
 }
 
+int nf_cmd_sigignore(nf_cmd *c, const sigset_t *set)
+{
+	if (!set)
+		return EINVAL;
+	SET_ATTR(c, c->sigign = sigset_bits(set));
+}
+
+int nf_cmd_fail_action(nf_cmd *c, int err)
+{
+	if (!c || err <= 0)
+		return EINVAL;
+	return add_act(c, OPK_FAIL, err, 0, 0, NULL);
+}
+
 int nf_cmd_setgroups(nf_cmd *c, size_t n, const gid_t *groups)
 {
 	if (!c || (n && !groups))

@@ -36,7 +36,7 @@ struct nf_cmd {
 
 	bool setsid, has_pgid, has_mask, nnp, resetids;
 	pid_t pgid;
-	uint64_t mask, sigdef;
+	uint64_t mask, sigdef, sigign;
 	bool has_umask, has_nice, has_sched, has_gid, has_uid, has_groups;
 	mode_t umask;
 	int nice, sched_policy, sched_prio, pdeathsig;
@@ -67,9 +67,16 @@ void nf_path_free(char **cands);
 void nf_error_fill(nf_error *err, const nf_plan *plan, const nf_run *run);
 void nf_error_parent(nf_error *err, int e, int op);
 
-/* Internal cmd hooks for lib/compat (glibc posix_spawn semantics). */
+/* Internal cmd hooks for lib/compat: glibc posix_spawn semantics the public
+ * API does not offer. glibc 2.36's child sets its internal signals 32/33 to
+ * SIG_IGN (sigignore); it reports some bad requests only from the child, in
+ * their place among the actions (fail_action). One difference stays: a child
+ * killed by a signal before exec is reaped and reported as EINTR, where
+ * glibc reports success and leaves the dead child to the caller. */
 int nf_cmd_close_lenient(nf_cmd *cmd, int fd);  /* addclose: a non-open fd is fine */
 int nf_cmd_resetids(nf_cmd *cmd);               /* POSIX_SPAWN_RESETIDS, glibc's point */
+int nf_cmd_sigignore(nf_cmd *cmd, const sigset_t *set); /* SIG_IGN after sigdefault */
+int nf_cmd_fail_action(nf_cmd *cmd, int err);   /* an action failing with err */
 
 /* Validation shared by setters. */
 int nf_check_fd(int fd);

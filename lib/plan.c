@@ -7,6 +7,7 @@
 #include "nofork_int.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +30,8 @@ _Static_assert(offsetof(nf_run, plan) == RUN_PLAN && offsetof(nf_run, envp) == R
                    offsetof(nf_run, detail) == RUN_DETAIL && sizeof(nf_run) == RUN_SIZE,
                "run layout matches plan.h");
 _Static_assert(OPK_DUP2 == NF_OP_DUP2 && OPK_CLOSE_FDS == NF_OP_CLOSE_FDS && OPK_EXEC == NF_OP_EXEC &&
-                   OPK_SIGRESET == NF_OP_SIGRESET && OPK_CGROUP == NF_OP_CGROUP && OPK_MAX + 1 == NF_OP_CLONE,
+                   OPK_SIGRESET == NF_OP_SIGRESET && OPK_CGROUP == NF_OP_CGROUP && OPK_FAIL == NF_OP_FAIL &&
+                   OPK_MAX + 1 == NF_OP_CLONE,
                "op kinds match enum nf_op_kind");
 _Static_assert(sizeof(struct rlimit) == 16 && sizeof(int) == 4, "prlimit64 operand fits {b,c}");
 
@@ -113,6 +115,7 @@ static void layout(builder *b, const nf_cmd *c, char **cands, int *keep, size_t 
 	/* Count ops exactly as they are emitted below. */
 	n_ops += c->cgroup_fd >= 0;
 	n_ops += c->sigdef != 0;
+	n_ops += c->sigign != 0;
 	n_ops += c->pdeathsig != 0;
 	n_ops += c->setsid;
 	n_ops += c->has_pgid;
@@ -165,8 +168,13 @@ static void layout(builder *b, const nf_cmd *c, char **cands, int *keep, size_t 
 		EMIT(.kind = OPK_CGROUP, .a = c->cgroup_fd, .c = '0', .p = cgprocs);
 	if (c->sigdef)
 		EMIT(.kind = OPK_SIGDEFAULT, .b = (int64_t)c->sigdef);
+	if (c->sigign)
+		EMIT(.kind = OPK_SIGDEFAULT, .b = (int64_t)c->sigign, .c = (int64_t)(uintptr_t)SIG_IGN);
 	if (c->pdeathsig)
 		EMIT(.kind = OPK_PDEATHSIG, .a = c->pdeathsig);
+	/* glibc's order: the scheduler before setsid/setpgid. */
+	if (c->has_sched) /* b's low 4 bytes are the struct sched_param (little-endian) */
+		EMIT(.kind = OPK_SCHED, .a = c->sched_policy, .b = (int64_t)(uint32_t)c->sched_prio);
 	if (c->setsid)
 		EMIT(.kind = OPK_SETSID);
 	if (c->has_pgid)
@@ -175,8 +183,6 @@ static void layout(builder *b, const nf_cmd *c, char **cands, int *keep, size_t 
 		EMIT(.kind = OPK_SETUID, .a = -1, .b = getuid(), .c = -1);
 		EMIT(.kind = OPK_SETGID, .a = -1, .b = getgid(), .c = -1);
 	}
-	if (c->has_sched) /* b's low 4 bytes are the struct sched_param (little-endian) */
-		EMIT(.kind = OPK_SCHED, .a = c->sched_policy, .b = (int64_t)(uint32_t)c->sched_prio);
 	if (c->has_nice)
 		EMIT(.kind = OPK_NICE, .a = c->nice);
 	for (int r = 0; r < NF_NLIMITS; r++)

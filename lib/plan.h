@@ -32,7 +32,8 @@
 #define OPK_PDEATHSIG 23
 #define OPK_NO_NEW_PRIVS 24
 #define OPK_CGROUP 25
-#define OPK_MAX 25 /* highest kind the child interprets */
+#define OPK_FAIL 26
+#define OPK_MAX 26 /* highest kind the child interprets */
 
 /* Operands of each op (a: int32, b, c: int64, p: pointer into the plan):
  *  DUP2       a=oldfd b=newfd
@@ -40,7 +41,7 @@
  *  CLOSE      a=fd c=1: a non-open fd is not an error (glibc's addclose)
  *  CHDIR      p=path             FCHDIR a=fd       KEEP_FD a=fd
  *  CLOSE_FDS  b=first fd, p=sorted int32 fds to keep, a=their count
- *  SETPGID    b=pgid             SIGDEFAULT b=64-bit signal set
+ *  SETPGID    b=pgid             SIGDEFAULT b=64-bit signal set c=SIG_DFL/SIG_IGN
  *  FOREGROUND a=tty fd b=pgid (0: the child's own group)
  *  CTTY       a=tty fd
  *  SETGROUPS  a=count p=gid array
@@ -48,6 +49,7 @@
  *  UMASK a    RLIMIT a=resource, {b,c} = struct rlimit64 {cur,max}
  *  NICE a     SCHED a=policy (-1: sched_setparam), b = struct sched_param
  *  PDEATHSIG a=signal   NO_NEW_PRIVS   CGROUP a=dir fd p="cgroup.procs" c='0'
+ *  FAIL       a=errno to fail with (posix_spawn compat)
  *  EXEC       a=candidate count p=candidate paths b=flags c=exec fd (-1: none)
  */
 #define OP_KIND 0

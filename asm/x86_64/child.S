@@ -19,7 +19,7 @@
  *
  * Child frame (fixed, FRAME bytes below the run record; no recursion, no
  * variable-size data; subroutines nest at most 2 deep):
- *   rsp+0    struct kernel_sigaction scratch (32): old disposition
+ *   rsp+0    struct kernel_sigaction scratch (32): old or new disposition
  *   rsp+32   struct kernel_sigaction, all zero (32): SIG_DFL, no flags
  *   rsp+64   tmp0 (8)  rsp+72 tmp1 (8)  rsp+80 tmp2 (8)  rsp+88 tmp3 (8)
  *   rsp+96   getdents64 buffer (1024)
@@ -365,8 +365,15 @@ op_setpgid:
 	JERR(fail)
 	jmp next_op
 
-/* Reset each signal in the set to SIG_DFL, ignored ones included. */
+/* Set each signal in the set to the disposition in c (SIG_DFL = 0, or
+ * SIG_IGN = 1 for glibc's internal signals in posix_spawn compat). */
 op_sigdefault:
+	mov OP_C(%r13), %rax
+	mov %rax, SA_OLD(%rsp)
+	xor %eax, %eax
+	mov %rax, SA_OLD+8(%rsp)
+	mov %rax, SA_OLD+16(%rsp)
+	mov %rax, SA_OLD+24(%rsp)
 	mov $1, %ebp
 1:	cmp $SIGKILL, %ebp
 	je 2f
@@ -377,7 +384,7 @@ op_sigdefault:
 	bt %rcx, %rax
 	jnc 2f
 	mov %ebp, %edi
-	lea SA_DFL(%rsp), %rsi
+	lea SA_OLD(%rsp), %rsi
 	xor %edx, %edx
 	mov $8, %r10d
 	mov $SYS_rt_sigaction, %eax
@@ -388,6 +395,13 @@ op_sigdefault:
 	cmp $64, %ebp
 	jbe 1b
 	jmp next_op
+
+/* A step that fails on purpose with errno a: posix_spawn compat reproduces
+ * errors glibc only reports from its child, in their place in the order. */
+op_fail:
+	movslq OP_A(%r13), %rax
+	neg %rax
+	jmp fail
 
 /* tcsetpgrp: all signals are blocked here, so the kernel does not stop a
  * background caller with SIGTTOU. */
@@ -831,6 +845,7 @@ op_table:
 	.long op_sched - op_table
 	.long op_pdeathsig - op_table
 	.long op_no_new_privs - op_table
-	.long op_cgroup - op_table       /* OPK_MAX */
+	.long op_cgroup - op_table
+	.long op_fail - op_table         /* OPK_MAX */
 
 	.section .note.GNU-stack, "", @progbits
