@@ -190,9 +190,12 @@ static void expect_failure_is_free(const nf_cmd *cmd, int e)
 	long heap = heap_in_use(), maps = mapping_count();
 	for (int i = 0; i < 200; i++)
 		expect_clone_failure(cmd, e);
-	if (heap >= 0)
+	/* ASan's allocator maps as it goes: there, LSan checks the heap and
+	 * the mapping count says nothing. */
+	if (heap >= 0) {
 		ck_assert_int_eq(heap_in_use(), heap);
-	ck_assert_int_eq(mapping_count(), maps);
+		ck_assert_int_eq(mapping_count(), maps);
+	}
 }
 
 static void nproc_eagain(bool legacy)
@@ -279,9 +282,6 @@ static long vm_size_bytes(void)
  * the clone step. Runs before any spawn, so the pool is cold. */
 START_TEST(stack_pool_enomem_rlimit_as)
 {
-	if (heap_in_use() < 0)
-		ck_abort_msg("RLIMIT_AS cannot be used under ASan (its shadow is terabytes); "
-		             "stack_pool_enomem_mmap covers this build");
 	nf_cmd *cmd = probe_cmd("exit", "9");
 	/* Leave room in the heap for the plan (compiled at the first spawn). */
 	free(malloc(64 * 1024));
@@ -382,9 +382,10 @@ static void killed_in_open(bool legacy)
 		ck_assert(kill(victim, 0) == -1 && errno == ESRCH); /* reaped */
 		assert_no_zombies();
 	}
-	if (heap >= 0)
+	if (heap >= 0) {
 		ck_assert_int_eq(heap_in_use(), heap);
-	ck_assert_int_eq(mapping_count(), maps);
+		ck_assert_int_eq(mapping_count(), maps);
+	}
 	nf_cmd_free(cmd);
 	unlink(fifo);
 	free(fifo);
@@ -625,7 +626,10 @@ int main(void)
 	tcase_add_test(tc, nproc_limit_is_eagain_legacy);
 	tcase_add_test(tc, no_free_fd_is_emfile);
 	tcase_add_test(tc, no_free_fd_is_emfile_legacy);
-	tcase_add_test(tc, stack_pool_enomem_rlimit_as);
+	/* Under ASan (shadow of terabytes) RLIMIT_AS cannot be set near the
+	 * real size: not registered there; stack_pool_enomem_mmap covers it. */
+	if (heap_in_use() >= 0)
+		tcase_add_test(tc, stack_pool_enomem_rlimit_as);
 	tcase_add_test(tc, stack_pool_enomem_mmap);
 	tcase_add_test(tc, killed_before_exec);
 	tcase_add_test(tc, killed_before_exec_legacy);
