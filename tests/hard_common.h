@@ -58,7 +58,8 @@ extern pid_t handler_owner;
 void count_handler_run(void);
 
 /* Bytes of heap in use (mallinfo2), for leak checks across many failing
- * spawns; -1 under ASan, whose allocator mallinfo does not see. */
+ * spawns; -1 under ASan or TSan, whose allocators mallinfo does not see
+ * (and whose own mappings make mapping counts meaningless). */
 long heap_in_use(void);
 /* Number of mappings of this process; read through mapping_fd when that is
  * an open /proc/self/maps (for tests that leave no fd free), else opened. */
