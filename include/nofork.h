@@ -105,7 +105,8 @@ NF_API int nf_cmd_new(nf_cmd **cmd, const char *path, char *const argv[], char *
  * "/usr/local/bin:/usr/bin:/bin"; empty element = current directory) is tried
  * in order. EACCES is remembered and reported if nothing succeeds; ENOENT and
  * ENOTDIR move on; any other error stops the search. The search is prepared in
- * the parent: the child only tries execve on the precomputed candidates. */
+ * the parent: the child only tries execve on the precomputed candidates. A
+ * name without '/' longer than NAME_MAX is refused with ENAMETOOLONG. */
 NF_API int nf_cmd_newp(nf_cmd **cmd, const char *file, char *const argv[], char *const envp[]);
 
 /* Free a cmd and its compiled plan. NULL is accepted. Must not race a spawn. */
@@ -274,25 +275,74 @@ NF_API const char *nf_error_format(const nf_error *err, char *buf, size_t len);
  * nf_proc_wait park the coroutine (not the worker) until the child exec'd or
  * exited. Outside the runtime they behave as documented above. */
 
-/* Start the runtime with `workers` threads (0: one per CPU). EBUSY if running. */
+/* Each coroutine runs on a 64 KiB pooled stack (NF_STACK_DEFAULT) with a
+ * guard page below it: running off the end prints "nofork: coroutine stack
+ * overflow (coroutine <id>) ..." to stderr and aborts the process (SIGABRT).
+ * Workers are ordinary threads, so errno, malloc and all of libc work inside
+ * coroutines; a blocking call (read, waitpid, ...) blocks the whole worker,
+ * so wait with nf_wait_fd instead. A coroutine may resume on another worker
+ * after any parking call: do not keep the address of a thread-local variable
+ * across one. Each coroutine has its own FP control modes (rounding, FTZ),
+ * starting from those of the thread that called nf_rt_start. Called from a
+ * plain thread, every call below either does the thread equivalent
+ * (documented per call) or returns an error. None of them may be called from
+ * a signal handler. */
+
+/* Start the runtime with `workers` threads (0: one per CPU). EBUSY if
+ * running; EINVAL if workers < 0; ENOMEM / EAGAIN when threads or stacks
+ * cannot be had. The runtime can be started again after nf_rt_stop. */
 NF_API int nf_rt_start(int workers);
 
-/* Start a coroutine running fn(arg). EINVAL if fn is NULL; ESRCH if the
- * runtime is not running; ENOMEM when no stack can be had. */
+/* Start a coroutine running fn(arg), from a coroutine or any thread. EINVAL
+ * if fn is NULL; ESRCH if the runtime is not running; ENOMEM when no stack
+ * can be had (memory, or the process's mapping limit vm.max_map_count). */
 NF_API int nf_go(void (*fn)(void *), void *arg);
 
 /* Let other coroutines run. Outside a coroutine: sched_yield(). */
 NF_API void nf_yield(void);
 
-/* Sleep ms milliseconds, parking the coroutine (outside one: the thread). */
+/* Sleep ms milliseconds, parking the coroutine (outside one: nanosleep).
+ * 0 yields. EINVAL for ms < 0; ENOMEM if the timer cannot be queued. */
 NF_API int nf_sleep_ms(int ms);
 
-/* Wait until fd is ready for `events` (POLLIN/POLLOUT), parking the coroutine.
- * timeout_ms -1 = forever; ETIMEDOUT on timeout. */
+/* Wait until fd is ready for `events` (POLLIN/POLLOUT), parking the coroutine
+ * (outside one: poll()). timeout_ms -1 = forever; ETIMEDOUT on timeout.
+ * Returns 0 also when the fd reports an error or hang-up (as poll does: the
+ * next read or write tells which). Several coroutines may wait on one fd.
+ * EBADF for a bad fd. Do not close the fd while a coroutine waits on it. */
 NF_API int nf_wait_fd(int fd, short events, int timeout_ms);
 
-/* Wait for every coroutine to finish, then stop the workers. */
+/* Wait for every coroutine to finish (including ones they start meanwhile),
+ * then stop the workers. Call from a plain thread: from a coroutine it
+ * returns at once and stops nothing (it would wait for itself). */
 NF_API void nf_rt_stop(void);
+
+/* A wait group: a counter that waiters block on until it is zero, e.g. a
+ * supervisor waiting for the coroutines it started. Initialise with
+ * NF_WG_INIT or nf_wg_init; the fields are private. Waiting parks a
+ * coroutine, or sleeps a plain thread (futex). A waiter may free the nf_wg
+ * as soon as nf_wg_wait returns. */
+typedef struct nf_wg {
+	int count;
+	int lock;
+	unsigned seq;
+	int thread_waiters;
+	void *waiters;
+} nf_wg;
+#define NF_WG_INIT { 0, 0, 0, 0, NULL }
+
+/* Set *wg to an empty wait group. */
+NF_API void nf_wg_init(nf_wg *wg);
+
+/* Add n (may be negative) to the count; at zero every waiter is released.
+ * EINVAL (and no change) if the count would become negative. */
+NF_API int nf_wg_add(nf_wg *wg, int n);
+
+/* nf_wg_add(wg, -1). */
+NF_API int nf_wg_done(nf_wg *wg);
+
+/* Return once the count is zero (at once if it is). */
+NF_API void nf_wg_wait(nf_wg *wg);
 
 #ifdef __cplusplus
 }

@@ -2,6 +2,7 @@
  * a recycled pid is never hit. Without a pidfd (old kernels) the pid is used,
  * which is safe only until the child is reaped. */
 #include "nofork_int.h"
+#include "rt/rt.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -15,10 +16,6 @@
 #define P_PIDFD 3
 #endif
 
-int nf_rt_in_coroutine(void);
-#pragma weak nf_rt_in_coroutine
-#pragma weak nf_wait_fd
-#pragma weak nf_sleep_ms
 
 static int status_of(const siginfo_t *si)
 {
@@ -62,7 +59,7 @@ static int try_wait(const nf_proc *p, int *status, bool block, bool *done)
  * the poller inside a coroutine, else poll(2). */
 static int await_exit(const nf_proc *p, int timeout_ms)
 {
-	if (nf_rt_in_coroutine && nf_rt_in_coroutine())
+	if (nf_rt_in_coroutine())
 		return nf_wait_fd(p->pidfd, POLLIN, timeout_ms);
 	long long deadline = timeout_ms < 0 ? 0 : now_ms() + timeout_ms;
 	struct pollfd pfd = {.fd = p->pidfd, .events = POLLIN};
@@ -89,7 +86,7 @@ int nf_proc_wait(nf_proc *p, int *status, int timeout_ms)
 	bool done = false;
 	int e;
 	if (p->pidfd >= 0) {
-		if (timeout_ms != -1 || (nf_rt_in_coroutine && nf_rt_in_coroutine()))
+		if (timeout_ms != -1 || (nf_rt_in_coroutine()))
 			if ((e = await_exit(p, timeout_ms)))
 				return e;
 		if ((e = try_wait(p, status, true, &done)))
@@ -99,11 +96,13 @@ int nf_proc_wait(nf_proc *p, int *status, int timeout_ms)
 	/* No pidfd: nothing to poll, so back off between WNOHANG checks. */
 	long long deadline = now_ms() + timeout_ms;
 	for (long ns = 1000000;; ns = ns < 50000000 ? ns * 2 : ns) {
-		if ((e = try_wait(p, status, timeout_ms == -1, &done)) || done)
+		/* A coroutine must not block its worker in waitid: it polls and
+		 * parks in nf_sleep_ms between polls instead. */
+		if ((e = try_wait(p, status, timeout_ms == -1 && !nf_rt_in_coroutine(), &done)) || done)
 			return e;
 		if (timeout_ms >= 0 && now_ms() >= deadline)
 			return ETIMEDOUT;
-		if (nf_rt_in_coroutine && nf_rt_in_coroutine())
+		if (nf_rt_in_coroutine())
 			nf_sleep_ms((int)(ns / 1000000));
 		else
 			nanosleep(&(struct timespec){0, ns}, NULL);

@@ -19,6 +19,7 @@
  * pid only; CLONE_INTO_CGROUP refused → the child writes itself into
  * cgroup.procs. */
 #include "nofork_int.h"
+#include "rt/rt.h"
 #include "stack_pool.h"
 
 #include <errno.h>
@@ -54,10 +55,6 @@
 long nf_child_clone3(struct clone_args *args, size_t size, nf_run *run);
 long nf_child_clone(unsigned long flags, void *stack_top, int *pidfd, nf_run *run);
 
-/* Provided by the runtime (lib/rt). */
-int nf_rt_in_coroutine(void);
-#pragma weak nf_rt_in_coroutine
-#pragma weak nf_wait_fd
 
 extern char **environ;
 
@@ -257,5 +254,5 @@ int nf_spawn(const nf_cmd *cmd, nf_proc *proc, nf_error *err)
 		nf_error_parent(err, e, NF_OP_NONE);
 		return e;
 	}
-	return spawn_plan(plan, proc, err, nf_rt_in_coroutine && nf_rt_in_coroutine());
+	return spawn_plan(plan, proc, err, nf_rt_in_coroutine());
 }

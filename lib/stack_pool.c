@@ -13,14 +13,6 @@
 static _Atomic uint64_t free_top[NCLASSES]; /* pointer | tag << 48 */
 static atomic_uint mapped;
 
-static size_t page_size(void)
-{
-	static size_t ps;
-	if (!ps)
-		ps = (size_t)sysconf(_SC_PAGESIZE);
-	return ps;
-}
-
 static int size_class(size_t size, unsigned *cls)
 {
 	for (unsigned c = 0; c < NCLASSES; c++)
@@ -59,17 +51,33 @@ void nf_stack_put(nf_stack *st)
 	    memory_order_release, memory_order_relaxed));
 }
 
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102 /* Linux 6.13 */
+#endif
+
+/* 1 while madvise guard regions work, 0 once the kernel refused them. */
+static atomic_int guard_regions = 1;
+
 static int map_stack(unsigned cls, nf_stack **out)
 {
-	size_t size = (size_t)1 << (MIN_SHIFT + cls), guard = page_size();
-	/* One PROT_NONE reservation, then open the part above the guard page:
-	 * an overflow faults instead of writing into a neighbour. */
-	char *base = mmap(NULL, size + guard, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	size_t size = (size_t)1 << (MIN_SHIFT + cls), guard = NF_STACK_GUARD;
+	/* Preferred: one read-write mapping whose lowest page is a guard region
+	 * (MADV_GUARD_INSTALL). The kernel then merges neighbouring stacks into
+	 * one VMA, so 100k stacks do not hit vm.max_map_count (65530 by default),
+	 * which a PROT_NONE page per stack (two VMAs each) would at ~32k. */
+	char *base = mmap(NULL, size + guard, PROT_READ | PROT_WRITE,
+	                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (base == MAP_FAILED)
 		return ENOMEM;
-	if (mprotect(base + guard, size, PROT_READ | PROT_WRITE)) {
-		munmap(base, size + guard);
-		return ENOMEM;
+	if (!atomic_load_explicit(&guard_regions, memory_order_relaxed) ||
+	    madvise(base, guard, MADV_GUARD_INSTALL)) {
+		atomic_store_explicit(&guard_regions, 0, memory_order_relaxed);
+		/* Older kernels: a PROT_NONE page. An overflow faults instead of
+		 * writing into a neighbour either way. */
+		if (mprotect(base, guard, PROT_NONE)) {
+			munmap(base, size + guard);
+			return ENOMEM; /* splitting the VMA hit vm.max_map_count */
+		}
 	}
 	nf_stack *st = (nf_stack *)(base + guard + size - 64);
 	_Static_assert(sizeof(nf_stack) <= 64, "descriptor fits its slot");

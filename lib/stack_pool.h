@@ -1,6 +1,7 @@
 /* Pooled stacks for spawn children and coroutines (parent side only).
  *
- * A stack is one mapping: a PROT_NONE guard page at the low end, then `size`
+ * A stack is one mapping: a guard region of NF_STACK_GUARD bytes at the low
+ * end (MADV_GUARD_INSTALL, or PROT_NONE on kernels before 6.13), then `size`
  * usable bytes, committed lazily by the kernel as they are touched. The
  * descriptor lives in the top bytes of the usable area, so a stack costs no
  * allocation besides its mapping. Stacks are never unmapped while the process
@@ -22,7 +23,7 @@ typedef struct nf_stack {
 	 * makes that pop's CAS fail) but a data race, i.e. undefined, for a
 	 * plain field. */
 	_Atomic(struct nf_stack *) next;
-	void *lo;              /* lowest usable byte (just above the guard page) */
+	void *lo;              /* lowest usable byte (just above the guard) */
 	size_t size;           /* usable bytes, descriptor included */
 	unsigned cls;          /* size class index */
 	unsigned id;           /* serial number, for diagnostics */
@@ -39,6 +40,12 @@ int nf_stack_get(size_t size, nf_stack **out);
 
 /* Return a stack to its pool. Nothing may run on it any more. */
 void nf_stack_put(nf_stack *st);
+
+/* The guard is larger than a page because gcc (without
+ * -fstack-clash-protection, Debian's default) lets a frame over 4 KiB skip a
+ * single guard page and land in the neighbouring stack. It costs address
+ * space only. */
+#define NF_STACK_GUARD (64 * 1024)
 
 /* Default size of spawn-child and coroutine stacks. */
 #define NF_STACK_DEFAULT (64 * 1024)

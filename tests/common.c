@@ -13,10 +13,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef PROBE_PATH
@@ -41,7 +44,15 @@ nf_cmd *probe_cmdv(const char *const *args)
 	int rc = nf_cmd_new(&cmd, probe_path(), (char *const *)argv, NULL);
 	ck_assert_msg(rc == 0, "nf_cmd_new(probe): %s", strerror(rc));
 	ck_assert_ptr_nonnull(cmd);
+	if (test_no_pidfd())
+		ck_assert_int_eq(nf_cmd_flags(cmd, NF_NO_PIDFD), 0);
 	return cmd;
+}
+
+int test_no_pidfd(void)
+{
+	const char *v = getenv("NF_TEST_NO_PIDFD");
+	return v && *v && strcmp(v, "0");
 }
 
 /* ---- reports ---------------------------------------------------------------- */
@@ -283,7 +294,12 @@ void fd_snapshot(struct fd_snapshot *s)
 {
 	s->n = 0;
 	DIR *d = opendir("/proc/self/fd");
-	ck_assert_ptr_nonnull(d);
+	if (!d) { /* no /proc (NF_TEST_NO_PROC): ask about each number */
+		for (int fd = 0; fd < 4096 && s->n < (int)(sizeof s->fds / sizeof s->fds[0]); fd++)
+			if (fcntl(fd, F_GETFD) != -1)
+				s->fds[s->n++] = fd;
+		return;
+	}
 	int self = dirfd(d);
 	struct dirent *e;
 	while ((e = readdir(d))) {
@@ -337,16 +353,26 @@ void assert_no_zombies(void)
 }
 
 static struct fd_snapshot leak_before;
+static struct timespec test_start;
 
 static void leak_setup(void)
 {
+	clock_gettime(CLOCK_MONOTONIC, &test_start);
 	fd_snapshot(&leak_before);
 }
 
+/* NF_TEST_TIMES=1 prints each test's duration (to find slow tests). */
 static void leak_teardown(void)
 {
 	assert_no_fd_leak(&leak_before);
 	assert_no_zombies();
+	if (getenv("NF_TEST_TIMES")) {
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		fprintf(stderr, "time %.3fs (pid %d)\n",
+			(double)(now.tv_sec - test_start.tv_sec) + (now.tv_nsec - test_start.tv_nsec) / 1e9,
+			(int)getpid());
+	}
 }
 
 TCase *common_tcase(const char *name, double timeout_s)
@@ -357,8 +383,91 @@ TCase *common_tcase(const char *name, double timeout_s)
 	return tc;
 }
 
+/* ---- watching children from outside ----------------------------------------- */
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* A child of `parent` other than `except` (scanning /proc), or 0. */
+static pid_t find_child(pid_t parent, pid_t except)
+{
+	DIR *d = opendir("/proc");
+	if (!d)
+		return 0;
+	pid_t found = 0;
+	struct dirent *e;
+	while (!found && (e = readdir(d))) {
+		pid_t pid = (pid_t)atoi(e->d_name);
+		if (pid <= 0 || pid == except)
+			continue;
+		char path[64], buf[512];
+		snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		ssize_t n = read(fd, buf, sizeof buf - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		buf[n] = '\0';
+		char *p = strrchr(buf, ')');
+		int ppid;
+		char state;
+		if (p && sscanf(p + 1, " %c %d", &state, &ppid) == 2 && ppid == parent)
+			found = pid;
+	}
+	closedir(d);
+	return found;
+}
+
+pid_t await_child(pid_t parent, pid_t except, double timeout_s)
+{
+	double deadline = now_s() + timeout_s;
+	pid_t pid;
+	while (!(pid = find_child(parent, except)) && now_s() < deadline)
+		usleep(1000);
+	return pid;
+}
+
+long current_syscall(pid_t tid)
+{
+	char path[64], buf[256];
+	snprintf(path, sizeof path, "/proc/%d/syscall", (int)tid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -2;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return -2;
+	buf[n] = '\0';
+	return strtol(buf, NULL, 10);
+}
+
+int await_syscall(pid_t pid, long nr, double timeout_s)
+{
+	double deadline = now_s() + timeout_s;
+	do {
+		long now = current_syscall(pid);
+		if (now == nr)
+			return 1;
+		if (now == -2)
+			return 0;
+		usleep(1000);
+	} while (now_s() < deadline);
+	return 0;
+}
+
 /* ---- temporary files -------------------------------------------------------- */
 
+/* Every test's directory lives in one directory per suite run, made and
+ * removed by common_main: a failing test ends with _exit (Check) and cannot
+ * clean up after itself. */
+static char run_dir[64];
 static char tmpdir[PATH_MAX];
 static pid_t tmpdir_owner;
 
@@ -369,16 +478,21 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
 	return 0;
 }
 
+static void rm_tree(const char *dir)
+{
+	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 static void rm_tmpdir(void)
 {
 	if (tmpdir[0] && getpid() == tmpdir_owner)
-		nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+		rm_tree(tmpdir);
 }
 
 const char *test_tmpdir(void)
 {
 	if (!tmpdir[0] || tmpdir_owner != getpid()) {
-		snprintf(tmpdir, sizeof tmpdir, "/tmp/nofork-test.XXXXXX");
+		snprintf(tmpdir, sizeof tmpdir, "%s/nofork-test.XXXXXX", run_dir[0] ? run_dir : "/tmp");
 		ck_assert_ptr_nonnull(mkdtemp(tmpdir));
 		if (tmpdir_owner == 0)
 			atexit(rm_tmpdir);
@@ -402,14 +516,14 @@ char *tmp_file(const char *name, const char *content, mode_t mode)
 
 /* ---- running suites ----------------------------------------------------------- */
 
-int deny_clone3(int err)
+int deny_syscall(long nr, int err)
 {
 	struct sock_filter filter[] = {
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
 		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone3, 0, 1),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)nr, 0, 1),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ((unsigned)err & SECCOMP_RET_DATA)),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 	};
@@ -421,33 +535,82 @@ int deny_clone3(int err)
 	return 0;
 }
 
+int deny_clone3(int err)
+{
+	return deny_syscall(SYS_clone3, err);
+}
+
+/* NF_TEST_<NAME>=enosys|eperm: deny syscall nr with that errno, and prove
+ * the filter is in force (with NULL/invalid arguments the real syscall
+ * would fail differently: EFAULT, EINVAL). Returns 0, or 2 on a setup error. */
+static int deny_from_env(const char *var, long nr, const char *name)
+{
+	const char *mode = getenv(var);
+	if (!mode || !*mode)
+		return 0;
+	int e = !strcmp(mode, "enosys") ? ENOSYS : !strcmp(mode, "eperm") ? EPERM : 0;
+	if (!e) {
+		fprintf(stderr, "%s=%s: expected enosys or eperm\n", var, mode);
+		return 2;
+	}
+	int rc = deny_syscall(nr, e);
+	if (rc) {
+		fprintf(stderr, "cannot install the seccomp filter: %s\n", strerror(rc));
+		return 2;
+	}
+	if (syscall(nr, NULL, 0, ~0u) != -1 || errno != e) {
+		fprintf(stderr, "%s is not denied with %s\n", name, mode);
+		return 2;
+	}
+	printf("%s denied with %s: the library must use its fallback\n", name, mode);
+	fflush(stdout);
+	return 0;
+}
+
+/* NF_TEST_NO_PROC=1: hide /proc in a private mount namespace (needs
+ * CAP_SYS_ADMIN). Returns 0, 77 (meson's "skipped") without the privilege,
+ * or 2 on another error. */
+static int hide_proc(void)
+{
+	const char *v = getenv("NF_TEST_NO_PROC");
+	if (!v || !*v)
+		return 0;
+	if (unshare(CLONE_NEWNS) != 0) {
+		printf("cannot unshare the mount namespace (%s): skipped, not passed\n", strerror(errno));
+		return errno == EPERM ? 77 : 2;
+	}
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 || umount2("/proc", MNT_DETACH) != 0) {
+		fprintf(stderr, "cannot hide /proc: %s\n", strerror(errno));
+		return 2;
+	}
+	if (access("/proc/self/fd", F_OK) == 0) {
+		fprintf(stderr, "/proc/self/fd is still there\n");
+		return 2;
+	}
+	printf("/proc hidden: the library must close fds without it\n");
+	fflush(stdout);
+	return 0;
+}
+
 int common_main(Suite *s)
 {
-	const char *mode = getenv("NF_TEST_CLONE3");
-	if (mode && *mode) {
-		int e = !strcmp(mode, "enosys") ? ENOSYS : !strcmp(mode, "eperm") ? EPERM : 0;
-		if (!e) {
-			fprintf(stderr, "NF_TEST_CLONE3=%s: expected enosys or eperm\n", mode);
-			return 2;
-		}
-		int rc = deny_clone3(e);
-		if (rc) {
-			fprintf(stderr, "cannot install the seccomp filter: %s\n", strerror(rc));
-			return 2;
-		}
-		/* Prove the filter is in force: a real clone3 with a NULL argument
-		 * would fail with EFAULT/EINVAL instead. */
-		if (syscall(SYS_clone3, NULL, 0) != -1 || errno != e) {
-			fprintf(stderr, "clone3 is not denied with %s\n", mode);
-			return 2;
-		}
-		printf("clone3 denied with %s: the library must use its clone fallback\n", mode);
-		fflush(stdout);
+	int rc = hide_proc();
+	if (rc)
+		return rc;
+	if (deny_from_env("NF_TEST_CLONE3", SYS_clone3, "clone3") ||
+	    deny_from_env("NF_TEST_CLOSE_RANGE", SYS_close_range, "close_range"))
+		return 2;
+	/* 0755: tests that drop privileges run programs from their directory. */
+	snprintf(run_dir, sizeof run_dir, "/tmp/nofork-run.XXXXXX");
+	if (!mkdtemp(run_dir) || chmod(run_dir, 0755) != 0) {
+		fprintf(stderr, "cannot make a directory in /tmp: %s\n", strerror(errno));
+		return 2;
 	}
 	SRunner *sr = srunner_create(s);
 	srunner_set_fork_status(sr, CK_FORK);
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
+	rm_tree(run_dir);
 	return failed ? 1 : 0;
 }

@@ -30,6 +30,10 @@ const char *probe_path(void);
 #define probe_cmd(...) probe_cmdv((const char *const[]){ __VA_ARGS__, NULL })
 nf_cmd *probe_cmdv(const char *const *args);
 
+/* NF_TEST_NO_PIDFD=1: probe_cmd sets NF_NO_PIDFD, so the suite runs on the
+ * pid-only paths (spawn, wait with its polling, kill). */
+int test_no_pidfd(void);
+
 /* What the probe printed, split into lines, plus how it ended. */
 typedef struct probe_report {
 	char *text;
@@ -103,6 +107,19 @@ void assert_no_zombies(void);
  * for a loaded machine. */
 TCase *common_tcase(const char *name, double timeout_s);
 
+/* ---- watching a child between clone and exec ---------------------------------
+ * Tests make the child block in an action (opening a FIFO for writing) and
+ * look at it from a helper process. Both poll /proc with a bound. */
+
+/* A child of `parent` other than `except`, waited for up to timeout_s;
+ * 0 if none appeared. */
+pid_t await_child(pid_t parent, pid_t except, double timeout_s);
+/* The syscall task `tid` (a process or one of our threads) is blocked in,
+ * from /proc/TID/syscall: -1 if running, -2 if unreadable. */
+long current_syscall(pid_t tid);
+/* 1 once pid is inside syscall nr (/proc/PID/syscall), 0 after timeout_s. */
+int await_syscall(pid_t pid, long nr, double timeout_s);
+
 /* A fresh directory for this test (removed at exit); path is static. */
 const char *test_tmpdir(void);
 /* Write a file with content and mode in the test's tmpdir; returns its path
@@ -112,11 +129,15 @@ char *tmp_file(const char *name, const char *content, mode_t mode);
 /* Run the suite in fork mode and return 0 if everything passed.
  * NF_TEST_CLONE3=enosys|eperm in the environment first installs a seccomp
  * filter that makes clone3 fail with that errno, so the same tests exercise
- * the library's clone fallback. */
+ * the library's clone fallback; NF_TEST_CLOSE_RANGE likewise for
+ * close_range (the child's /proc/self/fd walk). */
 int common_main(Suite *s);
 
-/* Install the clone3-denying seccomp filter in the calling process
- * (err: ENOSYS or EPERM). Returns 0 or an errno. */
+/* Install a seccomp filter in the calling process (inherited by every child,
+ * kept across exec) making syscall nr fail with err. Sets no_new_privs.
+ * Returns 0 or an errno. */
+int deny_syscall(long nr, int err);
+/* deny_syscall(SYS_clone3, err). */
 int deny_clone3(int err);
 
 #endif

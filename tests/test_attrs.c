@@ -265,45 +265,6 @@ static void record_handler(int sig)
 	handler_ran_in = (pid_t)syscall(SYS_getpid);
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* A child of `parent` other than `self`, or 0. */
-static pid_t find_sibling(pid_t parent, pid_t self)
-{
-	DIR *d = opendir("/proc");
-	if (!d)
-		return 0;
-	pid_t found = 0;
-	struct dirent *e;
-	while (!found && (e = readdir(d))) {
-		pid_t pid = (pid_t)atoi(e->d_name);
-		if (pid <= 0 || pid == self)
-			continue;
-		char path[64], buf[512];
-		snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		ssize_t n = read(fd, buf, sizeof buf - 1);
-		close(fd);
-		if (n <= 0)
-			continue;
-		buf[n] = '\0';
-		char *p = strrchr(buf, ')');
-		int ppid;
-		char state;
-		if (p && sscanf(p + 1, " %c %d", &state, &ppid) == 2 && ppid == parent)
-			found = pid;
-	}
-	closedir(d);
-	return found;
-}
-
 /* Whether sig is pending (process-wide or for the thread) in pid. */
 static int is_pending(pid_t pid, int sig)
 {
@@ -325,13 +286,9 @@ static int is_pending(pid_t pid, int sig)
 
 static void helper(pid_t parent, const char *fifo)
 {
-	double deadline = now_s() + 30;
-	pid_t child = 0;
-	while (!(child = find_sibling(parent, getpid()))) {
-		if (now_s() > deadline)
-			_exit(2);
-		usleep(1000);
-	}
+	pid_t child = await_child(parent, getpid(), 30);
+	if (child <= 0)
+		_exit(2);
 	if (kill(child, SIGURG) != 0)
 		_exit(3);
 	int pending = is_pending(child, SIGURG);

@@ -158,6 +158,22 @@ START_TEST(free_null)
 }
 END_TEST
 
+START_TEST(spawn_rejects_null)
+{
+	nf_cmd *cmd = probe_cmd(NULL);
+	nf_proc p = { 7, 7 };
+	nf_error err;
+	ck_assert_int_eq(nf_spawn(NULL, &p, &err), EINVAL);
+	ck_assert_int_eq(err.err, EINVAL);
+	ck_assert_int_eq(err.index, -1);
+	ck_assert_int_eq(p.pid, -1);
+	ck_assert_int_eq(p.pidfd, -1);
+	ck_assert_int_eq(nf_spawn(cmd, NULL, NULL), EINVAL);
+	assert_no_zombies();
+	nf_cmd_free(cmd);
+}
+END_TEST
+
 START_TEST(argv_reaches_child_exactly)
 {
 	char a0[] = "zeroth", a1[] = "one two", a2[] = "", a3[] = "back\\slash\nnewline";
@@ -263,6 +279,7 @@ int main(void)
 	tcase_add_test(tc, attr_setters_reject_bad_values);
 	tcase_add_test(tc, refused_setters_change_nothing);
 	tcase_add_test(tc, free_null);
+	tcase_add_test(tc, spawn_rejects_null);
 	tcase_add_test(tc, argv_reaches_child_exactly);
 	tcase_add_test(tc, envp_given_is_the_whole_environment);
 	tcase_add_test(tc, empty_envp);

@@ -55,6 +55,16 @@ static void expect_exact(const probe_report *r, struct fdset *want)
 		      "child fds:%s; expected:%s", gs, ws);
 }
 
+/* Under NF_TEST_NO_PROC the probe cannot name what an fd refers to; the
+ * numbers, flags and modes are still compared. */
+static void expect_path(const struct probe_fdinfo *f, const char *path)
+{
+	if (access("/proc/self/fd", F_OK) == 0)
+		ck_assert_str_eq(f->path, path);
+	else
+		ck_assert_str_eq(f->path, "");
+}
+
 static void open_at(int at, int cloexec)
 {
 	ck_assert_msg(fcntl(at, F_GETFD) == -1, "fd %d is already in use", at);
@@ -84,7 +94,7 @@ START_TEST(default_gets_only_stdio_and_targets)
 	struct probe_fdinfo f;
 	ck_assert(probe_fd(&r, 12, &f));
 	ck_assert_int_eq(f.cloexec, 0);
-	ck_assert_str_eq(f.path, "/dev/null");
+	expect_path(&f, "/dev/null");
 	probe_report_free(&r);
 	nf_cmd_free(cmd);
 	close(50);
@@ -111,7 +121,7 @@ START_TEST(keep_fd_passes_fd_and_clears_cloexec)
 	struct probe_fdinfo f;
 	ck_assert(probe_fd(&r, 20, &f));
 	ck_assert_int_eq(f.cloexec, 0);
-	ck_assert_str_eq(f.path, "/dev/null");
+	expect_path(&f, "/dev/null");
 	probe_report_free(&r);
 	/* Only the child's copy lost close-on-exec. */
 	ck_assert_int_eq(fcntl(20, F_GETFD), FD_CLOEXEC);
@@ -244,7 +254,7 @@ START_TEST(keep_fd_then_action_on_it)
 	probe_run_ok(cmd, &r);
 	struct probe_fdinfo f;
 	ck_assert(probe_fd(&r, 15, &f));
-	ck_assert_str_eq(f.path, "/dev/zero");
+	expect_path(&f, "/dev/zero");
 	ck_assert_str_eq(f.mode, "w");
 	probe_report_free(&r);
 	nf_cmd_free(cmd);

@@ -273,17 +273,10 @@ op_dup2:
 	mov OP_B(%r13), %rsi
 	REJECT_REPORT_FD
 	cmp %rdi, %rsi
-	je dup2_same
+	je clear_cloexec /* dup2(fd, fd) must clear close-on-exec (Austin Group #411) */
 	call move_report_fd
 	xor %edx, %edx
 	mov $SYS_dup3, %eax
-	syscall
-	JERR(fail)
-	jmp next_op
-dup2_same:	/* dup2(fd, fd) must clear close-on-exec (Austin Group #411) */
-	mov $F_SETFD, %esi
-	xor %edx, %edx
-	mov $SYS_fcntl, %eax
 	syscall
 	JERR(fail)
 	jmp next_op
@@ -344,6 +337,7 @@ op_fchdir:
 op_keep_fd:
 	movslq OP_A(%r13), %rdi
 	REJECT_REPORT_FD
+clear_cloexec: /* rdi = fd */
 	mov $F_SETFD, %esi
 	xor %edx, %edx
 	mov $SYS_fcntl, %eax

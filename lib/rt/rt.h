@@ -1,0 +1,51 @@
+/* Internal hooks of the M:N runtime for the rest of the library and for tests.
+ * Nothing here is exported from libnofork (hidden visibility). */
+#ifndef NF_RT_H
+#define NF_RT_H
+
+#include <stdint.h>
+
+/* Nonzero when the caller runs on a coroutine (so it may park with
+ * nf_wait_fd instead of blocking its worker thread). Cheap: one TLS load. */
+int nf_rt_in_coroutine(void);
+
+/* The running coroutine's id (as printed by the stack-overflow report), 0 on
+ * a plain thread. Ids start at 1 and are never reused within a process. */
+uint64_t nf_rt_coroutine_id(void);
+
+/* Index of the worker the caller runs on (0..workers-1), -1 on a plain thread. */
+int nf_rt_worker_index(void);
+
+/* Counters summed over all workers since nf_rt_start; for tests and benchmarks. */
+struct nf_rt_stats {
+	uint64_t created;   /* coroutines started by nf_go */
+	uint64_t finished;  /* coroutines that returned */
+	uint64_t switches;  /* coroutine resumptions by a scheduler */
+	uint64_t steals;    /* successful steals (each takes half a victim's queue) */
+	uint64_t stolen;    /* coroutines moved by those steals */
+	uint64_t global_in; /* coroutines pushed to the global queue */
+	uint64_t polls;     /* blocking epoll_wait calls by an idle worker */
+	uint64_t sleeps;    /* futex sleeps of idle workers */
+	int workers;
+};
+
+/* Fill *st. Reads relaxed counters: exact once the runtime is quiet. Call
+ * while the runtime runs (not concurrently with nf_rt_start/nf_rt_stop). */
+void nf_rt_stats(struct nf_rt_stats *st);
+
+/* The context switch (asm/x86_64/context.S). save_sp receives the saved
+ * stack pointer of the caller; load_sp is a value saved earlier or built by
+ * nf_ctx_init. */
+void nf_ctx_switch(void **save_sp, void *load_sp);
+
+/* The calling thread's FP control modes (MXCSR | x87 control word << 32),
+ * in the form nf_ctx_init takes. stmxcsr costs ~7 ns on some CPUs, so the
+ * runtime reads this once per nf_rt_start, not per coroutine. */
+uint64_t nf_ctx_fpmodes(void);
+
+/* Build a fresh context on the stack below `top` that calls fn(arg) with
+ * FP control modes `fpmodes` when first switched to; fn must never return.
+ * Returns its stack pointer. */
+void *nf_ctx_init(void *top, void (*fn)(void *), void *arg, uint64_t fpmodes);
+
+#endif

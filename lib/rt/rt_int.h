@@ -1,0 +1,143 @@
+/* Shared state of the runtime's files (sched.c, poll.c, wg.c, guard.c). */
+#ifndef NF_RT_INT_H
+#define NF_RT_INT_H
+
+#include "rt.h"
+#include "stack_pool.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define RUNQ_SIZE 256 /* per-worker ring (Go and Tokio use 256) */
+
+struct worker;
+
+/* A coroutine. It lives in the top bytes of its own stack, just below the
+ * stack descriptor, so starting one allocates nothing but a pooled stack and
+ * finishing one leaves nothing behind. Stack memory is never unmapped (see
+ * stack_pool.h), which is what makes a stale epoll pointer to a dead
+ * coroutine safe to read; wait_gen tells it apart from the live one. */
+struct co {
+	void *sp;              /* saved stack pointer while switched out */
+	struct co *next;       /* link in the global queue or a wait list */
+	struct worker *worker; /* worker running it; set at every resume */
+	void (*fn)(void *);
+	void *arg;
+	nf_stack *stack;
+	uint64_t id;
+	/* Parking on a timer or fd; protected by rt.poll_lock. */
+	int wait_state;      /* W_IDLE, W_WAITING, W_FIRED, W_TIMEDOUT */
+	int wait_result;
+	size_t heap_idx;     /* position in the timer heap, or NO_HEAP */
+	int64_t deadline;    /* CLOCK_MONOTONIC ns */
+	/* Not cleared when the stack is reused: an event still in flight for the
+	 * previous coroutine on this stack must not match the next one. */
+	uint16_t wait_gen;
+};
+
+enum { W_IDLE, W_WAITING, W_FIRED, W_TIMEDOUT };
+#define NO_HEAP ((size_t)-1)
+
+struct worker {
+	struct co *current;
+	void *sched_sp; /* the scheduler loop's saved context */
+	/* Run on the scheduler's stack right after `current` switched out: only
+	 * then may another thread resume it. */
+	void (*park_fn)(struct co *co, void *arg);
+	void *park_arg;
+	unsigned index;
+	unsigned tick;
+	uint32_t rng;
+	uint64_t id_next, id_end; /* a range of coroutine ids taken from rt.next_id */
+	pthread_t thread;
+	nf_stack *stack, *altstack;
+	/* Single-producer (owner), multi-consumer ring (Go's runq). */
+	_Alignas(64) _Atomic uint32_t head;
+	_Atomic uint32_t tail;
+	struct co *_Atomic ring[RUNQ_SIZE];
+	_Alignas(64) _Atomic uint64_t n_created, n_finished, n_switches, n_steals, n_stolen,
+	    n_polls, n_sleeps;
+};
+
+struct rt {
+	int nworkers;
+	struct worker *workers;
+	_Atomic int running;
+	_Atomic int stopping;
+	_Atomic uint32_t live;    /* coroutines started and not finished (futex) */
+	_Atomic int stop_waiting; /* nf_rt_stop sleeps on `live` */
+	_Atomic uint64_t next_id;
+	_Atomic uint64_t n_global_in;
+	_Atomic uint64_t n_created_ext; /* nf_go calls from plain threads */
+	uint64_t fpmodes; /* FP control modes every coroutine starts with */
+
+	/* Idle workers: one blocks in epoll (polling), the others on the futex
+	 * `seq`, which every push that must not be missed increments. */
+	_Alignas(64) _Atomic uint32_t seq;
+	_Atomic int nsleepers;
+	_Atomic int nspinning;
+	_Atomic int polling;
+	_Atomic int poll_blocked; /* the poller is (about to be) in epoll_wait */
+	_Atomic int poll_kicked;  /* an eventfd write is pending */
+
+	_Alignas(64) pthread_mutex_t gq_lock;
+	struct co *gq_head, *gq_tail;
+	_Atomic size_t gq_len;
+
+	int epfd, evfd;
+	/* Timer heap and wait states. */
+	_Alignas(64) pthread_mutex_t poll_lock;
+	struct co **heap;
+	size_t heap_len, heap_cap;
+	_Atomic int64_t next_deadline; /* INT64_MAX when the heap is empty */
+};
+
+extern struct rt rt;
+
+/* The worker the calling thread is, or NULL. Not inlined and not pure: a
+ * coroutine may resume on another thread, so the TLS address must never be
+ * cached across a switch. */
+struct worker *rt_self(void);
+
+/* Switch the current coroutine out; fn(co, arg) runs on the scheduler stack
+ * once it is off its stack. Returns when someone made it runnable again. */
+void rt_park(struct co *co, void (*fn)(struct co *, void *), void *arg);
+
+/* Make a parked coroutine runnable (any thread). */
+void rt_ready(struct co *co);
+
+/* Whether any queue holds a coroutine (for an idler about to block, after
+ * it announced itself in rt.nsleepers / rt.poll_blocked). */
+int rt_work_visible(struct worker *w);
+
+/* The coroutine running on this thread, or NULL. */
+struct co *rt_current(void);
+
+int64_t rt_now_ns(void);
+
+/* poll.c */
+int rt_poll_init(void);
+void rt_poll_fini(void);
+/* Collect fd events and due timers into w's queue; returns how many became
+ * runnable. With block, wait in epoll until an event, the next timer or a
+ * kick, unless rt.seq moved away from `seq` (new work was announced). The
+ * caller holds the poller role (rt.polling). */
+int rt_poll(struct worker *w, int block, uint32_t seq);
+/* Fire due timers into w's queue (cheap when none is due). */
+int rt_timers_due(struct worker *w);
+/* Make a blocked poller return (eventfd write, coalesced). */
+void rt_poll_kick(void);
+
+/* guard.c */
+int rt_guard_install(void);
+void rt_guard_uninstall(void);
+int rt_guard_thread_init(struct worker *w);
+void rt_guard_thread_fini(struct worker *w);
+
+/* futex helpers */
+void rt_futex_wait(_Atomic uint32_t *addr, uint32_t val);
+void rt_futex_wake(_Atomic uint32_t *addr, int n);
+
+#endif
