@@ -259,6 +259,57 @@ static void no_free_fd(bool legacy)
 	nf_cmd_free(nopidfd);
 }
 
+/* From a coroutine the spawn needs a report pipe: with no fd free it fails
+ * with EMFILE at that step, and works again once fds are free. The
+ * coroutine runs on a runtime worker: it records, the test asserts. */
+static int co_fail_rc = -1, co_fail_op = -1, co_fail_heap_grew = -1, co_after = -1, co_fillers;
+
+static void co_no_fd(void *arg)
+{
+	const nf_cmd *cmd = arg;
+	int fillers[64], n = 0, fd;
+	while (n < 64 && (fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
+		fillers[n++] = fd;
+	co_fillers = n;
+	nf_proc p;
+	nf_error err;
+	memset(&err, 0, sizeof err);
+	co_fail_rc = nf_spawn(cmd, &p, &err);
+	co_fail_op = err.op;
+	long heap = heap_in_use();
+	for (int i = 0; i < 200; i++)
+		if (nf_spawn(cmd, &p, NULL) != EMFILE)
+			co_fail_rc = -2;
+	co_fail_heap_grew = heap >= 0 && heap_in_use() != heap;
+	while (n > 0)
+		close(fillers[--n]);
+	int st = -1;
+	if (nf_spawn(cmd, &p, NULL) == 0 && nf_proc_wait(&p, &st, -1) == 0)
+		co_after = st;
+	nf_proc_release(&p);
+}
+
+START_TEST(no_free_fd_in_coroutine_is_emfile)
+{
+	nf_cmd *cmd = probe_cmd("exit", "3");
+	struct rlimit old, rl;
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+	rl = (struct rlimit){64, old.rlim_max};
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	ck_assert_int_eq(nf_rt_start(1), 0);
+	ck_assert_int_eq(nf_go(co_no_fd, cmd), 0);
+	nf_rt_stop();
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+	ck_assert_int_gt(co_fillers, 0);
+	ck_assert_int_lt(co_fillers, 64);
+	ck_assert_msg(co_fail_rc == EMFILE, "nf_spawn in a coroutine without fds: %d", co_fail_rc);
+	ck_assert_int_eq(co_fail_op, NF_OP_REPORT);
+	ck_assert_int_eq(co_fail_heap_grew, 0);
+	ck_assert_int_eq(co_after, 3 << 8);
+	nf_cmd_free(cmd);
+}
+END_TEST
+
 START_TEST(no_free_fd_is_emfile) { no_free_fd(false); }
 END_TEST
 START_TEST(no_free_fd_is_emfile_legacy) { no_free_fd(true); }
@@ -297,15 +348,14 @@ START_TEST(stack_pool_enomem_rlimit_as)
 }
 END_TEST
 
-/* The same with the pool's reservation (PROT_NONE, MAP_NORESERVE) refused
- * by seccomp, which works under ASan too. */
+/* The same with the pool's mappings refused by seccomp (which works under
+ * ASan too): anonymous, private, MAP_NORESERVE, as the pool maps stacks;
+ * malloc in a single-threaded process maps without MAP_NORESERVE. */
 START_TEST(stack_pool_enomem_mmap)
 {
 	nf_cmd *cmd = probe_cmd("exit", "9");
 	free(malloc(64 * 1024));
-	/* Only reservations (PROT_NONE), as the pool makes them; malloc in a
-	 * single-threaded process does not use them. */
-	struct deny_rule r[] = {{SYS_mmap, 2, 0xffffffffu, PROT_NONE, ENOMEM}};
+	struct deny_rule r[] = {{SYS_mmap, 3, 0xffffffffu, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, ENOMEM}};
 	deny_syscalls(r, 1);
 	expect_failure_is_free(cmd, ENOMEM);
 	nf_cmd_free(cmd);
@@ -626,6 +676,7 @@ int main(void)
 	tcase_add_test(tc, nproc_limit_is_eagain_legacy);
 	tcase_add_test(tc, no_free_fd_is_emfile);
 	tcase_add_test(tc, no_free_fd_is_emfile_legacy);
+	tcase_add_test(tc, no_free_fd_in_coroutine_is_emfile);
 	/* Under ASan (shadow of terabytes) RLIMIT_AS cannot be set near the
 	 * real size: not registered there; stack_pool_enomem_mmap covers it. */
 	if (heap_in_use() >= 0)

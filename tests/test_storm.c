@@ -4,6 +4,10 @@
  * ever runs inside a child, every child ends with exactly the status it was
  * asked for, and nothing leaks (fds, children: the fixture).
  *
+ * The same from 1000 coroutines on 2 runtime workers (nf_spawn parks the
+ * coroutine on the report pipe, nf_proc_wait on the pidfd), with as many
+ * spawns in total as the 2 threads make.
+ *
  * NF_STORM_N sets spawns per thread (default 2000 here; tests/run-hardening
  * runs the specified 10000). */
 #include "hard_common.h"
@@ -198,12 +202,96 @@ static void run_storm(bool signals)
 START_TEST(threads_under_malloc_and_signal_storm) { run_storm(true); }
 END_TEST
 
+/* ---- the same from coroutines ----------------------------------------------------- */
+
+#define COROUTINES 1000
+
+static long co_spawns; /* per coroutine */
+
+/* One coroutine: spawns with the shared compiled cmds (and now and then a
+ * fresh one), each in the poller (report pipe, pidfd), checking statuses. */
+static void co_spawner(void *arg)
+{
+	long id = (long)(intptr_t)arg;
+	for (long i = 0; i < co_spawns; i++) {
+		int k = (int)((id + i) % CODES);
+		nf_proc p;
+		nf_error err;
+		int e = nf_spawn(codes[k], &p, &err);
+		if (e) {
+			note_failure("coroutine nf_spawn: errno %ld at op %ld", e, err.op);
+		} else {
+			int st = -1;
+			e = nf_proc_wait(&p, &st, -1);
+			if (e)
+				note_failure("coroutine nf_proc_wait: errno %ld (coroutine %ld)", e, id);
+			else if (!WIFEXITED(st) || WEXITSTATUS(st) != k) {
+				atomic_fetch_add(&wrong_status, 1);
+				note_failure("status 0x%lx, expected exit %ld", st, k);
+			}
+			nf_proc_release(&p);
+		}
+		atomic_fetch_add(&progress, 1);
+	}
+}
+
+/* Signals at the process only: the workers are the runtime's threads. */
+static void *signal_storm_process(void *arg)
+{
+	(void)arg;
+	for (long i = 0; !atomic_load(&stop); i++) {
+		kill(getpid(), i & 1 ? SIGCHLD : SIGUSR1);
+		if (i % 64 == 63)
+			nanosleep(&(struct timespec){0, 50000}, NULL);
+	}
+	return NULL;
+}
+
+/* 1000 coroutines on 2 workers spawn as many children in total as the
+ * thread storm, under the same malloc and signal storms. */
+START_TEST(coroutines_under_malloc_and_signal_storm)
+{
+	long total = storm_n() * SPAWNERS;
+	co_spawns = (total + COROUTINES - 1) / COROUTINES;
+	for (int k = 0; k < CODES; k++) {
+		char code[8];
+		snprintf(code, sizeof code, "%d", k);
+		codes[k] = probe_cmd("exit", code);
+	}
+	install_counting_handler(SIGUSR1, 0);
+	install_counting_handler(SIGCHLD, 0);
+	pthread_t wd, ms, ss;
+	ck_assert_int_eq(pthread_create(&wd, NULL, watchdog, NULL), 0);
+	ck_assert_int_eq(pthread_create(&ms, NULL, malloc_storm, NULL), 0);
+	ck_assert_int_eq(pthread_create(&ss, NULL, signal_storm_process, NULL), 0);
+	ck_assert_int_eq(nf_rt_start(2), 0);
+	for (long c = 0; c < COROUTINES; c++)
+		ck_assert_int_eq(nf_go(co_spawner, (void *)(intptr_t)c), 0);
+	nf_rt_stop();
+	atomic_store(&stop, 1);
+	pthread_join(ss, NULL);
+	pthread_join(ms, NULL);
+	pthread_join(wd, NULL);
+
+	ck_assert_msg(atomic_load(&failures) == 0, "%ld failures (%ld wrong statuses); first: %s",
+	              atomic_load(&failures), atomic_load(&wrong_status), first_failure);
+	ck_assert_int_eq(atomic_load(&progress), co_spawns * COROUTINES);
+	ck_assert_int_eq(atomic_load(&handler_in_child), 0);
+	ck_assert_int_gt(atomic_load(&handler_runs), 0);
+	for (int k = 0; k < CODES; k++)
+		nf_cmd_free(codes[k]);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("storm");
 	/* Check's own timeout is the last resort; the watchdog speaks first. */
 	TCase *tc = common_tcase("threads", 1800);
 	tcase_add_test(tc, threads_under_malloc_and_signal_storm);
+	suite_add_tcase(s, tc);
+	tc = common_tcase("coroutines", 1800);
+	tcase_add_test(tc, coroutines_under_malloc_and_signal_storm);
 	suite_add_tcase(s, tc);
 	return common_main(s);
 }
