@@ -677,7 +677,6 @@ int main(void)
 	tcase_add_test(tc, nproc_limit_is_eagain_legacy);
 	tcase_add_test(tc, no_free_fd_is_emfile);
 	tcase_add_test(tc, no_free_fd_is_emfile_legacy);
-	tcase_add_test(tc, no_free_fd_in_coroutine_is_emfile);
 	/* Under ASan (shadow of terabytes) RLIMIT_AS cannot be set near the
 	 * real size: not registered there; stack_pool_enomem_mmap covers it. */
 	if (heap_in_use() >= 0)
@@ -685,6 +684,11 @@ int main(void)
 	tcase_add_test(tc, stack_pool_enomem_mmap);
 	tcase_add_test(tc, killed_before_exec);
 	tcase_add_test(tc, killed_before_exec_legacy);
+	suite_add_tcase(s, tc);
+
+	/* Apart: the runtime cannot start under TSan (tests/run-hardening). */
+	tc = common_tcase("coroutine", 60);
+	tcase_add_test(tc, no_free_fd_in_coroutine_is_emfile);
 	suite_add_tcase(s, tc);
 
 	tc = common_tcase("handlers", 120);
