@@ -193,10 +193,11 @@ NF_API int nf_cmd_ctty(nf_cmd *cmd, int fd);
 
 /* ---- more attributes (applied at fixed points, see below) --------------------- */
 /* Order in the child: cgroup (fallback), caught signals reset, sigdefault,
- * pdeathsig, sched, setsid, setpgid, nice, rlimits, umask, the actions in the
- * order added (after nf_cmd_keep_fd's), closing of unlisted fds, setgroups,
- * setgid, setuid, no_new_privs, sigmask, exec. So privileged files can be
- * opened before the ids are dropped. */
+ * sched, setsid, setpgid, nice, rlimits, umask, the actions in the order
+ * added (after nf_cmd_keep_fd's), closing of unlisted fds, setgroups, setgid,
+ * setuid, pdeathsig, no_new_privs, sigmask, exec. So privileged files can be
+ * opened before the ids are dropped, and pdeathsig survives dropping them
+ * (the kernel clears it when the euid/egid changes). */
 
 /* Supplementary groups, gid and uid of the child (raw syscalls, applied in
  * that order, each real/effective/saved). EINVAL for (uid_t)-1 / (gid_t)-1;
@@ -250,7 +251,10 @@ NF_API int nf_cmd_search_path(nf_cmd *cmd, const char *path_list);
  * clone), the child (if any) is already reaped, *proc is {-1,-1}, and *err (if
  * non-NULL) says which step failed. The child's exit status on a failed step is
  * 127. A child killed by a signal before it reached execve fails the spawn
- * with EINTR (err->signal says which). From a thread, the caller sleeps until the child exec'd or failed. */
+ * with EINTR (err->signal says which). A job-control stop (SIGTSTP, SIGTTIN,
+ * SIGTTOU, e.g. ^Z to the group the child joined) that reaches the child
+ * before its exec does not stop it there: the program gets it right after
+ * the exec. From a thread, the caller sleeps until the child exec'd or failed. */
 NF_API int nf_spawn(const nf_cmd *cmd, nf_proc *proc, nf_error *err);
 
 /* Wait for the process to end: status gets a waitpid-style status (use

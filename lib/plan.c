@@ -27,7 +27,8 @@ _Static_assert(offsetof(nf_run, plan) == RUN_PLAN && offsetof(nf_run, envp) == R
                    offsetof(nf_run, rfd_r) == RUN_RFD_R && offsetof(nf_run, legacy) == RUN_LEGACY &&
                    offsetof(nf_run, ppid) == RUN_PPID && offsetof(nf_run, err) == RUN_ERR &&
                    offsetof(nf_run, index) == RUN_INDEX && offsetof(nf_run, kind) == RUN_KIND &&
-                   offsetof(nf_run, detail) == RUN_DETAIL && sizeof(nf_run) == RUN_SIZE,
+                   offsetof(nf_run, detail) == RUN_DETAIL && offsetof(nf_run, stops) == RUN_STOPS &&
+                   sizeof(nf_run) == RUN_SIZE,
                "run layout matches plan.h");
 _Static_assert(OPK_DUP2 == NF_OP_DUP2 && OPK_CLOSE_FDS == NF_OP_CLOSE_FDS && OPK_EXEC == NF_OP_EXEC &&
                    OPK_SIGRESET == NF_OP_SIGRESET && OPK_CGROUP == NF_OP_CGROUP && OPK_FAIL == NF_OP_FAIL &&
@@ -170,8 +171,6 @@ static void layout(builder *b, const nf_cmd *c, char **cands, int *keep, size_t 
 		EMIT(.kind = OPK_SIGDEFAULT, .b = (int64_t)c->sigdef);
 	if (c->sigign)
 		EMIT(.kind = OPK_SIGDEFAULT, .b = (int64_t)c->sigign, .c = (int64_t)(uintptr_t)SIG_IGN);
-	if (c->pdeathsig)
-		EMIT(.kind = OPK_PDEATHSIG, .a = c->pdeathsig);
 	/* glibc's order: the scheduler before setsid/setpgid. */
 	if (c->has_sched) /* b's low 4 bytes are the struct sched_param (little-endian) */
 		EMIT(.kind = OPK_SCHED, .a = c->sched_policy, .b = (int64_t)(uint32_t)c->sched_prio);
@@ -204,6 +203,11 @@ static void layout(builder *b, const nf_cmd *c, char **cands, int *keep, size_t 
 		EMIT(.kind = OPK_SETGID, .a = (int32_t)c->gid, .b = c->gid, .c = c->gid);
 	if (c->has_uid)
 		EMIT(.kind = OPK_SETUID, .a = (int32_t)c->uid, .b = c->uid, .c = c->uid);
+	/* After the ids: the kernel clears the parent-death signal whenever the
+	 * euid/egid changes (commit_creds). Its race check (parent gone?) then
+	 * also covers every step before it. */
+	if (c->pdeathsig)
+		EMIT(.kind = OPK_PDEATHSIG, .a = c->pdeathsig);
 	if (c->nnp)
 		EMIT(.kind = OPK_NO_NEW_PRIVS);
 	EMIT(.kind = OPK_EXEC, .a = (int32_t)n_cands, .b = c->flags & NF_ENOEXEC_SH, .c = c->exec_fd, .p = cv);
@@ -215,7 +219,8 @@ static void layout(builder *b, const nf_cmd *c, char **cands, int *keep, size_t 
 	*pl = (nf_plan){
 	    .n_ops = (uint32_t)k,
 	    .flags = (c->has_mask ? PLANF_MASK : 0) | (c->pdeathsig ? PLANF_PDEATH : 0) |
-	             (c->flags & NF_NO_PIDFD ? PLANF_NO_PIDFD : 0),
+	             (c->flags & NF_NO_PIDFD ? PLANF_NO_PIDFD : 0) |
+	             (c->has_uid || c->has_gid || c->resetids ? PLANF_IDS : 0),
 	    .ops = ops,
 	    .argv = argv,
 	    .sh_argv = sh,

@@ -75,12 +75,15 @@
 #define RUN_MASK 16   /* u64: signal mask to exec with */
 #define RUN_RFD 24    /* i32: report pipe write end (-1: none) */
 #define RUN_RFD_R 28  /* i32: report pipe read end, closed first (-1: none) */
-#define RUN_LEGACY 32 /* i32: legacy clone: reset caught signals, join cgroup */
+#define RUN_LEGACY 32 /* i32: LEGACY_* bits: what clone3 could not do for the child */
+#define LEGACY_RESET_SIGNALS 1 /* clone(2): no CLONE_CLEAR_SIGHAND, the child resets handlers */
+#define LEGACY_JOIN_CGROUP 2   /* no CLONE_INTO_CGROUP: the child writes itself into cgroup.procs */
 #define RUN_PPID 36   /* i32: parent pid, for PDEATHSIG's race check */
 #define RUN_ERR 40    /* i32: report: errno (0 = none) */
 #define RUN_INDEX 44  /* i32: report: op index (-1: before the ops) */
 #define RUN_KIND 48   /* i32: report: op kind */
 #define RUN_DETAIL 52 /* i32: report: candidate index / signal / fd */
+#define RUN_STOPS 56  /* u32: report: job-control stop signals caught before exec (bit n) */
 #define RUN_SIZE 64
 
 #ifndef __ASSEMBLER__
@@ -116,6 +119,7 @@ typedef struct nf_plan {
 #define PLANF_MASK 0x1u     /* exec with plan->mask, not the caller's */
 #define PLANF_PDEATH 0x2u   /* the child needs the parent pid */
 #define PLANF_NO_PIDFD 0x4u
+#define PLANF_IDS 0x8u      /* the child changes its euid/egid (see spawn.c: dumpable) */
 
 typedef struct nf_run {
 	const nf_plan *plan;
@@ -124,7 +128,8 @@ typedef struct nf_run {
 	int32_t rfd, rfd_r;
 	int32_t legacy, ppid;
 	int32_t err, index, kind, detail;
-	uint64_t pad;
+	uint32_t stops;
+	uint32_t pad;
 } nf_run;
 #endif
 #endif

@@ -28,6 +28,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -41,9 +42,6 @@
 #ifndef P_PIDFD
 #define P_PIDFD 3
 #endif
-
-#define LEGACY_RESET_SIGNALS 1 /* RUN_LEGACY bits, read by the child */
-#define LEGACY_JOIN_CGROUP 2
 
 /* run->index before the clone; the child's first store makes it -1. Still
  * this value after the clone: the child never wrote to our memory. */
@@ -162,6 +160,32 @@ static int await_eof(int fd)
 	}
 }
 
+/* A child that changes its euid/egid makes the kernel reset the dumpable
+ * flag of its mm (commit_creds: to fs.suid_dumpable, usually 0), and until
+ * exec that mm is ours: the caller would lose core dumps and ptrace, and its
+ * /proc files would turn root-owned. So the flag is put back once no such
+ * child is in our memory any more. Concurrent id-changing spawns are
+ * counted, so one that reads the flag during another's window does not
+ * take the transient 0 for the caller's choice; a caller's own
+ * PR_SET_DUMPABLE racing such a spawn may be undone. */
+static _Atomic int ids_in_flight;
+static _Atomic bool ids_restore;
+
+static void ids_begin(const nf_plan *plan)
+{
+	if (!(plan->flags & PLANF_IDS))
+		return;
+	if (prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1)
+		atomic_store(&ids_restore, true);
+	atomic_fetch_add(&ids_in_flight, 1);
+}
+
+static void ids_end(const nf_plan *plan)
+{
+	if (plan->flags & PLANF_IDS && atomic_fetch_sub(&ids_in_flight, 1) == 1 && atomic_exchange(&ids_restore, false))
+		prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+}
+
 static int spawn_plan(const nf_plan *plan, nf_proc *proc, nf_error *err, bool in_coroutine)
 {
 	nf_stack *st;
@@ -185,6 +209,7 @@ static int spawn_plan(const nf_plan *plan, nf_proc *proc, nf_error *err, bool in
 
 	int pidfd = -1;
 	uint64_t old;
+	ids_begin(plan);
 	block_all(&old);
 	run->mask = plan->flags & PLANF_MASK ? plan->mask : old;
 	long pid = clone_child(plan, st, run, &pidfd, !in_coroutine);
@@ -203,6 +228,7 @@ static int spawn_plan(const nf_plan *plan, nf_proc *proc, nf_error *err, bool in
 	}
 	nf_run report = *run; /* the child is out of our memory: final */
 	nf_stack_put(st);
+	ids_end(plan);
 
 	if (pid < 0) {
 		nf_error_parent(err, (int)-pid, NF_OP_CLONE);
@@ -231,6 +257,17 @@ static int spawn_plan(const nf_plan *plan, nf_proc *proc, nf_error *err, bool in
 		}
 		return report.err;
 	}
+	/* Job-control stops that reached the child between its last unblock
+	 * and execve were caught there instead of stopping it before exec
+	 * (which would have hung a CLONE_VFORK spawn): the program gets them
+	 * now, as if they had come just after the exec. */
+	for (int sig = SIGTSTP; report.stops && sig <= SIGTTOU; sig++)
+		if (report.stops & (1u << sig)) {
+			if (pidfd >= 0)
+				syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+			else
+				kill((pid_t)pid, sig); /* not reaped yet: the pid is still it */
+		}
 	if (plan->flags & PLANF_NO_PIDFD && pidfd >= 0) {
 		close(pidfd);
 		pidfd = -1;

@@ -22,7 +22,12 @@
  *   rsp+0    struct kernel_sigaction scratch (32): old or new disposition
  *   rsp+32   struct kernel_sigaction, all zero (32): SIG_DFL, no flags
  *   rsp+64   tmp0 (8)  rsp+72 tmp1 (8)  rsp+80 tmp2 (8)  rsp+88 tmp3 (8)
- *   rsp+96   getdents64 buffer (1024)
+ *   rsp+96   getdents64 buffer (1024); at exec: the stop catcher's
+ *            struct kernel_sigaction (32)
+ *
+ * The stop catcher (exec_stop_handler) is the one piece of code that may run
+ * as a signal handler here: on this stack, with rbx read back from the
+ * interrupted context, writing only the run record's RUN_STOPS.
  */
 #include "plan.h"
 
@@ -84,6 +89,12 @@
 #define SIG_SETMASK 2
 #define SIGKILL 9
 #define SIGSTOP 19
+#define SIGTSTP 20
+#define SIGTTOU 22
+#define SYS_rt_sigreturn 15
+#define SA_RESTORER 0x04000000
+#define SA_RESTART 0x10000000
+#define UC_RBX 128 /* ucontext: uc_mcontext (at 40) . rbx (12th greg) */
 #define NF_ENOEXEC_SH 1
 
 #define FRAME 1120
@@ -166,8 +177,8 @@ child_main_r9:
 	 * parent's: a signal arriving after the mask is lifted would run parent
 	 * code on this stack. Reset every caught signal; ignored ones stay
 	 * ignored, as across exec. */
-	cmpl $0, RUN_LEGACY(%rbx)
-	je run_ops
+	testl $LEGACY_RESET_SIGNALS, RUN_LEGACY(%rbx)
+	jz run_ops
 	mov $1, %ebp
 sig_reset_loop:
 	cmp $SIGKILL, %ebp
@@ -522,8 +533,8 @@ op_no_new_privs:
 /* Only where clone3 could not place us (CLONE_INTO_CGROUP): write "0" (this
  * process) into cgroup.procs of the directory. */
 op_cgroup:
-	cmpl $0, RUN_LEGACY(%rbx)
-	je next_op
+	testl $LEGACY_JOIN_CGROUP, RUN_LEGACY(%rbx)
+	jz next_op
 	movslq OP_A(%r13), %rdi
 	mov OP_P(%r13), %rsi
 	mov $O_WRONLY_CLOEXEC, %edx
@@ -724,6 +735,43 @@ close_fds_brute:
  * EACCES is remembered and reported if nothing succeeds, anything else
  * stops. */
 op_exec:
+	/* Job-control stops (SIGTSTP, SIGTTIN, SIGTTOU, e.g. ^Z to a group the
+	 * child joined) that are pending or arrive once the mask is lifted
+	 * would stop the child *before* execve, and a CLONE_VFORK parent then
+	 * sleeps until someone sends SIGCONT. So each one the final mask lets
+	 * through is caught until execve (which resets caught signals to
+	 * SIG_DFL): the catcher only records it in RUN_STOPS, and the parent
+	 * sends it again to the new program. Ignored ones stay ignored. */
+	lea exec_stop_handler(%rip), %rax
+	mov %rax, DENTS(%rsp)
+	movq $(SA_RESTORER | SA_RESTART), DENTS+8(%rsp)
+	lea exec_stop_restorer(%rip), %rax
+	mov %rax, DENTS+16(%rsp)
+	movq $-1, DENTS+24(%rsp)
+	mov $SIGTSTP, %ebp
+2:	lea -1(%rbp), %ecx
+	mov RUN_MASK(%rbx), %rax
+	bt %rcx, %rax
+	jc 3f /* blocked through exec: it stays pending, harmless */
+	mov %ebp, %edi
+	lea DENTS(%rsp), %rsi
+	lea SA_OLD(%rsp), %rdx
+	mov $8, %r10d
+	mov $SYS_rt_sigaction, %eax
+	syscall
+	JERR(exec_stop_fail)
+	cmpq $1, SA_OLD(%rsp) /* it was SIG_IGN: put that back */
+	jne 3f
+	mov %ebp, %edi
+	lea SA_OLD(%rsp), %rsi
+	xor %edx, %edx
+	mov $8, %r10d
+	mov $SYS_rt_sigaction, %eax
+	syscall
+	JERR(exec_stop_fail)
+3:	inc %ebp
+	cmp $SIGTTOU, %ebp
+	jbe 2b
 	mov $SIG_SETMASK, %edi
 	lea RUN_MASK(%rbx), %rsi
 	xor %edx, %edx
@@ -746,6 +794,23 @@ op_exec:
 	syscall
 	movl $-1, RUN_DETAIL(%rbx)
 	jmp fail
+
+exec_stop_fail:
+	mov %ebp, RUN_DETAIL(%rbx)
+	mov %r14d, RUN_INDEX(%rbx)
+	mov $OPK_SIGMASK, %ecx
+	jmp fail_kind
+
+/* The stop catcher: rdi = signal, rdx = ucontext. The interrupted rbx (the
+ * run record) comes from the saved context, so nothing else is assumed. */
+exec_stop_handler:
+	mov UC_RBX(%rdx), %rax
+	btsl %edi, RUN_STOPS(%rax)
+	ret /* into exec_stop_restorer, the kernel's return address */
+exec_stop_restorer:
+	mov $SYS_rt_sigreturn, %eax
+	syscall
+	hlt
 
 exec_paths:
 	xor %r15d, %r15d

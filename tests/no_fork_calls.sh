@@ -1,0 +1,17 @@
+#!/bin/sh
+# Usage: no_fork_calls.sh PROGRAM...
+# The mini shell and supervisor must start every process through nofork:
+# fail if a program imports any other way to create or exec a process.
+set -eu
+status=0
+for prog in "$@"; do
+	bad=$(nm -D --undefined-only "$prog" | awk '{print $2}' | sed 's/@.*//' |
+		grep -xE '_?_?(fork|vfork|_Fork|clone|clone3|posix_spawnp?|system|popen|execve|execv|execvp|execvpe|execl|execlp|execle|fexecve)' || true)
+	if [ -n "$bad" ]; then
+		echo "$prog imports: $bad"
+		status=1
+	fi
+	nm -D --undefined-only "$prog" | grep -q ' nf_spawn$' || { echo "$prog does not use nf_spawn"; status=1; }
+done
+[ $status -eq 0 ] && echo "ok: $* start processes only through nf_spawn"
+exit $status
