@@ -1,7 +1,6 @@
 /* Helpers for the hardening suites; see hard_common.h. */
 #include "hard_common.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -16,7 +15,6 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 #ifndef CLONE_PIDFD
@@ -89,86 +87,6 @@ void deny_proc_fd_walk(void)
 	};
 	deny_syscalls(r, 2);
 	ck_assert(open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC) == -1 && errno == ENOENT);
-}
-
-/* ---- finding a child --------------------------------------------------------- */
-
-static pid_t child_from_task_files(void)
-{
-	DIR *d = opendir("/proc/self/task");
-	if (!d)
-		return -1;
-	pid_t found = -1;
-	struct dirent *e;
-	while (found < 0 && (e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
-		char path[96];
-		snprintf(path, sizeof path, "/proc/self/task/%.20s/children", e->d_name);
-		FILE *f = fopen(path, "re");
-		if (!f) {
-			found = -2; /* no CONFIG_PROC_CHILDREN */
-			break;
-		}
-		int pid;
-		if (fscanf(f, "%d", &pid) == 1)
-			found = pid;
-		fclose(f);
-	}
-	closedir(d);
-	return found;
-}
-
-static pid_t child_from_proc_scan(void)
-{
-	pid_t self = getpid(), found = -1;
-	DIR *d = opendir("/proc");
-	if (!d)
-		return -1;
-	struct dirent *e;
-	while (found < 0 && (e = readdir(d))) {
-		if (e->d_name[0] < '1' || e->d_name[0] > '9')
-			continue;
-		char path[64], buf[512];
-		snprintf(path, sizeof path, "/proc/%.20s/stat", e->d_name);
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		ssize_t n = read(fd, buf, sizeof buf - 1);
-		close(fd);
-		if (n <= 0)
-			continue;
-		buf[n] = '\0';
-		/* "pid (comm) state ppid ...": comm may hold anything, so parse
-		 * from the last ')'. */
-		char *p = strrchr(buf, ')');
-		int ppid;
-		char state;
-		if (p && sscanf(p + 1, " %c %d", &state, &ppid) == 2 && ppid == self)
-			found = atoi(e->d_name);
-	}
-	closedir(d);
-	return found;
-}
-
-pid_t find_child(int timeout_ms)
-{
-	struct timespec t0, t;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	bool scan = false;
-	for (;;) {
-		pid_t pid = scan ? child_from_proc_scan() : child_from_task_files();
-		if (pid == -2) {
-			scan = true;
-			continue;
-		}
-		if (pid > 0)
-			return pid;
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 > timeout_ms)
-			return -1;
-		nanosleep(&(struct timespec){0, 1000000}, NULL);
-	}
 }
 
 /* ---- credentials --------------------------------------------------------------- */

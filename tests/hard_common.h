@@ -1,6 +1,5 @@
 /* Helpers for the hardening suites (faults, storm, security): seccomp
- * filters that take a syscall away, finding a child that is stuck before
- * exec, dropping to an unprivileged uid, and a handler that tells whether it
+ * filters that take a syscall away, dropping to an unprivileged uid, and a handler that tells whether it
  * ever ran inside a child. Built on tests/common.h. */
 #ifndef NOFORK_TESTS_HARD_COMMON_H
 #define NOFORK_TESTS_HARD_COMMON_H
@@ -36,11 +35,6 @@ void deny_close_range(int err);  /* close_range → err */
  * O_RDONLY|O_DIRECTORY|O_CLOEXEC, which opendir never uses) → ENOENT, so the
  * child has to close by brute force up to RLIMIT_NOFILE. */
 void deny_proc_fd_walk(void);
-
-/* The pid of a child of this process, within timeout_ms, or -1. Uses
- * /proc/self/task/ * /children where the kernel has it, else scans
- * /proc/ * /stat for our pid as ppid. */
-pid_t find_child(int timeout_ms);
 
 /* setgroups({}), setresgid(65534), setresuid(65534) in this process (which
  * must be a throwaway test process), then dumpable again so /proc/self stays

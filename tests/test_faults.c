@@ -364,32 +364,16 @@ END_TEST
 
 /* ---- a child killed before exec ----------------------------------------------- */
 
-/* The syscall number pid is blocked in (/proc/PID/syscall), or -1. */
-static long blocked_in(pid_t pid)
-{
-	char path[64], buf[64];
-	snprintf(path, sizeof path, "/proc/%d/syscall", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	return buf[0] >= '0' && buf[0] <= '9' ? strtol(buf, NULL, 10) : -1;
-}
-
 /* Find the child, wait until it sleeps in the open of the FIFO (killing it
  * earlier would test another step), then SIGKILL it. */
 static void *killer(void *arg)
 {
 	pid_t *pid = arg;
-	*pid = find_child(10000);
-	for (int i = 0; *pid > 0 && i < 10000 && blocked_in(*pid) != SYS_openat; i++)
-		nanosleep(&(struct timespec){0, 1000000}, NULL);
-	if (*pid > 0)
+	*pid = await_child(getpid(), 0, 10);
+	if (*pid > 0) {
+		await_syscall(*pid, SYS_openat, 10);
 		kill(*pid, SIGKILL);
+	}
 	return NULL;
 }
 

@@ -46,6 +46,27 @@ static void note_failure(const char *fmt, long a, long b)
 		snprintf(first_failure, sizeof first_failure, fmt, a, b);
 }
 
+/* Spawn cmd (probe exit k), wait, and check it exited with exactly k. */
+static void spawn_and_check(const nf_cmd *cmd, int k)
+{
+	nf_proc p;
+	nf_error err;
+	int e = nf_spawn(cmd, &p, &err);
+	if (e) {
+		note_failure("nf_spawn: errno %ld at op %ld", e, err.op);
+		return;
+	}
+	int st = -1;
+	e = nf_proc_wait(&p, &st, -1);
+	if (e)
+		note_failure("nf_proc_wait: errno %ld (exit %ld expected)", e, k);
+	else if (!WIFEXITED(st) || WEXITSTATUS(st) != k) {
+		atomic_fetch_add(&wrong_status, 1);
+		note_failure("status 0x%lx, expected exit %ld", st, k);
+	}
+	nf_proc_release(&p);
+}
+
 /* Spawn probe exit k for k cycling through 0..15 with the shared, compiled
  * cmds; every 32nd spawn builds, spawns and frees a fresh cmd instead, so
  * the builder and compiler allocate under the storm too. */
@@ -68,22 +89,7 @@ static void *spawner(void *arg)
 			cmd = fresh;
 			k += 100;
 		}
-		nf_proc p;
-		nf_error err;
-		int e = nf_spawn(cmd, &p, &err);
-		if (e) {
-			note_failure("nf_spawn: errno %ld at op %ld", e, err.op);
-		} else {
-			int st = -1;
-			e = nf_proc_wait(&p, &st, -1);
-			if (e)
-				note_failure("nf_proc_wait: errno %ld (spawn %ld)", e, i);
-			else if (!WIFEXITED(st) || WEXITSTATUS(st) != k) {
-				atomic_fetch_add(&wrong_status, 1);
-				note_failure("status 0x%lx, expected exit %ld", st, k);
-			}
-			nf_proc_release(&p);
-		}
+		spawn_and_check(cmd, k);
 		nf_cmd_free(fresh);
 		atomic_fetch_add(&progress, 1);
 	}
@@ -163,14 +169,32 @@ static void *watchdog(void *arg)
 	return NULL;
 }
 
-static void run_storm(bool signals)
+static void make_codes(void)
 {
-	long n = storm_n();
 	for (int k = 0; k < CODES; k++) {
 		char code[8];
 		snprintf(code, sizeof code, "%d", k);
 		codes[k] = probe_cmd("exit", code);
 	}
+}
+
+/* What every storm must end with: no failure, every spawn done, no handler
+ * run in a child (and some in the parent, or the signals never came). */
+static void check_storm(long expected)
+{
+	ck_assert_msg(atomic_load(&failures) == 0, "%ld failures (%ld wrong statuses); first: %s",
+	              atomic_load(&failures), atomic_load(&wrong_status), first_failure);
+	ck_assert_int_eq(atomic_load(&progress), expected);
+	ck_assert_int_eq(atomic_load(&handler_in_child), 0);
+	ck_assert_int_gt(atomic_load(&handler_runs), 0);
+	for (int k = 0; k < CODES; k++)
+		nf_cmd_free(codes[k]);
+}
+
+static void run_storm(void)
+{
+	long n = storm_n();
+	make_codes();
 	/* No SA_RESTART: every wait in the library sees EINTR. */
 	install_counting_handler(SIGUSR1, 0);
 	install_counting_handler(SIGCHLD, 0);
@@ -179,27 +203,18 @@ static void run_storm(bool signals)
 	ck_assert_int_eq(pthread_create(&ms, NULL, malloc_storm, NULL), 0);
 	for (int t = 0; t < SPAWNERS; t++)
 		ck_assert_int_eq(pthread_create(&spawner_threads[t], NULL, spawner, &n), 0);
-	if (signals)
-		ck_assert_int_eq(pthread_create(&ss, NULL, signal_storm, NULL), 0);
+	ck_assert_int_eq(pthread_create(&ss, NULL, signal_storm, NULL), 0);
 	for (int t = 0; t < SPAWNERS; t++)
 		pthread_join(spawner_threads[t], NULL);
 	atomic_store(&stop, 1);
-	if (signals)
-		pthread_join(ss, NULL);
+	pthread_join(ss, NULL);
 	pthread_join(ms, NULL);
 	pthread_join(wd, NULL);
 
-	ck_assert_msg(atomic_load(&failures) == 0, "%ld failures (%ld wrong statuses); first: %s",
-	              atomic_load(&failures), atomic_load(&wrong_status), first_failure);
-	ck_assert_int_eq(atomic_load(&progress), n * SPAWNERS);
-	ck_assert_int_eq(atomic_load(&handler_in_child), 0);
-	if (signals)
-		ck_assert_int_gt(atomic_load(&handler_runs), 0);
-	for (int k = 0; k < CODES; k++)
-		nf_cmd_free(codes[k]);
+	check_storm(n * SPAWNERS);
 }
 
-START_TEST(threads_under_malloc_and_signal_storm) { run_storm(true); }
+START_TEST(threads_under_malloc_and_signal_storm) { run_storm(); }
 END_TEST
 
 /* ---- the same from coroutines ----------------------------------------------------- */
@@ -214,23 +229,7 @@ static void co_spawner(void *arg)
 {
 	long id = (long)(intptr_t)arg;
 	for (long i = 0; i < co_spawns; i++) {
-		int k = (int)((id + i) % CODES);
-		nf_proc p;
-		nf_error err;
-		int e = nf_spawn(codes[k], &p, &err);
-		if (e) {
-			note_failure("coroutine nf_spawn: errno %ld at op %ld", e, err.op);
-		} else {
-			int st = -1;
-			e = nf_proc_wait(&p, &st, -1);
-			if (e)
-				note_failure("coroutine nf_proc_wait: errno %ld (coroutine %ld)", e, id);
-			else if (!WIFEXITED(st) || WEXITSTATUS(st) != k) {
-				atomic_fetch_add(&wrong_status, 1);
-				note_failure("status 0x%lx, expected exit %ld", st, k);
-			}
-			nf_proc_release(&p);
-		}
+		spawn_and_check(codes[(id + i) % CODES], (int)((id + i) % CODES));
 		atomic_fetch_add(&progress, 1);
 	}
 }
@@ -253,11 +252,7 @@ START_TEST(coroutines_under_malloc_and_signal_storm)
 {
 	long total = storm_n() * SPAWNERS;
 	co_spawns = (total + COROUTINES - 1) / COROUTINES;
-	for (int k = 0; k < CODES; k++) {
-		char code[8];
-		snprintf(code, sizeof code, "%d", k);
-		codes[k] = probe_cmd("exit", code);
-	}
+	make_codes();
 	install_counting_handler(SIGUSR1, 0);
 	install_counting_handler(SIGCHLD, 0);
 	pthread_t wd, ms, ss;
@@ -273,13 +268,7 @@ START_TEST(coroutines_under_malloc_and_signal_storm)
 	pthread_join(ms, NULL);
 	pthread_join(wd, NULL);
 
-	ck_assert_msg(atomic_load(&failures) == 0, "%ld failures (%ld wrong statuses); first: %s",
-	              atomic_load(&failures), atomic_load(&wrong_status), first_failure);
-	ck_assert_int_eq(atomic_load(&progress), co_spawns * COROUTINES);
-	ck_assert_int_eq(atomic_load(&handler_in_child), 0);
-	ck_assert_int_gt(atomic_load(&handler_runs), 0);
-	for (int k = 0; k < CODES; k++)
-		nf_cmd_free(codes[k]);
+	check_storm(co_spawns * COROUTINES);
 }
 END_TEST
 
