@@ -3,8 +3,9 @@
  * watchdog ends the test with a diagnosis instead of hanging), no handler
  * ever runs inside a child (signals also go to our process group, where a
  * child is until it execs: with the parent's mask not blocked around the
- * clone, the legacy-clone storm counts hundreds of such runs), every child ends with exactly the status it was
- * asked for, and nothing leaks (fds, children: the fixture).
+ * clone, the legacy-clone storm counts hundreds of such runs), every child
+ * ends with exactly the status it was asked for, and nothing leaks (fds,
+ * children: the fixture).
  *
  * The same from 1000 coroutines on 2 runtime workers (nf_spawn parks the
  * coroutine on the report pipe, nf_proc_wait on the pidfd), with as many
