@@ -197,8 +197,10 @@ static int spawn_plan(const nf_plan *plan, nf_proc *proc, nf_error *err, bool in
 	nf_run *run = run_init(plan, st);
 	int pipefd[2] = {-1, -1};
 	if (in_coroutine) {
+		rt_spawn_slot_take();
 		if (pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) < 0) {
 			e = errno;
+			rt_spawn_slot_give();
 			nf_stack_put(st);
 			nf_error_parent(err, e, NF_OP_REPORT);
 			return e;
@@ -225,6 +227,7 @@ static int spawn_plan(const nf_plan *plan, nf_proc *proc, nf_error *err, bool in
 				;
 		}
 		close(pipefd[0]);
+		rt_spawn_slot_give();
 	}
 	nf_run report = *run; /* the child is out of our memory: final */
 	nf_stack_put(st);

@@ -49,10 +49,19 @@ START_TEST(spawn_many_from_coroutines)
 	ck_assert_int_eq(nf_rt_start(2), 0);
 	for (int i = 0; i < NSPAWN; i++)
 		ck_assert_int_eq(nf_go(spawn_exit_code, (void *)(intptr_t)i), 0);
+	struct nf_rt_stats st;
+	while (atomic_load(&exits_ok) < NSPAWN)
+		nf_sleep_ms(5);
+	nf_rt_stats(&st);
 	nf_rt_stop();
 	ck_assert_int_eq(atomic_load(&exits_ok), NSPAWN);
 	for (int i = 0; i < NSPAWN; i++)
 		ck_assert_int_eq(exit_seen[i], i + 1);
+	/* Spawn slots: 40 coroutines clone faster than children exec, yet no
+	 * more than 8 per worker are ever between clone and exec. */
+	ck_assert_int_ge(st.spawn_max_in_flight, 2);
+	ck_assert_int_le(st.spawn_max_in_flight, 16);
+	ck_assert_uint_gt(st.spawn_waits, 0);
 }
 END_TEST
 

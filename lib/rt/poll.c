@@ -17,6 +17,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
+#include <sys/syscall.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -183,9 +184,25 @@ int rt_timers_due(struct worker *w)
 	return ready_list(list);
 }
 
+/* epoll_pwait2 takes a nanosecond timeout (Linux 5.11); epoll_wait's whole
+ * milliseconds would make every short sleep up to 1 ms late. */
+static int epoll_wait_ns(struct epoll_event *evs, int timeout_ms, int64_t ns)
+{
+	static _Atomic int no_pwait2;
+	if (timeout_ms > 0 && ns >= 0 && !atomic_load_explicit(&no_pwait2, memory_order_relaxed)) {
+		struct timespec ts = {.tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000};
+		int n = (int)syscall(SYS_epoll_pwait2, rt.epfd, evs, MAX_EVENTS, &ts, NULL, 0);
+		if (n >= 0 || errno != ENOSYS)
+			return n;
+		atomic_store_explicit(&no_pwait2, 1, memory_order_relaxed);
+	}
+	return epoll_wait(rt.epfd, evs, MAX_EVENTS, timeout_ms);
+}
+
 int rt_poll(struct worker *w, int block, uint32_t seq)
 {
 	int timeout = 0;
+	int64_t left_ns = -1;
 	if (block) {
 		atomic_store(&rt.poll_blocked, 1);
 		if (atomic_load(&rt.seq) != seq || atomic_load(&rt.stopping) || rt_work_visible(w)) {
@@ -196,14 +213,15 @@ int rt_poll(struct worker *w, int block, uint32_t seq)
 		if (dl == INT64_MAX) {
 			timeout = -1;
 		} else {
-			int64_t left = dl - rt_now_ns();
+			left_ns = dl - rt_now_ns();
+			if (left_ns < 0)
+				left_ns = 0;
 			/* Round up: waking early would only poll again. */
-			timeout = left <= 0 ? 0 : left >= (int64_t)INT32_MAX * 1000000 ? INT32_MAX
-			                                                             : (int)((left + 999999) / 1000000);
+			timeout = left_ns >= (int64_t)INT32_MAX * 1000000 ? INT32_MAX : (int)((left_ns + 999999) / 1000000);
 		}
 	}
 	struct epoll_event evs[MAX_EVENTS];
-	int n = epoll_wait(rt.epfd, evs, MAX_EVENTS, timeout);
+	int n = epoll_wait_ns(evs, timeout, left_ns);
 	atomic_store(&rt.poll_blocked, 0);
 	struct co *list = NULL;
 	pthread_mutex_lock(&rt.poll_lock);

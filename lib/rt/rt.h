@@ -9,6 +9,12 @@
  * nf_wait_fd instead of blocking its worker thread). Cheap: one TLS load. */
 int nf_rt_in_coroutine(void);
 
+/* Hold / release one of the runtime's spawn slots (lib/rt/slots.c): called
+ * by nf_spawn around a coroutine spawn's clone-to-exec phase. Coroutine only. */
+void rt_spawn_slot_take(void);
+void rt_spawn_slot_give(void);
+void rt_spawn_slot_stats(uint64_t *waits, int *max_in_flight);
+
 /* The running coroutine's id (as printed by the stack-overflow report), 0 on
  * a plain thread. Ids start at 1 and are never reused within a process. */
 uint64_t nf_rt_coroutine_id(void);
@@ -26,6 +32,8 @@ struct nf_rt_stats {
 	uint64_t global_in; /* coroutines pushed to the global queue */
 	uint64_t polls;     /* blocking epoll_wait calls by an idle worker */
 	uint64_t sleeps;    /* futex sleeps of idle workers */
+	uint64_t spawn_waits;     /* coroutine spawns that waited for a spawn slot */
+	int spawn_max_in_flight;  /* most coroutine spawns between clone and exec at once */
 	int workers;
 };
 

@@ -34,6 +34,7 @@
 #define WORKER_STACK (256 * 1024)
 #define SPIN_ROUNDS 32
 #define FAIR_TICKS 61 /* look at the global queue and the poller this often */
+#define TIMER_TICKS 4  /* and at due timers this often (a power of two) */
 #define CO_SLOT ((sizeof(struct co) + 63) & ~(size_t)63)
 
 struct rt rt = {
@@ -346,6 +347,11 @@ static int try_poll(struct worker *w)
 static struct co *find_work(struct worker *w)
 {
 	struct co *co;
+	/* Due timers every few ticks: with coroutines that run for tens of µs
+	 * (a spawn's clone), every FAIR_TICKS would wake sleepers ms late. The
+	 * check is one atomic load, plus a clock read when a timer is pending. */
+	if ((w->tick & (TIMER_TICKS - 1)) == 0)
+		rt_timers_due(w);
 	if (++w->tick % FAIR_TICKS == 0) {
 		/* A queue of busy coroutines must not starve the global queue or
 		 * the fds and timers nobody polls while every worker is busy. */
@@ -668,4 +674,5 @@ void nf_rt_stats(struct nf_rt_stats *st)
 	st->created += atomic_load_explicit(&rt.n_created_ext, RELAXED);
 	st->global_in = atomic_load_explicit(&rt.n_global_in, RELAXED);
 	st->workers = rt.nworkers;
+	rt_spawn_slot_stats(&st->spawn_waits, &st->spawn_max_in_flight);
 }
