@@ -26,15 +26,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <fcntl.h>
 #include <unistd.h>
 
-#if NF_BENCH_HAVE_CORE
 #include "nofork.h"
-#endif
 
 #define GIB (1024.0 * 1024.0 * 1024.0)
 #define MAX_ROUNDS 101
@@ -132,7 +131,9 @@ static int fork_spawn_wait(void *state, const struct target *t)
  *   c3+pidfd ... plus CLONE_PIDFD, waitid(P_PIDFD), close(pidfd)
  *   c3+sig   ... plus CLONE_CLEAR_SIGHAND and all signals blocked in the
  *            parent around clone3, restored by the child
- *   c3+fds   ... plus close_range(3, ~0) in the child: nofork's syscalls
+ *   c3+fds   ... plus close_range(3, ~0) in the child
+ *   c3+stops ... plus rt_sigaction for SIGTSTP, SIGTTIN, SIGTTOU in the child
+ *            (nofork's stop catcher; here set to SIG_DFL): nofork's syscalls
  * The child is asm inside one asm statement: it never touches the stack,
  * so sharing the parent's is safe here (vfork's rule). */
 #ifndef CLONE_PIDFD
@@ -149,7 +150,10 @@ struct clone3_args {
 	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
 };
 
-enum { RUNG_STACK = 1, RUNG_PIDFD = 2, RUNG_SIG = 4, RUNG_FDS = 8 };
+enum { RUNG_STACK = 1, RUNG_PIDFD = 2, RUNG_SIG = 4, RUNG_FDS = 8, RUNG_STOPS = 16 };
+
+/* struct kernel_sigaction: SIG_DFL, no flags, empty mask. */
+static const uint64_t sa_default[4];
 
 struct rung {
 	unsigned what;
@@ -159,7 +163,7 @@ struct rung {
 /* Returns the pid or -errno. In the child: [close_range] [sigprocmask]
  * execve, _exit(127) if it fails. */
 static long clone3_exec(struct clone3_args *ca, const struct target *t, long fds,
-			const uint64_t *mask)
+			const uint64_t *mask, const uint64_t *stop_act)
 {
 	register long rax asm("rax") = SYS_clone3;
 	register void *rdi asm("rdi") = ca;
@@ -169,6 +173,7 @@ static long clone3_exec(struct clone3_args *ca, const struct target *t, long fds
 	register char *const *envp asm("r14") = t->envp;
 	register long do_fds asm("r15") = fds;
 	register const uint64_t *m asm("rbx") = mask;
+	register const uint64_t *sa asm("r9") = stop_act;
 	asm volatile("syscall\n\t"
 		     "test %%rax, %%rax\n\t"
 		     "jnz 3f\n\t"
@@ -179,7 +184,19 @@ static long clone3_exec(struct clone3_args *ca, const struct target *t, long fds
 		     "mov $-1, %%esi\n\t"
 		     "xor %%edx, %%edx\n\t"
 		     "syscall\n"
-		     "1:\ttest %%rbx, %%rbx\n\t"
+		     "1:\ttest %%r9, %%r9\n\t"
+		     "jz 5f\n\t"
+		     "mov $20, %%r8d\n" /* SIGTSTP, SIGTTIN, SIGTTOU */
+		     "4:\tmov $13, %%eax\n\t" /* rt_sigaction(sig, sa, NULL, 8) */
+		     "mov %%r8d, %%edi\n\t"
+		     "mov %%r9, %%rsi\n\t"
+		     "xor %%edx, %%edx\n\t"
+		     "mov $8, %%r10d\n\t"
+		     "syscall\n\t"
+		     "inc %%r8d\n\t"
+		     "cmp $22, %%r8d\n\t"
+		     "jbe 4b\n"
+		     "5:\ttest %%rbx, %%rbx\n\t"
 		     "jz 2f\n\t"
 		     "mov $14, %%eax\n\t" /* rt_sigprocmask(SIG_SETMASK, m, NULL, 8) */
 		     "mov $2, %%edi\n\t"
@@ -197,8 +214,8 @@ static long clone3_exec(struct clone3_args *ca, const struct target *t, long fds
 		     "syscall\n"
 		     "3:"
 		     : "+a"(rax), "+D"(rdi), "+S"(rsi)
-		     : "r"(path), "r"(argv), "r"(envp), "r"(do_fds), "r"(m)
-		     : "rcx", "rdx", "r10", "r11", "memory");
+		     : "r"(path), "r"(argv), "r"(envp), "r"(do_fds), "r"(m), "r"(sa)
+		     : "rcx", "rdx", "r8", "r10", "r11", "memory");
 	return rax;
 }
 
@@ -235,7 +252,8 @@ static int rung_spawn_wait(void *state, const struct target *t)
 		ca.flags |= CLONE_CLEAR_SIGHAND;
 		syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, sizeof all);
 	}
-	long pid = clone3_exec(&ca, t, r->what & RUNG_FDS, r->what & RUNG_SIG ? &old : NULL);
+	long pid = clone3_exec(&ca, t, r->what & RUNG_FDS, r->what & RUNG_SIG ? &old : NULL,
+			       r->what & RUNG_STOPS ? sa_default : NULL);
 	if (r->what & RUNG_SIG)
 		syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, sizeof old);
 	if (pid < 0)
@@ -265,23 +283,38 @@ RUNG(c3_stk_open, RUNG_STACK)
 RUNG(c3_pidfd_open, RUNG_STACK | RUNG_PIDFD)
 RUNG(c3_sig_open, RUNG_STACK | RUNG_PIDFD | RUNG_SIG)
 RUNG(c3_fds_open, RUNG_STACK | RUNG_PIDFD | RUNG_SIG | RUNG_FDS)
+RUNG(c3_stops_open, RUNG_STACK | RUNG_PIDFD | RUNG_SIG | RUNG_FDS | RUNG_STOPS)
 
-#if NF_BENCH_HAVE_CORE
 /* The cmd is compiled once per thread and target (the plan), as a caller
  * that starts the same program repeatedly would do; each iteration is
  * nf_spawn + nf_proc_wait + closing the pidfd. */
-static int nofork_open(const struct target *t, void **state)
+static int nofork_open_flags(const struct target *t, void **state, unsigned flags)
 {
-	nf_cmd *cmd;
+	nf_cmd *cmd = NULL;
 	int e = nf_cmd_new(&cmd, t->path, t->argv, t->envp);
-	if (e)
+	if (!e && flags)
+		e = nf_cmd_flags(cmd, flags);
+	if (e) {
+		nf_cmd_free(cmd);
 		return e;
+	}
 	if (t->needs_fd3 && (e = nf_cmd_keep_fd(cmd, 3))) {
 		nf_cmd_free(cmd);
 		return e;
 	}
 	*state = cmd;
 	return 0;
+}
+
+static int nofork_open(const struct target *t, void **state)
+{
+	return nofork_open_flags(t, state, 0);
+}
+
+/* Without a pidfd: waiting goes by pid, like posix_spawn's callers. */
+static int nofork_nopidfd_open(const struct target *t, void **state)
+{
+	return nofork_open_flags(t, state, NF_NO_PIDFD);
 }
 
 static int nofork_spawn_wait(void *state, const struct target *t)
@@ -303,16 +336,6 @@ static void nofork_close(void *state)
 {
 	nf_cmd_free(state);
 }
-#else
-static int nofork_open(const struct target *t, void **state)
-{
-	(void)t;
-	(void)state;
-	return ENOSYS;
-}
-#define nofork_spawn_wait NULL
-#define nofork_close NULL
-#endif
 
 /* vfork and posix_spawn must stay here: ratios are computed against them.
  * Later methods (the compat/preload path, spawning from a coroutine) are one
@@ -326,7 +349,9 @@ static const struct method methods[] = {
 	{ "c3+pidfd", c3_pidfd_open, rung_spawn_wait, rung_close, true },
 	{ "c3+sig", c3_sig_open, rung_spawn_wait, rung_close, true },
 	{ "c3+fds", c3_fds_open, rung_spawn_wait, rung_close, true },
+	{ "c3+stops", c3_stops_open, rung_spawn_wait, rung_close, true },
 	{ "nofork", nofork_open, nofork_spawn_wait, nofork_close, false },
+	{ "nofork/nopidfd", nofork_nopidfd_open, nofork_spawn_wait, nofork_close, true },
 };
 #define NMETHODS (sizeof methods / sizeof methods[0])
 enum { M_VFORK = 0, M_POSIX_SPAWN = 1 };
@@ -339,6 +364,21 @@ static double now_s(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* CPU time of this process and its reaped children (user + system). When
+ * other people load the machine, wall time mostly measures their load; CPU
+ * time still compares the work each method makes the kernel do, though it
+ * misses the time spent waiting for wake-ups (cross-CPU IPIs, in a VM). */
+static double cpu_s(void)
+{
+	struct rusage self, kids;
+	getrusage(RUSAGE_SELF, &self);
+	getrusage(RUSAGE_CHILDREN, &kids);
+	return (double)(self.ru_utime.tv_sec + self.ru_stime.tv_sec + kids.ru_utime.tv_sec +
+			kids.ru_stime.tv_sec) +
+	       (self.ru_utime.tv_usec + self.ru_stime.tv_usec + kids.ru_utime.tv_usec +
+		kids.ru_stime.tv_usec) * 1e-6;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -359,6 +399,7 @@ static struct {
 	const char *sweeps; /* comma list or "all" */
 	char targets[PATH_MAX];
 	bool quick;
+	bool cpu;           /* latency sweeps report CPU time, not wall time */
 } cfg = {
 	.rounds = 31, .kmax = 300, .point_s = 40.0,
 	.rss_gib = { 0, 1, 4, 8 }, .n_rss = 4,
@@ -544,7 +585,7 @@ static int batch(const struct point *p, int m, void **states, long k, double *va
 {
 	const struct method *me = &methods[m];
 	if (p->threads == 0) {
-		double acc = 0, t0 = now_s();
+		double acc = 0, t0 = cfg.cpu ? cpu_s() : now_s();
 		for (long i = 0; i < k; i++) {
 			struct timespec before, child;
 			clock_gettime(CLOCK_MONOTONIC, &before);
@@ -558,7 +599,8 @@ static int batch(const struct point *p, int m, void **states, long k, double *va
 				       (child.tv_nsec - before.tv_nsec) * 1e-3;
 			}
 		}
-		*value = p->first_fd >= 0 ? acc / k : (now_s() - t0) * 1e6 / k;
+		double t1 = cfg.cpu ? cpu_s() : now_s();
+		*value = p->first_fd >= 0 ? acc / k : (t1 - t0) * 1e6 / k;
 		return 0;
 	}
 	pthread_barrier_t go;
@@ -777,6 +819,16 @@ static char *const exit0_argv[] = { "exit0", NULL };
 static char *const first_argv[] = { "first_insn", NULL };
 static char *const true_argv[] = { "true", NULL };
 
+/* The machine is shared: say how busy it was, so a reader can tell a
+ * noisy run from a real regression. */
+static void print_load(const char *when)
+{
+	double l[3];
+	if (getloadavg(l, 3) == 3)
+		printf("%s: load average %.2f %.2f %.2f on %ld CPUs\n", when, l[0], l[1], l[2],
+		       sysconf(_SC_NPROCESSORS_ONLN));
+}
+
 static void headline(void)
 {
 	printf("\n### Headline ratios (medians)\n\n");
@@ -792,7 +844,14 @@ static void headline(void)
 	snprintf(hi, sizeof hi, "%g GiB", cfg.rss_gib[cfg.n_rss - 1]);
 	fmt_ratio(a, sizeof a, ratio(find_method_row("rss", hi, "nofork"),
 				     find_method_row("rss", lo, "nofork")));
-	printf("- nofork at %s vs %s parent RSS: %s (target <= 1.05 for 8 vs 0 GiB)\n", hi, lo, a);
+	/* The RSS points run minutes apart, so drift between them is not
+	 * cancelled; vfork's cost does not depend on RSS (it shares the mm),
+	 * so dividing by it at each point removes the drift. */
+	double n_hi = ratio(find_method_row("rss", hi, "nofork"), find_method_row("rss", hi, "vfork+execve"));
+	double n_lo = ratio(find_method_row("rss", lo, "nofork"), find_method_row("rss", lo, "vfork+execve"));
+	fmt_ratio(b, sizeof b, n_hi / n_lo);
+	printf("- nofork at %s vs %s parent RSS: %s raw; %s with each point divided by vfork's (drift-free) (target <= 1.05 for 8 vs 0 GiB)\n",
+	       hi, lo, a, b);
 	fmt_ratio(a, sizeof a, ratio(find_method_row("threads", "2 threads + faulter", "nofork"),
 				     find_method_row("threads", "2 threads + faulter", "posix_spawn")));
 	printf("- 2 spawning threads + 1 faulting thread, throughput nofork/posix_spawn: %s (target >= 1.2)\n", a);
@@ -809,6 +868,7 @@ static void usage(FILE *f)
 		"  --rounds   rounds per sweep point (odd is best; default 31)\n"
 		"  --iters    max spawns per method per round (default 300)\n"
 		"  --budget   seconds per sweep point, bounds K (default 40)\n"
+		"  --cpu      latency sweeps report CPU µs (parent + child), not wall time\n"
 		"  --sweeps   all = every sweep but ablate (the vfork-to-nofork ladder)\n"
 		"  --methods  run only these methods (ratios need vfork+execve and posix_spawn)\n"
 		"  --targets  directory holding exit0 and first_insn (default: next to this program)\n"
@@ -837,7 +897,7 @@ int main(int argc, char **argv)
 		{ "iters", required_argument, NULL, 'k' }, { "budget", required_argument, NULL, 'b' },
 		{ "rss", required_argument, NULL, 'm' }, { "sweeps", required_argument, NULL, 's' },
 		{ "csv", required_argument, NULL, 'c' }, { "targets", required_argument, NULL, 't' },
-		{ "methods", required_argument, NULL, 'M' }, { "only", required_argument, NULL, 'o' },
+		{ "cpu", no_argument, NULL, 'C' }, { "methods", required_argument, NULL, 'M' }, { "only", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },   { 0, 0, 0, 0 },
 	};
 	/* --quick first sets defaults that explicit flags may then override. */
@@ -860,6 +920,7 @@ int main(int argc, char **argv)
 		case 'r': cfg.rounds = atoi(optarg); break;
 		case 'k': cfg.kmax = atoi(optarg); only_n = atol(optarg); break;
 		case 'o': only = optarg; break;
+		case 'C': cfg.cpu = true; break;
 		case 'M':
 			methods_given = true;
 			for (size_t m = 0; m < NMETHODS; m++) {
@@ -921,10 +982,13 @@ int main(int argc, char **argv)
 	if (only)
 		return only_loop(only, &t_static, only_n > 0 ? only_n : 2000);
 
-	printf("## spawn_bench: µs per spawn+wait (median of %d rounds; min-max over rounds)\n\n",
-	       cfg.rounds);
+	printf("## spawn_bench: %s µs per spawn+wait (median of %d rounds; min-max over rounds)\n\n",
+	       cfg.cpu ? "CPU (user+sys of parent and child)" : "wall-clock", cfg.rounds);
+	if (cfg.cpu)
+		printf("CPU mode: the rss/target/env/ablate tables are CPU time; first and threads stay wall time.\n");
 	printf("Each round runs every method K times (K <= %d, fewer when a method is slow) in an order rotated per round; "
 	       "%.0f s budget per point.%s\n", cfg.kmax, cfg.point_s, cfg.quick ? " Quick mode." : "");
+	print_load("Start");
 	fflush(stdout);
 
 	if (want("rss")) {
@@ -981,6 +1045,8 @@ int main(int argc, char **argv)
 		print_table("ablate", "Ablation: nofork's ingredients added to a raw clone3 one at a time (static target)");
 	}
 	headline();
+	printf("\n");
+	print_load("End");
 	write_csv();
 	return 0;
 }
