@@ -43,6 +43,10 @@
 #define P_PIDFD 3
 #endif
 
+/* run->index before the clone; the child's first store makes it -1. Still
+ * this value after the clone: the child never wrote to our memory. */
+#define RUN_UNTOUCHED (-2)
+
 /* The child's stack: its frame is ~1.2 KiB, so the smallest class does. */
 #define SPAWN_STACK (16 * 1024)
 
@@ -133,7 +137,7 @@ static nf_run *run_init(const nf_plan *plan, nf_stack *st)
 	    .envp = plan->envp ? plan->envp : environ,
 	    .rfd = -1,
 	    .rfd_r = -1,
-	    .index = -1,
+	    .index = RUN_UNTOUCHED,
 	};
 	if (plan->flags & PLANF_PDEATH)
 		run->ppid = getpid();
@@ -232,6 +236,16 @@ static int spawn_plan(const nf_plan *plan, nf_proc *proc, nf_error *err, bool in
 	if (pid < 0) {
 		nf_error_parent(err, (int)-pid, NF_OP_CLONE);
 		return (int)-pid;
+	}
+	if (report.index == RUN_UNTOUCHED) {
+		/* The clone did not share our memory: valgrind and qemu-user run
+		 * CLONE_VM|CLONE_VFORK as a plain fork (valgrind also answers
+		 * clone3 with ENOSYS). The child's outcome cannot be read here,
+		 * and it may well be running the program already: report the
+		 * start, as glibc does in the same place; a failed step shows as
+		 * exit status 127. (A child SIGKILLed before its first
+		 * instruction looks the same.) */
+		report.index = (int32_t)plan->n_ops - 1;
 	}
 	if (!report.err && report.index != (int32_t)plan->n_ops - 1) {
 		/* No errno and not at exec: a signal ended it on the way. */

@@ -33,7 +33,8 @@ static nf_stack *pop(unsigned cls)
 		/* st->next may be stale if another thread popped st meanwhile; the
 		 * tag then differs and the CAS fails. The read itself is safe: pooled
 		 * memory is never unmapped. */
-		uint64_t next = (uint64_t)(uintptr_t)st->next | ((old >> TAG_SHIFT) + 1) << TAG_SHIFT;
+		nf_stack *link = atomic_load_explicit(&st->next, memory_order_relaxed);
+		uint64_t next = (uint64_t)(uintptr_t)link | ((old >> TAG_SHIFT) + 1) << TAG_SHIFT;
 		if (atomic_compare_exchange_weak_explicit(&free_top[cls], &old, next,
 		                                          memory_order_acquire, memory_order_acquire))
 			return st;
@@ -44,7 +45,7 @@ void nf_stack_put(nf_stack *st)
 {
 	uint64_t old = atomic_load_explicit(&free_top[st->cls], memory_order_relaxed);
 	do {
-		st->next = (nf_stack *)(uintptr_t)(old & PTR_MASK);
+		atomic_store_explicit(&st->next, (nf_stack *)(uintptr_t)(old & PTR_MASK), memory_order_relaxed);
 	} while (!atomic_compare_exchange_weak_explicit(
 	    &free_top[st->cls], &old, (uint64_t)(uintptr_t)st | ((old >> TAG_SHIFT) + 1) << TAG_SHIFT,
 	    memory_order_release, memory_order_relaxed));
@@ -80,7 +81,7 @@ static int map_stack(unsigned cls, nf_stack **out)
 	}
 	nf_stack *st = (nf_stack *)(base + guard + size - 64);
 	_Static_assert(sizeof(nf_stack) <= 64, "descriptor fits its slot");
-	st->next = NULL;
+	atomic_init(&st->next, NULL);
 	st->lo = base + guard;
 	st->size = size;
 	st->cls = cls;

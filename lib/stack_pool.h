@@ -12,11 +12,17 @@
 #ifndef NF_STACK_POOL_H
 #define NF_STACK_POOL_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
 typedef struct nf_stack {
-	struct nf_stack *next; /* free-list link, valid only while pooled */
+	/* Free-list link, valid only while pooled. Atomic (relaxed) because a
+	 * pop may read it while another thread, having popped the same stack
+	 * and pushed it back, writes it: harmless for the algorithm (the tag
+	 * makes that pop's CAS fail) but a data race, i.e. undefined, for a
+	 * plain field. */
+	_Atomic(struct nf_stack *) next;
 	void *lo;              /* lowest usable byte (just above the guard) */
 	size_t size;           /* usable bytes, descriptor included */
 	unsigned cls;          /* size class index */
