@@ -250,7 +250,9 @@ static int spawn_plan(const nf_plan *plan, nf_proc *proc, nf_error *err, bool in
 	if (!report.err && report.index != (int32_t)plan->n_ops - 1) {
 		/* No errno and not at exec: a signal ended it on the way. */
 		report.err = EINTR;
-		report.kind = report.index >= 0 ? (int32_t)plan->ops[report.index].kind : NF_OP_SIGRESET;
+		report.kind = report.index >= 0                           ? (int32_t)plan->ops[report.index].kind
+		              : report.legacy & LEGACY_RESET_SIGNALS ? NF_OP_SIGRESET
+		                                                     : NF_OP_NONE;
 	}
 	if (report.err) {
 		int sig = reap((pid_t)pid, pidfd);
