@@ -58,9 +58,9 @@ START_TEST(spawn_many_from_coroutines)
 	for (int i = 0; i < NSPAWN; i++)
 		ck_assert_int_eq(exit_seen[i], i + 1);
 	/* Spawn slots: 40 coroutines clone faster than children exec, yet no
-	 * more than 8 per worker are ever between clone and exec. */
+	 * more than 4 per worker are ever between clone and exec. */
 	ck_assert_int_ge(st.spawn_max_in_flight, 2);
-	ck_assert_int_le(st.spawn_max_in_flight, 16);
+	ck_assert_int_le(st.spawn_max_in_flight, 8);
 	ck_assert_uint_gt(st.spawn_waits, 0);
 }
 END_TEST

@@ -1,15 +1,17 @@
 /* Spawn slots: at most SLOTS_PER_WORKER coroutine spawns between clone and
  * exec per worker. A coroutine spawn does not wait for the exec, so 1000
- * coroutines could put 1000 children into exec at once; on 2 cores that
- * thrashes (measured with bench/coro_bench: 16-64 in flight give ~1.7x the
- * throughput of two vfork threads, 1000 give ~0.5x) and the long run queues
- * delay every other coroutine by tens of ms. Waiters queue FIFO and a
- * released slot is handed straight to the oldest. */
+ * coroutines could put 1000 children into exec at once: on 2 cores that
+ * thrashes, and children compete with the workers for the CPU, delaying every
+ * other coroutine by tens of ms. Measured with bench/coro_bench on a quiet
+ * 2-core machine (throughput vs two vfork threads; ticker lateness):
+ * 1/worker 0.63x, 0.85 ms; 2: 0.74x, 0.94 ms; 4: 0.81x, 1.2 ms; 8: 0.83x,
+ * 1.8 ms; uncapped: 0.47x, 130 ms. Waiters queue FIFO and a released slot is
+ * handed straight to the oldest. */
 #include "rt_int.h"
 
 #include <pthread.h>
 
-#define SLOTS_PER_WORKER 8
+#define SLOTS_PER_WORKER 4
 
 static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
 static int in_flight, max_in_flight;
