@@ -86,9 +86,14 @@ int nf_proc_wait(nf_proc *p, int *status, int timeout_ms)
 	bool done = false;
 	int e;
 	if (p->pidfd >= 0) {
-		if (timeout_ms != -1 || (nf_rt_in_coroutine()))
+		if (timeout_ms != -1 || nf_rt_in_coroutine()) {
+			/* Already ended (short-lived children often are): reap it
+			 * without registering with the poller and parking. */
+			if ((e = try_wait(p, status, false, &done)) || done)
+				return e;
 			if ((e = await_exit(p, timeout_ms)))
 				return e;
+		}
 		if ((e = try_wait(p, status, true, &done)))
 			return e;
 		return 0;

@@ -149,14 +149,15 @@ static int await_eof(int fd)
 {
 	char c;
 	for (;;) {
-		int e = nf_wait_fd(fd, POLLIN, -1);
-		if (e && e != EINTR)
-			return e;
+		/* Read first: if the child is already through, no poller round. */
 		ssize_t n = read(fd, &c, 1);
 		if (n == 0)
 			return 0;
 		if (n < 0 && errno != EAGAIN && errno != EINTR)
 			return errno;
+		int e = nf_wait_fd(fd, POLLIN, -1);
+		if (e && e != EINTR)
+			return e;
 	}
 }
 
