@@ -192,7 +192,7 @@ NF_API int nf_cmd_foreground(nf_cmd *cmd, int tty_fd);
 NF_API int nf_cmd_ctty(nf_cmd *cmd, int fd);
 
 /* ---- more attributes (applied at fixed points, see below) --------------------- */
-/* Order in the child: cgroup (fallback), caught signals reset, sigdefault,
+/* Order in the child: caught signals reset (legacy clone), cgroup (fallback), sigdefault,
  * sched, setsid, setpgid, nice, rlimits, umask, the actions in the order
  * added (after nf_cmd_keep_fd's), closing of unlisted fds, setgroups, setgid,
  * setuid, pdeathsig, no_new_privs, sigmask, exec. So privileged files can be
