@@ -39,36 +39,14 @@
 #define RUNNING_ON_VALGRIND 0
 #endif
 
-typedef struct input {
-	const uint8_t *p;
-	size_t n;
-} input;
-
-static uint8_t u8(input *in)
-{
-	if (!in->n)
-		return 0;
-	in->n--;
-	return *in->p++;
-}
-
-static uint64_t u64(input *in, int bytes)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < bytes; i++)
-		v = v << 8 | u8(in);
-	return v;
-}
+#include "fuzz_input.h"
 
 static int hostile_int(input *in)
 {
 	static const int table[] = {-1, 0, 1, 2, 3, 4, 9, 63, 64, 200, 1023, 1024, 4095, 65535, 65536,
 	                            1 << 20, INT_MAX, INT_MIN, -2, SCHED_OTHER, SCHED_FIFO, SCHED_RR,
 	                            SCHED_BATCH, SCHED_IDLE, 7, 99, 100};
-	uint8_t k = u8(in);
-	if (k < 200)
-		return table[k % (sizeof table / sizeof table[0])];
-	return (int)(uint32_t)u64(in, 4);
+	return pick_int(in, table, sizeof table / sizeof table[0]);
 }
 
 static char strbuf[PATH_MAX + 64];
