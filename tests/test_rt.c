@@ -158,28 +158,43 @@ END_TEST
 static const int sleep_ms_of[] = {50, 10, 40, 20, 30, 60};
 #define NSLEEP (int)(sizeof sleep_ms_of / sizeof sleep_ms_of[0])
 static _Atomic int order_next;
-static int order[NSLEEP];
-static int64_t slept[NSLEEP], t0;
+static int order[NSLEEP];               /* sleeper indexes, in wake-up order */
+static int64_t deadline_ns[NSLEEP], slept_ns[NSLEEP];
 
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Each sleeper's deadline is its own start plus its duration: a loaded
+ * machine may start them far apart, so wake-ups must follow the deadlines
+ * (the timer heap's order), not the durations, and never come early. */
 static void sleeper(void *arg)
 {
 	int i = (int)(intptr_t)arg;
+	int64_t start = now_ns();
+	deadline_ns[i] = start + (int64_t)sleep_ms_of[i] * 1000000;
 	ck_assert_int_eq(nf_sleep_ms(sleep_ms_of[i]), 0);
-	slept[i] = now_ms() - t0;
-	order[atomic_fetch_add(&order_next, 1)] = sleep_ms_of[i];
+	slept_ns[i] = now_ns() - start;
+	order[atomic_fetch_add(&order_next, 1)] = i;
 }
 
 START_TEST(sleep_order)
 {
 	ck_assert_int_eq(nf_rt_start(1), 0);
-	t0 = now_ms();
 	for (int i = 0; i < NSLEEP; i++)
 		ck_assert_int_eq(nf_go(sleeper, (void *)(intptr_t)i), 0);
 	nf_rt_stop();
 	ck_assert_int_eq(order_next, NSLEEP);
-	for (int i = 0; i < NSLEEP; i++) {
-		ck_assert_int_eq(order[i], 10 * (i + 1));
-		ck_assert_int_ge(slept[i], sleep_ms_of[i]);
+	for (int k = 0; k < NSLEEP; k++) {
+		int i = order[k];
+		ck_assert_int_ge(slept_ns[i], (int64_t)sleep_ms_of[i] * 1000000);
+		if (k)
+			ck_assert_msg(deadline_ns[order[k - 1]] <= deadline_ns[i],
+			              "woke %d ms sleeper before %d ms sleeper with an earlier deadline",
+			              sleep_ms_of[order[k - 1]], sleep_ms_of[i]);
 	}
 }
 END_TEST
