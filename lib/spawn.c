@@ -274,10 +274,6 @@ static int spawn_plan(const nf_plan *plan, nf_proc *proc, nf_error *err, bool in
 			else
 				kill((pid_t)pid, sig); /* not reaped yet: the pid is still it */
 		}
-	if (plan->flags & PLANF_NO_PIDFD && pidfd >= 0) {
-		close(pidfd);
-		pidfd = -1;
-	}
 	proc->pid = (pid_t)pid;
 	proc->pidfd = pidfd;
 	return 0;
