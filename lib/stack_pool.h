@@ -44,8 +44,16 @@ void nf_stack_put(nf_stack *st);
 /* The guard is larger than a page because gcc (without
  * -fstack-clash-protection, Debian's default) lets a frame over 4 KiB skip a
  * single guard page and land in the neighbouring stack. It costs address
- * space only. */
-#define NF_STACK_GUARD (64 * 1024)
+ * space only.
+ *
+ * Why 68 KiB and not 64: the kernel places consecutive stacks next to each
+ * other, so the guard fixes their stride. With a 64 KiB guard every stride
+ * (guard + a power-of-two size) is a multiple of 32 pages, and the second
+ * level TLB, indexed by the low bits of the page number, put every stack top
+ * into the same few sets: 1000 live coroutines missed the dTLB 3.5 times per
+ * create+join (140 ns each). One more page makes every stride an odd number
+ * of pages, which spreads the tops over all sets: 0.04 misses, 73 ns. */
+#define NF_STACK_GUARD (68 * 1024)
 
 /* Default size of spawn-child and coroutine stacks. */
 #define NF_STACK_DEFAULT (64 * 1024)
