@@ -40,6 +40,7 @@
 #define GIB (1024.0 * 1024.0 * 1024.0)
 #define MAX_ROUNDS 101
 #define MAX_ROWS 256
+#define FDS_MANY 10000 /* fds opened for the "fds" sweep */
 
 /* ---- targets ------------------------------------------------------------ */
 
@@ -904,7 +905,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: spawn_bench [--quick] [--rounds N] [--iters K] [--budget S]\n"
-		"                   [--rss 0,1,4,8] [--sweeps all|rss,target,env,first,threads,ablate]\n"
+		"                   [--rss 0,1,4,8] [--sweeps all|rss,target,env,fds,first,threads,ablate]\n"
 		"                   [--methods a,b] [--csv FILE] [--targets DIR]\n"
 		"       spawn_bench --only METHOD [--iters N]   (a bare loop, for perf/strace)\n"
 		"  --quick    9 rounds, K<=100, 4 s per point, RSS 0 and 1 GiB (under a minute)\n"
@@ -1058,6 +1059,32 @@ int main(int argc, char **argv)
 		run_point(&(struct point){ "env", "10 vars", &t_static, 0, false, -1 });
 		run_point(&(struct point){ "env", "500 vars", &t_env500, 0, false, -1 });
 		print_table("env", "Environment size, static target");
+	}
+	if (want("fds")) {
+		/* A server's sockets: many fds, all close-on-exec. Every method
+		 * but nofork has the kernel copy the whole table into the child
+		 * and close it again at exec; nofork's child shares it and
+		 * unshares only fds 0-2 (compat inherits every fd, as
+		 * posix_spawn must, so it pays like posix_spawn). */
+		run_point(&(struct point){ "fds", "4 fds", &t_static, 0, false, -1 });
+		struct rlimit rl;
+		int want_n = FDS_MANY;
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)want_n + 64)
+			want_n = rl.rlim_cur > 64 ? (int)rl.rlim_cur - 64 : 0;
+		int n = 0, last = -1;
+		for (; n < want_n; n++)
+			if ((last = fcntl(3, F_DUPFD_CLOEXEC, 4)) < 0)
+				break;
+		char label[40];
+		snprintf(label, sizeof label, "%d fds", n + 4);
+		run_point(&(struct point){ "fds", label, &t_static, 0, false, -1 });
+		if (n)
+			syscall(SYS_close_range, 4u, (unsigned)last, 0u);
+		print_table("fds", "Open fds in the parent (close-on-exec), static target");
 	}
 	if (want("first")) {
 		int pfd[2];

@@ -20,7 +20,8 @@ _Static_assert(offsetof(nf_op, kind) == OP_KIND && offsetof(nf_op, a) == OP_A &&
 _Static_assert(offsetof(nf_plan, n_ops) == PLAN_NOPS && offsetof(nf_plan, ops) == PLAN_OPS &&
                    offsetof(nf_plan, argv) == PLAN_ARGV && offsetof(nf_plan, sh_argv) == PLAN_SHARGV &&
                    offsetof(nf_plan, sh_stride) == PLAN_SHSTRIDE && offsetof(nf_plan, procfd) == PLAN_PROCFD &&
-                   offsetof(nf_plan, empty) == PLAN_EMPTY && offsetof(nf_plan, fd_limit) == PLAN_FDLIMIT,
+                   offsetof(nf_plan, empty) == PLAN_EMPTY && offsetof(nf_plan, fd_limit) == PLAN_FDLIMIT &&
+                   offsetof(nf_plan, fd_first) == PLAN_FDFIRST,
                "plan layout matches plan.h");
 _Static_assert(offsetof(nf_run, plan) == RUN_PLAN && offsetof(nf_run, envp) == RUN_ENVP &&
                    offsetof(nf_run, mask) == RUN_MASK && offsetof(nf_run, rfd) == RUN_RFD &&
@@ -108,6 +109,35 @@ static size_t keep_list(const nf_cmd *c, int *keep)
 }
 
 static size_t keep_cap(const nf_cmd *c) { return 4 + c->n_keep + c->n_acts; }
+
+/* 1 + the highest fd any op names (at least 3). A child that shares the
+ * caller's fd table unshares it copying only the fds below this one, so its
+ * cost does not grow with the caller's open fds. */
+static uint32_t fd_first(const nf_op *ops, size_t n)
+{
+	int64_t max = 2;
+	for (size_t i = 0; i < n; i++) {
+		const nf_op *o = &ops[i];
+		switch (o->kind) {
+		case OPK_DUP2:
+			max = o->b > max ? o->b : max;
+			/* fallthrough */
+		case OPK_OPEN:
+		case OPK_CLOSE:
+		case OPK_FCHDIR:
+		case OPK_KEEP_FD:
+		case OPK_FOREGROUND:
+		case OPK_CTTY:
+		case OPK_CGROUP:
+			max = o->a > max ? o->a : max;
+			break;
+		case OPK_EXEC:
+			max = o->c > max ? o->c : max;
+			break;
+		}
+	}
+	return (uint32_t)max + 1;
+}
 
 static void layout(builder *b, const nf_cmd *c, char **cands, int *keep, size_t n_keep)
 {
@@ -236,6 +266,7 @@ static void layout(builder *b, const nf_cmd *c, char **cands, int *keep, size_t 
 	    .procfd = procfd,
 	    .empty = empty,
 	    .fd_limit = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? rl.rlim_cur : 1u << 20,
+	    .fd_first = c->inherit_all ? 0 : fd_first(ops, k),
 	    .envp = envp,
 	    .mask = c->mask,
 	    .cands = (const char *const *)cv,

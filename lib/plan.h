@@ -68,6 +68,7 @@
 #define PLAN_PROCFD 40   /* "/proc/self/fd" */
 #define PLAN_EMPTY 48    /* "" */
 #define PLAN_FDLIMIT 56  /* u64: bound for closing fds without /proc */
+#define PLAN_FDFIRST 64  /* u32: 1 + the highest fd any op names; 0: no fd policy */
 
 /* Run record: per spawn, at the top of the child's stack. */
 #define RUN_PLAN 0    /* const plan * */
@@ -78,6 +79,7 @@
 #define RUN_LEGACY 32 /* i32: LEGACY_* bits: what clone3 could not do for the child */
 #define LEGACY_RESET_SIGNALS 1 /* clone(2): no CLONE_CLEAR_SIGHAND, the child resets handlers */
 #define LEGACY_JOIN_CGROUP 2   /* no CLONE_INTO_CGROUP: the child writes itself into cgroup.procs */
+#define RUN_SHARED_FDS 4       /* CLONE_FILES: the child must unshare before any fd change */
 #define RUN_PPID 36   /* i32: parent pid, for PDEATHSIG's race check */
 #define RUN_ERR 40    /* i32: report: errno (0 = none) */
 #define RUN_INDEX 44  /* i32: report: op index (-1: before the ops) */
@@ -107,6 +109,7 @@ typedef struct nf_plan {
 	const char *procfd;
 	const char *empty;
 	uint64_t fd_limit;
+	uint32_t fd_first;
 	/* parent-side fields (the child does not read these) */
 	char *const *envp;  /* NULL: the live environ */
 	uint64_t mask;      /* with PLANF_MASK */

@@ -1,7 +1,9 @@
 /* Starting the child: get a pooled stack, block every signal, clone onto the
  * stack with the asm trampoline, restore the mask, read the report.
  *
- * From a thread: clone3(CLONE_VM|CLONE_VFORK|CLONE_PIDFD|CLONE_CLEAR_SIGHAND).
+ * From a thread: clone3(CLONE_VM|CLONE_VFORK|CLONE_FILES|CLONE_PIDFD|
+ * CLONE_CLEAR_SIGHAND); the child leaves the shared fd table first, copying
+ * only the fds the plan names (CLONE_FILES only with an fd policy).
  * The caller sleeps until the child exec'd or exited, so the report in the run
  * record (top of the child's stack, shared memory) is final when clone
  * returns: no pipe, three syscalls in the parent once the stack pool is warm.
@@ -58,6 +60,7 @@ extern char **environ;
 
 static _Atomic int clone3_refused;
 static _Atomic int pidfd_refused;
+static _Atomic int files_refused; /* the child could not unshare a shared fd table */
 
 /* Raw, so the glibc-internal signals (cancellation, setxid) are blocked too:
  * the child must not take any signal before its handlers are reset. */
@@ -76,6 +79,17 @@ static long clone_child(const nf_plan *plan, nf_stack *st, nf_run *run, int *pid
 {
 	bool want_pidfd = !(plan->flags & PLANF_NO_PIDFD);
 	uint64_t base = CLONE_VM | (vfork ? CLONE_VFORK : 0);
+	/* Share our fd table instead of having the kernel copy it, every open
+	 * file with it, for a child that would close them all again: the child
+	 * unshares it first, copying only the fds below plan->fd_first. Not
+	 * from a coroutine: the report pipe's write end must reach the child's
+	 * table before we close ours, and nothing orders the two. */
+	int shared = vfork && plan->fd_first && !atomic_load_explicit(&files_refused, memory_order_relaxed)
+	                 ? RUN_SHARED_FDS
+	                 : 0;
+	if (shared)
+		base |= CLONE_FILES;
+	run->legacy = shared;
 	long r;
 	if (!atomic_load_explicit(&clone3_refused, memory_order_relaxed)) {
 		struct clone_args ca = {
@@ -94,14 +108,14 @@ static long clone_child(const nf_plan *plan, nf_stack *st, nf_run *run, int *pid
 			/* Whatever kept clone3 from placing the child, let the
 			 * child join by itself; its error, if any, is precise. */
 			ca.flags &= ~(uint64_t)CLONE_INTO_CGROUP;
-			run->legacy = LEGACY_JOIN_CGROUP;
+			run->legacy = shared | LEGACY_JOIN_CGROUP;
 			r = nf_child_clone3(&ca, sizeof ca, run);
 		}
 		if (r >= 0 || (r != -ENOSYS && r != -EPERM && r != -EINVAL))
 			return r;
 		atomic_store_explicit(&clone3_refused, 1, memory_order_relaxed);
 	}
-	run->legacy = LEGACY_RESET_SIGNALS | (plan->cgroup_fd >= 0 ? LEGACY_JOIN_CGROUP : 0);
+	run->legacy = shared | LEGACY_RESET_SIGNALS | (plan->cgroup_fd >= 0 ? LEGACY_JOIN_CGROUP : 0);
 	unsigned long flags = base | SIGCHLD;
 	if (want_pidfd && !atomic_load_explicit(&pidfd_refused, memory_order_relaxed)) {
 		r = nf_child_clone(flags | CLONE_PIDFD, run, pidfd, run);
@@ -254,6 +268,13 @@ static int spawn_plan(const nf_plan *plan, nf_proc *proc, nf_error *err, bool in
 		report.kind = report.index >= 0                           ? (int32_t)plan->ops[report.index].kind
 		              : report.legacy & LEGACY_RESET_SIGNALS ? NF_OP_SIGRESET
 		                                                     : NF_OP_NONE;
+	}
+	if (report.err && report.index == -1 && report.kind == OPK_CLOSE_FDS && report.legacy & RUN_SHARED_FDS) {
+		/* Neither close_range(CLOSE_RANGE_UNSHARE) nor unshare(CLONE_FILES)
+		 * (a seccomp filter): from now on the kernel copies the table. */
+		reap((pid_t)pid, pidfd);
+		atomic_store_explicit(&files_refused, 1, memory_order_relaxed);
+		return spawn_plan(plan, proc, err, in_coroutine);
 	}
 	if (report.err) {
 		int sig = reap((pid_t)pid, pidfd);

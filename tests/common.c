@@ -598,7 +598,8 @@ int common_main(Suite *s)
 	if (rc)
 		return rc;
 	if (deny_from_env("NF_TEST_CLONE3", SYS_clone3, "clone3") ||
-	    deny_from_env("NF_TEST_CLOSE_RANGE", SYS_close_range, "close_range"))
+	    deny_from_env("NF_TEST_CLOSE_RANGE", SYS_close_range, "close_range") ||
+	    deny_from_env("NF_TEST_UNSHARE", SYS_unshare, "unshare"))
 		return 2;
 	/* 0755: tests that drop privileges run programs from their directory. */
 	snprintf(run_dir, sizeof run_dir, "/tmp/nofork-run.XXXXXX");

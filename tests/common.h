@@ -130,7 +130,9 @@ char *tmp_file(const char *name, const char *content, mode_t mode);
  * NF_TEST_CLONE3=enosys|eperm in the environment first installs a seccomp
  * filter that makes clone3 fail with that errno, so the same tests exercise
  * the library's clone fallback; NF_TEST_CLOSE_RANGE likewise for
- * close_range (the child's /proc/self/fd walk). */
+ * close_range (the child's /proc/self/fd walk), and NF_TEST_UNSHARE for
+ * unshare (with close_range denied too, the child cannot leave a shared fd
+ * table and the library must spawn without CLONE_FILES). */
 int common_main(Suite *s);
 
 /* Install a seccomp filter in the calling process (inherited by every child,

@@ -56,6 +56,7 @@
 #define SYS_prctl 157
 #define SYS_getdents64 217
 #define SYS_exit_group 231
+#define SYS_unshare 272
 #define SYS_openat 257
 #define SYS_dup3 292
 #define SYS_prlimit64 302
@@ -81,6 +82,8 @@
 #define O_RDONLY_DIR_CLOEXEC 0x90000 /* O_RDONLY|O_DIRECTORY|O_CLOEXEC */
 #define O_WRONLY_CLOEXEC 0x80001
 #define F_SETFD 2
+#define CLOSE_RANGE_UNSHARE 2
+#define CLONE_FILES 0x400
 #define F_DUPFD_CLOEXEC 1030
 #define TIOCSCTTY 0x540E
 #define TIOCSPGRP 0x5410
@@ -165,6 +168,37 @@ child_main_r9:
 	mov %rax, SA_DFL+24(%rsp)
 	movl $-1, RUN_INDEX(%rbx)
 
+	/* With CLONE_FILES the table is still the caller's: unshare it before
+	 * anything changes an fd, copying only the fds the ops name (below
+	 * PLAN_FDFIRST), so no per-file work grows with the caller's open fds.
+	 * On a private table (no CLONE_FILES) the same call just closes that
+	 * range early. The report pipe's write end stays open either way. */
+	mov PLAN_FDFIRST(%r12), %edi
+	test %edi, %edi
+	jz 2f
+	mov RUN_RFD(%rbx), %eax
+	inc %eax /* -1 (no pipe) gives 0 */
+	cmp %eax, %edi
+	cmovb %eax, %edi
+	mov $0xffffffff, %esi
+	mov $CLOSE_RANGE_UNSHARE, %edx
+	mov $SYS_close_range, %eax
+	syscall
+	cmp $-4095, %rax
+	jb 2f
+	testl $RUN_SHARED_FDS, RUN_LEGACY(%rbx)
+	jz 2f /* private: the fd policy op closes what is left */
+	/* close_range missing or filtered: copy the whole table instead. */
+	mov $CLONE_FILES, %edi
+	mov $SYS_unshare, %eax
+	syscall
+	cmp $-4095, %rax
+	jb 2f
+	/* Still sharing: no fd may be touched. The parent sees CLOSE_FDS at
+	 * index -1 and retries without CLONE_FILES. */
+	mov $OPK_CLOSE_FDS, %ecx
+	jmp fail_kind
+2:
 	/* The report pipe's read end is the parent's; holding it would keep the
 	 * pipe open past our exit. */
 	movslq RUN_RFD_R(%rbx), %rdi
