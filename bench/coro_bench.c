@@ -7,7 +7,9 @@
  * rotated by the round. Reports the median spawns/s over rounds, min-max, the
  * ratio to the vfork threads, and for the coroutine methods the ticker's
  * worst lateness (a coroutine sleeping 1 ms in a loop on the same workers:
- * how late it wakes, i.e. how long a worker was kept from running it).
+ * how late it wakes, i.e. how long a worker was kept from running it). A
+ * plain thread runs the same ticker during every method, as a control: how
+ * late the kernel wakes any thread under that method's load.
  *
  * Methods:
  *   vfork x2 threads     the reference: two threads, raw vfork+execve+waitpid
@@ -137,6 +139,43 @@ static double run_coroutines(double *late)
 	return rate;
 }
 
+/* ---- a plain-thread ticker, the control ------------------------------------- */
+
+/* The same 1 ms ticker as a plain thread, running during every method: how
+ * late the kernel wakes any thread under that load. On 2 busy cores this,
+ * not the runtime, bounds the coroutine ticker. */
+static atomic_int tt_run;
+static atomic_llong tt_worst_ns;
+
+static void *thread_ticker(void *arg)
+{
+	(void)arg;
+	while (atomic_load(&tt_run)) {
+		struct timespec a, b, d = {0, 1000000};
+		clock_gettime(CLOCK_MONOTONIC, &a);
+		nanosleep(&d, NULL);
+		clock_gettime(CLOCK_MONOTONIC, &b);
+		long long late = (b.tv_sec - a.tv_sec) * 1000000000LL + (b.tv_nsec - a.tv_nsec) - 1000000;
+		if (late > atomic_load(&tt_worst_ns))
+			atomic_store(&tt_worst_ns, late);
+	}
+	return NULL;
+}
+
+static double run_with_thread_ticker(double (*run)(double *late), double *late, double *thread_late)
+{
+	pthread_t t;
+	atomic_store(&tt_run, 1);
+	atomic_store(&tt_worst_ns, 0);
+	if (pthread_create(&t, NULL, thread_ticker, NULL))
+		abort();
+	double rate = run(late);
+	atomic_store(&tt_run, 0);
+	pthread_join(t, NULL);
+	*thread_late = (double)atomic_load(&tt_worst_ns) / 1e6;
+	return rate;
+}
+
 /* ---- driver ----------------------------------------------------------------- */
 
 static int cmp(const void *a, const void *b)
@@ -164,11 +203,11 @@ int main(int argc, char **argv)
 	struct {
 		const char *name;
 		double (*run)(double *late);
-		double rate[64], late[64];
+		double rate[64], late[64], tlate[64];
 	} m[] = {
-	    {"vfork x2 threads", run_vfork, {0}, {0}},
-	    {"nofork x2 threads", run_nofork_threads, {0}, {0}},
-	    {"nofork 1000 coroutines / 2 workers", run_coroutines, {0}, {0}},
+	    {"vfork x2 threads", run_vfork, {0}, {0}, {0}},
+	    {"nofork x2 threads", run_nofork_threads, {0}, {0}, {0}},
+	    {"nofork 1000 coroutines / 2 workers", run_coroutines, {0}, {0}, {0}},
 	};
 	enum { M = sizeof m / sizeof *m };
 	if (rounds > 64)
@@ -179,7 +218,7 @@ int main(int argc, char **argv)
 	for (int r = 0; r < rounds; r++)
 		for (int j = 0; j < M; j++) {
 			int k = (j + r) % M;
-			m[k].rate[r] = m[k].run(&m[k].late[r]);
+			m[k].rate[r] = run_with_thread_ticker(m[k].run, &m[k].late[r], &m[k].tlate[r]);
 		}
 
 	double ratio[M][64];
@@ -188,8 +227,8 @@ int main(int argc, char **argv)
 			ratio[j][r] = m[j].rate[r] / m[0].rate[r];
 	printf("### Spawn throughput: threads vs coroutines (%d rounds x %d spawn+wait of %s)\n\n", rounds, per_round,
 	       target);
-	printf("| method | median spawns/s | min-max | ratio to vfork x2 (median of per-round ratios) | ticker worst lateness, ms (median, max) |\n");
-	printf("|---|---:|---|---:|---|\n");
+	printf("| method | median spawns/s | min-max | ratio to vfork x2 (median of per-round ratios) | coroutine ticker worst lateness, ms (median, max) | plain-thread ticker worst lateness, ms (median, max) |\n");
+	printf("|---|---:|---|---:|---|---|\n");
 	for (int j = 0; j < M; j++) {
 		double late_max = 0;
 		for (int r = 0; r < rounds; r++)
@@ -198,11 +237,12 @@ int main(int argc, char **argv)
 		qsort(m[j].rate, (size_t)rounds, sizeof(double), cmp);
 		qsort(ratio[j], (size_t)rounds, sizeof(double), cmp);
 		qsort(m[j].late, (size_t)rounds, sizeof(double), cmp);
+		qsort(m[j].tlate, (size_t)rounds, sizeof(double), cmp);
 		char late[64] = "-";
 		if (!isnan(m[j].late[0]))
 			snprintf(late, sizeof late, "%.2f, %.2f", m[j].late[rounds / 2], late_max);
-		printf("| %s | %.0f | %.0f-%.0f | %.3f | %s |\n", m[j].name, m[j].rate[rounds / 2], m[j].rate[0],
-		       m[j].rate[rounds - 1], ratio[j][rounds / 2], late);
+		printf("| %s | %.0f | %.0f-%.0f | %.3f | %s | %.2f, %.2f |\n", m[j].name, m[j].rate[rounds / 2], m[j].rate[0],
+		       m[j].rate[rounds - 1], ratio[j][rounds / 2], late, m[j].tlate[rounds / 2], m[j].tlate[rounds - 1]);
 	}
 	nf_rt_stop();
 	nf_cmd_free(cmd);
