@@ -29,6 +29,7 @@ _Static_assert(offsetof(nf_run, plan) == RUN_PLAN && offsetof(nf_run, envp) == R
                    offsetof(nf_run, ppid) == RUN_PPID && offsetof(nf_run, err) == RUN_ERR &&
                    offsetof(nf_run, index) == RUN_INDEX && offsetof(nf_run, kind) == RUN_KIND &&
                    offsetof(nf_run, detail) == RUN_DETAIL && offsetof(nf_run, stops) == RUN_STOPS &&
+                   offsetof(nf_run, closed) == RUN_CLOSED &&
                    sizeof(nf_run) == RUN_SIZE,
                "run layout matches plan.h");
 _Static_assert(OPK_DUP2 == NF_OP_DUP2 && OPK_CLOSE_FDS == NF_OP_CLOSE_FDS && OPK_EXEC == NF_OP_EXEC &&

@@ -86,6 +86,7 @@
 #define RUN_KIND 48   /* i32: report: op kind */
 #define RUN_DETAIL 52 /* i32: report: candidate index / signal / fd */
 #define RUN_STOPS 56  /* u32: report: job-control stop signals caught before exec (bit n) */
+#define RUN_CLOSED 60 /* u32: child scratch: the fds from here up are closed already (0: none) */
 #define RUN_SIZE 64
 
 #ifndef __ASSEMBLER__
@@ -132,7 +133,7 @@ typedef struct nf_run {
 	int32_t legacy, ppid;
 	int32_t err, index, kind, detail;
 	uint32_t stops;
-	uint32_t pad;
+	uint32_t closed;
 } nf_run;
 #endif
 #endif

@@ -180,12 +180,14 @@ child_main_r9:
 	inc %eax /* -1 (no pipe) gives 0 */
 	cmp %eax, %edi
 	cmovb %eax, %edi
+	mov %edi, RUN_CLOSED(%rbx) /* the fd policy op need not close these again */
 	mov $0xffffffff, %esi
 	mov $CLOSE_RANGE_UNSHARE, %edx
 	mov $SYS_close_range, %eax
 	syscall
 	cmp $-4095, %rax
 	jb 2f
+	movl $0, RUN_CLOSED(%rbx)
 	testl $RUN_SHARED_FDS, RUN_LEGACY(%rbx)
 	jz 2f /* private: the fd policy op closes what is left */
 	/* close_range missing or filtered: copy the whole table instead. */
@@ -614,7 +616,13 @@ op_close_fds:
 	jmp 1b
 3:	mov %rbp, %rdi
 	mov $0xffffffff, %esi
-	call close_gap
+	mov RUN_CLOSED(%rbx), %eax
+	test %eax, %eax
+	jz 5f
+	lea -1(%rax), %esi /* the prologue closed [RUN_CLOSED, ~0] */
+	cmp %rsi, %rdi
+	ja next_op
+5:	call close_gap
 	test %rax, %rax
 	jnz close_fds_slow
 	jmp next_op
