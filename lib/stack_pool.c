@@ -41,14 +41,46 @@ static nf_stack *pop(unsigned cls)
 	}
 }
 
-void nf_stack_put(nf_stack *st)
+void nf_stack_put_chain(nf_stack *first, nf_stack *last)
 {
-	uint64_t old = atomic_load_explicit(&free_top[st->cls], memory_order_relaxed);
+	uint64_t old = atomic_load_explicit(&free_top[first->cls], memory_order_relaxed);
 	do {
-		atomic_store_explicit(&st->next, (nf_stack *)(uintptr_t)(old & PTR_MASK), memory_order_relaxed);
+		atomic_store_explicit(&last->next, (nf_stack *)(uintptr_t)(old & PTR_MASK), memory_order_relaxed);
 	} while (!atomic_compare_exchange_weak_explicit(
-	    &free_top[st->cls], &old, (uint64_t)(uintptr_t)st | ((old >> TAG_SHIFT) + 1) << TAG_SHIFT,
+	    &free_top[first->cls], &old, (uint64_t)(uintptr_t)first | ((old >> TAG_SHIFT) + 1) << TAG_SHIFT,
 	    memory_order_release, memory_order_relaxed));
+}
+
+void nf_stack_put(nf_stack *st) { nf_stack_put_chain(st, st); }
+
+unsigned nf_stack_get_batch(size_t size, unsigned n, nf_stack **first)
+{
+	unsigned cls;
+	if (n == 0 || size_class(size, &cls))
+		return 0;
+	uint64_t old = atomic_load_explicit(&free_top[cls], memory_order_acquire);
+	for (;;) {
+		nf_stack *st = (nf_stack *)(uintptr_t)(old & PTR_MASK);
+		if (!st)
+			return 0;
+		/* Links read here may be stale (see pop), even form a cycle
+		 * while others pop and push; k bounds the walk, and an
+		 * unchanged tag at the CAS proves the chain was intact. */
+		nf_stack *last = st;
+		unsigned k = 1;
+		nf_stack *link = atomic_load_explicit(&last->next, memory_order_relaxed);
+		for (; k < n && link; k++) {
+			last = link;
+			link = atomic_load_explicit(&last->next, memory_order_relaxed);
+		}
+		uint64_t next = (uint64_t)(uintptr_t)link | ((old >> TAG_SHIFT) + 1) << TAG_SHIFT;
+		if (atomic_compare_exchange_weak_explicit(&free_top[cls], &old, next, memory_order_acquire,
+		                                          memory_order_acquire)) {
+			atomic_store_explicit(&last->next, NULL, memory_order_relaxed);
+			*first = st;
+			return k;
+		}
+	}
 }
 
 #ifndef MADV_GUARD_INSTALL

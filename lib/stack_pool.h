@@ -41,6 +41,13 @@ int nf_stack_get(size_t size, nf_stack **out);
 /* Return a stack to its pool. Nothing may run on it any more. */
 void nf_stack_put(nf_stack *st);
 
+/* Batches for per-thread caches, one compare-and-swap each. get_batch pops
+ * up to n pooled stacks of size's class, linked through ->next from *first
+ * (the last link NULL); returns how many, 0 when that pool is empty (it maps
+ * nothing). put_chain pushes such a list, first..last, of one class. */
+unsigned nf_stack_get_batch(size_t size, unsigned n, nf_stack **first);
+void nf_stack_put_chain(nf_stack *first, nf_stack *last);
+
 /* The guard is larger than a page because gcc (without
  * -fstack-clash-protection, Debian's default) lets a frame over 4 KiB skip a
  * single guard page and land in the neighbouring stack. It costs address

@@ -15,6 +15,10 @@ void rt_spawn_slot_take(void);
 void rt_spawn_slot_give(void);
 void rt_spawn_slot_stats(uint64_t *waits, int *max_in_flight);
 
+/* Coroutine stacks a worker keeps for reuse (not available to other
+ * threads meanwhile). */
+#define RT_STACK_CACHE 64
+
 /* The running coroutine's id (as printed by the stack-overflow report), 0 on
  * a plain thread. Ids start at 1 and are never reused within a process. */
 uint64_t nf_rt_coroutine_id(void);

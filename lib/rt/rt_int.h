@@ -53,6 +53,11 @@ struct worker {
 	uint64_t id_next, id_end; /* a range of coroutine ids taken from rt.next_id */
 	pthread_t thread;
 	nf_stack *stack, *altstack;
+	/* Coroutine stacks this worker freed, for its next nf_go (owner only):
+	 * the shared pool's compare-and-swap line ping-ponged between workers
+	 * on every create and exit. */
+	nf_stack *stacks;
+	unsigned n_stacks;
 	/* Single-producer (owner), multi-consumer ring (Go's runq). */
 	_Alignas(64) _Atomic uint32_t head;
 	_Atomic uint32_t tail;
