@@ -158,21 +158,15 @@ static nf_run *run_init(const nf_plan *plan, nf_stack *st)
 	return run;
 }
 
-/* Wait in the poller until the report pipe's write end is gone everywhere. */
+/* Wait in the poller until the report pipe's write end is gone everywhere.
+ * Nobody writes to the pipe, so readiness is EOF: no read, before (the
+ * child is hardly ever through that soon) or after. */
 static int await_eof(int fd)
 {
-	char c;
-	for (;;) {
-		/* Read first: if the child is already through, no poller round. */
-		ssize_t n = read(fd, &c, 1);
-		if (n == 0)
-			return 0;
-		if (n < 0 && errno != EAGAIN && errno != EINTR)
-			return errno;
-		int e = nf_wait_fd(fd, POLLIN, -1);
-		if (e && e != EINTR)
-			return e;
-	}
+	int e;
+	while ((e = rt_wait_fd_closing(fd, POLLIN)) == EINTR)
+		;
+	return e;
 }
 
 /* A child that changes its euid/egid makes the kernel reset the dumpable

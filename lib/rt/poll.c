@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/syscall.h>
@@ -384,7 +385,7 @@ static int thread_wait_fd(int fd, short events, int timeout_ms)
 	}
 }
 
-int nf_wait_fd(int fd, short events, int timeout_ms)
+static int wait_fd(int fd, short events, int timeout_ms, bool closing)
 {
 	if (fd < 0)
 		return EBADF;
@@ -398,9 +399,16 @@ int nf_wait_fd(int fd, short events, int timeout_ms)
 	/* Resumed: whoever woke us has finished with the wait state. A late
 	 * event for this generation is dropped by the poller. */
 	int r = co->wait_state == W_TIMEDOUT ? ETIMEDOUT : co->wait_state == W_FIRED ? 0 : co->wait_result;
-	if (fw.fd >= 0)
+	/* A fired registration is one-shot, hence disabled: for an fd about to
+	 * be closed, the close drops it (once no other descriptor refers to
+	 * the file) and the DEL can be saved. */
+	if (fw.fd >= 0 && !(closing && fw.fd == fd && r == 0))
 		epoll_ctl(rt.epfd, EPOLL_CTL_DEL, fw.fd, NULL);
 	if (fw.dup >= 0)
 		close(fw.dup);
 	return r;
 }
+
+int nf_wait_fd(int fd, short events, int timeout_ms) { return wait_fd(fd, events, timeout_ms, false); }
+
+int rt_wait_fd_closing(int fd, short events) { return wait_fd(fd, events, -1, true); }

@@ -9,6 +9,10 @@
  * nf_wait_fd instead of blocking its worker thread). Cheap: one TLS load. */
 int nf_rt_in_coroutine(void);
 
+/* nf_wait_fd without a timeout, for an fd the caller closes as soon as it
+ * fired (it saves the epoll_ctl DEL). Coroutine or thread. */
+int rt_wait_fd_closing(int fd, short events);
+
 /* Hold / release one of the runtime's spawn slots (lib/rt/slots.c): called
  * by nf_spawn around a coroutine spawn's clone-to-exec phase. Coroutine only. */
 void rt_spawn_slot_take(void);
