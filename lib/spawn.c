@@ -83,7 +83,10 @@ static long clone_child(const nf_plan *plan, nf_stack *st, nf_run *run, int *pid
 	 * file with it, for a child that would close them all again: the child
 	 * unshares it first, copying only the fds below plan->fd_first. Not
 	 * from a coroutine: the report pipe's write end must reach the child's
-	 * table before we close ours, and nothing orders the two. */
+	 * table before we close ours, and nothing orders the two. Not with
+	 * clone(2) either: that fallback serves old kernels and emulators, and
+	 * valgrind (which refuses clone3) aborts on CLONE_VM|CLONE_VFORK with
+	 * CLONE_FILES. */
 	int shared = vfork && plan->fd_first && !atomic_load_explicit(&files_refused, memory_order_relaxed)
 	                 ? RUN_SHARED_FDS
 	                 : 0;
@@ -115,8 +118,8 @@ static long clone_child(const nf_plan *plan, nf_stack *st, nf_run *run, int *pid
 			return r;
 		atomic_store_explicit(&clone3_refused, 1, memory_order_relaxed);
 	}
-	run->legacy = shared | LEGACY_RESET_SIGNALS | (plan->cgroup_fd >= 0 ? LEGACY_JOIN_CGROUP : 0);
-	unsigned long flags = base | SIGCHLD;
+	run->legacy = LEGACY_RESET_SIGNALS | (plan->cgroup_fd >= 0 ? LEGACY_JOIN_CGROUP : 0);
+	unsigned long flags = (base & ~(uint64_t)CLONE_FILES) | SIGCHLD;
 	if (want_pidfd && !atomic_load_explicit(&pidfd_refused, memory_order_relaxed)) {
 		r = nf_child_clone(flags | CLONE_PIDFD, run, pidfd, run);
 		if (r != -EINVAL)
