@@ -280,7 +280,7 @@ NF_API const char *nf_error_format(const nf_error *err, char *buf, size_t len);
  * exited. Outside the runtime they behave as documented above. */
 
 /* Each coroutine runs on a 64 KiB pooled stack (NF_STACK_DEFAULT) with a
- * guard page below it: running off the end prints "nofork: coroutine stack
+ * 68 KiB guard region below it: running off the end prints "nofork: coroutine stack
  * overflow (coroutine <id>) ..." to stderr and aborts the process (SIGABRT).
  * Workers are ordinary threads, so errno, malloc and all of libc work inside
  * coroutines; a blocking call (read, waitpid, ...) blocks the whole worker,
