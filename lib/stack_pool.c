@@ -23,21 +23,33 @@ static int size_class(size_t size, unsigned *cls)
 	return EINVAL;
 }
 
-static nf_stack *pop(unsigned cls)
+/* Pop up to n stacks of class cls with one CAS, linked from *first with
+ * the last link NULL; returns how many (0: empty). */
+static unsigned pop(unsigned cls, unsigned n, nf_stack **first)
 {
 	uint64_t old = atomic_load_explicit(&free_top[cls], memory_order_acquire);
 	for (;;) {
 		nf_stack *st = (nf_stack *)(uintptr_t)(old & PTR_MASK);
 		if (!st)
-			return NULL;
-		/* st->next may be stale if another thread popped st meanwhile; the
-		 * tag then differs and the CAS fails. The read itself is safe: pooled
-		 * memory is never unmapped. */
-		nf_stack *link = atomic_load_explicit(&st->next, memory_order_relaxed);
+			return 0;
+		/* The links may be stale if another thread popped these stacks
+		 * meanwhile, and may even form a cycle while others pop and push:
+		 * k bounds the walk, and the tag then differs so the CAS fails.
+		 * The reads themselves are safe: pooled memory is never unmapped. */
+		nf_stack *last = st;
+		unsigned k = 1;
+		nf_stack *link = atomic_load_explicit(&last->next, memory_order_relaxed);
+		for (; k < n && link; k++) {
+			last = link;
+			link = atomic_load_explicit(&last->next, memory_order_relaxed);
+		}
 		uint64_t next = (uint64_t)(uintptr_t)link | ((old >> TAG_SHIFT) + 1) << TAG_SHIFT;
-		if (atomic_compare_exchange_weak_explicit(&free_top[cls], &old, next,
-		                                          memory_order_acquire, memory_order_acquire))
-			return st;
+		if (atomic_compare_exchange_weak_explicit(&free_top[cls], &old, next, memory_order_acquire,
+		                                          memory_order_acquire)) {
+			atomic_store_explicit(&last->next, NULL, memory_order_relaxed);
+			*first = st;
+			return k;
+		}
 	}
 }
 
@@ -56,31 +68,7 @@ void nf_stack_put(nf_stack *st) { nf_stack_put_chain(st, st); }
 unsigned nf_stack_get_batch(size_t size, unsigned n, nf_stack **first)
 {
 	unsigned cls;
-	if (n == 0 || size_class(size, &cls))
-		return 0;
-	uint64_t old = atomic_load_explicit(&free_top[cls], memory_order_acquire);
-	for (;;) {
-		nf_stack *st = (nf_stack *)(uintptr_t)(old & PTR_MASK);
-		if (!st)
-			return 0;
-		/* Links read here may be stale (see pop), even form a cycle
-		 * while others pop and push; k bounds the walk, and an
-		 * unchanged tag at the CAS proves the chain was intact. */
-		nf_stack *last = st;
-		unsigned k = 1;
-		nf_stack *link = atomic_load_explicit(&last->next, memory_order_relaxed);
-		for (; k < n && link; k++) {
-			last = link;
-			link = atomic_load_explicit(&last->next, memory_order_relaxed);
-		}
-		uint64_t next = (uint64_t)(uintptr_t)link | ((old >> TAG_SHIFT) + 1) << TAG_SHIFT;
-		if (atomic_compare_exchange_weak_explicit(&free_top[cls], &old, next, memory_order_acquire,
-		                                          memory_order_acquire)) {
-			atomic_store_explicit(&last->next, NULL, memory_order_relaxed);
-			*first = st;
-			return k;
-		}
-	}
+	return n == 0 || size_class(size, &cls) ? 0 : pop(cls, n, first);
 }
 
 #ifndef MADV_GUARD_INSTALL
@@ -128,11 +116,8 @@ int nf_stack_get(size_t size, nf_stack **out)
 	int e = size_class(size, &cls);
 	if (e)
 		return e;
-	nf_stack *st = pop(cls);
-	if (st) {
-		*out = st;
+	if (pop(cls, 1, out))
 		return 0;
-	}
 	return map_stack(cls, out);
 }
 
