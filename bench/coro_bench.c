@@ -106,19 +106,27 @@ static void spawner(void *arg)
 	atomic_fetch_sub(&running, 1);
 }
 
+/* One 1 ms tick of sleep(): how much later than 1 ms it returned, kept in
+ * *worst if it is the worst so far. */
+static void tick(void (*sleep)(void), atomic_llong *worst)
+{
+	struct timespec a, b;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	sleep();
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	long long late = (b.tv_sec - a.tv_sec) * 1000000000LL + (b.tv_nsec - a.tv_nsec) - 1000000;
+	long long w = atomic_load(worst);
+	while (late > w && !atomic_compare_exchange_weak(worst, &w, late))
+		;
+}
+
+static void sleep_coroutine(void) { nf_sleep_ms(1); }
+
 static void ticker(void *arg)
 {
 	(void)arg;
-	while (atomic_load(&running) > 0) {
-		struct timespec a, b;
-		clock_gettime(CLOCK_MONOTONIC, &a);
-		nf_sleep_ms(1);
-		clock_gettime(CLOCK_MONOTONIC, &b);
-		long long late = (b.tv_sec - a.tv_sec) * 1000000000LL + (b.tv_nsec - a.tv_nsec) - 1000000;
-		long long w = atomic_load(&worst_ns);
-		while (late > w && !atomic_compare_exchange_weak(&worst_ns, &w, late))
-			;
-	}
+	while (atomic_load(&running) > 0)
+		tick(sleep_coroutine, &worst_ns);
 }
 
 static double run_coroutines(double *late)
@@ -147,18 +155,13 @@ static double run_coroutines(double *late)
 static atomic_int tt_run;
 static atomic_llong tt_worst_ns;
 
+static void sleep_thread(void) { nanosleep(&(struct timespec){0, 1000000}, NULL); }
+
 static void *thread_ticker(void *arg)
 {
 	(void)arg;
-	while (atomic_load(&tt_run)) {
-		struct timespec a, b, d = {0, 1000000};
-		clock_gettime(CLOCK_MONOTONIC, &a);
-		nanosleep(&d, NULL);
-		clock_gettime(CLOCK_MONOTONIC, &b);
-		long long late = (b.tv_sec - a.tv_sec) * 1000000000LL + (b.tv_nsec - a.tv_nsec) - 1000000;
-		if (late > atomic_load(&tt_worst_ns))
-			atomic_store(&tt_worst_ns, late);
-	}
+	while (atomic_load(&tt_run))
+		tick(sleep_thread, &tt_worst_ns);
 	return NULL;
 }
 

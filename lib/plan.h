@@ -76,7 +76,7 @@
 #define RUN_MASK 16   /* u64: signal mask to exec with */
 #define RUN_RFD 24    /* i32: report pipe write end (-1: none) */
 #define RUN_RFD_R 28  /* i32: report pipe read end, closed first (-1: none) */
-#define RUN_LEGACY 32 /* i32: LEGACY_* bits: what clone3 could not do for the child */
+#define RUN_LEGACY 32 /* i32: how the child was cloned: LEGACY_* (what clone3 could not do), RUN_SHARED_FDS */
 #define LEGACY_RESET_SIGNALS 1 /* clone(2): no CLONE_CLEAR_SIGHAND, the child resets handlers */
 #define LEGACY_JOIN_CGROUP 2   /* no CLONE_INTO_CGROUP: the child writes itself into cgroup.procs */
 #define RUN_SHARED_FDS 4       /* CLONE_FILES: the child must unshare before any fd change */
