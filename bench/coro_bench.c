@@ -19,6 +19,9 @@
  *                        the poller; the wait parks on the pidfd)
  *
  * usage: coro_bench TARGET [rounds] [spawns-per-round]
+ *   CORO_N=n          n spawning coroutines instead of 1000
+ *   CORO_ONLY=prefix  only the method whose name starts with prefix, rounds
+ *                     times, no table: a bare loop for perf stat/record
  */
 #include <nofork.h>
 
@@ -213,6 +216,16 @@ int main(int argc, char **argv)
 	    {"nofork 1000 coroutines / 2 workers", run_coroutines, {0}, {0}, {0}},
 	};
 	enum { M = sizeof m / sizeof *m };
+	const char *only = getenv("CORO_ONLY"); /* one method, a bare loop for perf */
+	if (only) {
+		double late;
+		for (int j = 0; j < M; j++)
+			if (!strncmp(m[j].name, only, strlen(only)))
+				for (int r = 0; r < rounds; r++)
+					m[j].run(&late);
+		nf_rt_stop();
+		return 0;
+	}
 	if (rounds > 64)
 		rounds = 64;
 	double late_dummy;

@@ -13,12 +13,14 @@
  * All methods exec the same target with the same argv and envp. Adding a
  * method is one entry in `methods[]` (see struct method).
  */
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <spawn.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -68,6 +70,9 @@ struct method {
 	void (*close)(void *state);
 	/* Only in the "ablate" sweep or when named with --methods. */
 	bool ablation;
+	/* Called from coroutines on nofork's runtime, not from threads: a
+	 * timed batch runs whole inside them (see on_runtime). */
+	bool coroutine;
 };
 
 static int open_stateless(const struct target *t, void **state)
@@ -340,6 +345,19 @@ static void nofork_close(void *state)
 	nf_cmd_free(state);
 }
 
+/* nofork from a coroutine: the same cmd and calls, made on the runtime
+ * (nf_rt_start(0): a worker per CPU), where a spawn is CLONE_VM without
+ * CLONE_VFORK and the coroutine parks in the poller until the exec (report
+ * pipe) and again until the exit (pidfd), its worker free meanwhile. */
+static int rt_started = -1;
+
+static int coroutine_open(const struct target *t, void **state)
+{
+	if (rt_started < 0)
+		rt_started = nf_rt_start(0);
+	return rt_started ? rt_started : nofork_open(t, state);
+}
+
 /* The posix_spawn drop-in, called by its nofork_ name (a rebuilt program). */
 static int compat_spawn_wait(void *state, const struct target *t)
 {
@@ -381,21 +399,22 @@ static int preload_spawn_wait(void *state, const struct target *t)
 }
 
 /* vfork and posix_spawn must stay here: ratios are computed against them.
- * Spawning from coroutines is measured by bench/coro_bench. */
+ * Throughput from 1000 coroutines is measured by bench/coro_bench. */
 static const struct method methods[] = {
-	{ "vfork+execve", open_stateless, vfork_spawn_wait, NULL, false },
-	{ "posix_spawn", open_stateless, posix_spawn_wait, NULL, false },
-	{ "fork+execve", open_stateless, fork_spawn_wait, NULL, false },
-	{ "c3", c3_open, rung_spawn_wait, rung_close, true },
-	{ "c3+stk", c3_stk_open, rung_spawn_wait, rung_close, true },
-	{ "c3+pidfd", c3_pidfd_open, rung_spawn_wait, rung_close, true },
-	{ "c3+sig", c3_sig_open, rung_spawn_wait, rung_close, true },
-	{ "c3+fds", c3_fds_open, rung_spawn_wait, rung_close, true },
-	{ "c3+stops", c3_stops_open, rung_spawn_wait, rung_close, true },
-	{ "nofork", nofork_open, nofork_spawn_wait, nofork_close, false },
-	{ "nofork/nopidfd", nofork_nopidfd_open, nofork_spawn_wait, nofork_close, true },
-	{ "nofork/compat", open_stateless, compat_spawn_wait, NULL, false },
-	{ "nofork/preload", preload_open, preload_spawn_wait, free, false },
+	{ "vfork+execve", open_stateless, vfork_spawn_wait, NULL, false, false },
+	{ "posix_spawn", open_stateless, posix_spawn_wait, NULL, false, false },
+	{ "fork+execve", open_stateless, fork_spawn_wait, NULL, false, false },
+	{ "c3", c3_open, rung_spawn_wait, rung_close, true, false },
+	{ "c3+stk", c3_stk_open, rung_spawn_wait, rung_close, true, false },
+	{ "c3+pidfd", c3_pidfd_open, rung_spawn_wait, rung_close, true, false },
+	{ "c3+sig", c3_sig_open, rung_spawn_wait, rung_close, true, false },
+	{ "c3+fds", c3_fds_open, rung_spawn_wait, rung_close, true, false },
+	{ "c3+stops", c3_stops_open, rung_spawn_wait, rung_close, true, false },
+	{ "nofork", nofork_open, nofork_spawn_wait, nofork_close, false, false },
+	{ "nofork/nopidfd", nofork_nopidfd_open, nofork_spawn_wait, nofork_close, true, false },
+	{ "nofork/coroutine", coroutine_open, nofork_spawn_wait, nofork_close, false, true },
+	{ "nofork/compat", open_stateless, compat_spawn_wait, NULL, false, false },
+	{ "nofork/preload", preload_open, preload_spawn_wait, free, false, false },
 };
 #define NMETHODS (sizeof methods / sizeof methods[0])
 enum { M_VFORK = 0, M_POSIX_SPAWN = 1 };
@@ -617,56 +636,126 @@ struct worker {
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
-	pthread_barrier_wait(w->go);
+	if (w->go)
+		pthread_barrier_wait(w->go);
 	for (long i = 0; i < w->k && !w->err; i++)
 		w->err = w->m->spawn_wait(w->state, w->t);
 	return NULL;
 }
 
-/* One timed batch: k spawns (per thread). Returns 0 and the batch value
- * (µs per spawn, µs to first instruction, or spawns/s), or an errno. */
+/* k spawns on this thread or coroutine: the batch value of a latency point
+ * (µs per spawn, or µs to the first instruction) or an errno. */
+struct latency {
+	const struct point *p;
+	const struct method *m;
+	void *state;
+	long k;
+	double value;
+	int err;
+};
+
+static void *latency_main(void *arg)
+{
+	struct latency *l = arg;
+	const struct point *p = l->p;
+	double acc = 0, t0 = cfg.cpu ? cpu_s() : now_s();
+	for (long i = 0; i < l->k; i++) {
+		struct timespec before, child;
+		clock_gettime(CLOCK_MONOTONIC, &before);
+		if ((l->err = l->m->spawn_wait(l->state, p->t)))
+			return NULL;
+		if (p->first_fd >= 0) {
+			if (read(p->first_fd, &child, sizeof child) != (ssize_t)sizeof child) {
+				l->err = EIO;
+				return NULL;
+			}
+			acc += (child.tv_sec - before.tv_sec) * 1e6 + (child.tv_nsec - before.tv_nsec) * 1e-3;
+		}
+	}
+	double t1 = cfg.cpu ? cpu_s() : now_s();
+	l->value = p->first_fd >= 0 ? acc / l->k : (t1 - t0) * 1e6 / l->k;
+	return NULL;
+}
+
+struct on_rt {
+	void *(*fn)(void *);
+	void *arg;
+	sem_t *done;
+};
+
+static void on_rt_main(void *arg)
+{
+	struct on_rt *o = arg;
+	o->fn(o->arg);
+	sem_post(o->done);
+}
+
+/* Runs fn(args[i]) for i < n (n <= 8), each in a coroutine of its own, and
+ * returns when all have returned: 0, or nf_go's error. The hand-off costs a
+ * few µs once per batch, outside the coroutines' own timing. */
+static int on_runtime(int n, void *(*fn)(void *), void **args)
+{
+	struct on_rt o[8];
+	sem_t done;
+	sem_init(&done, 0, 0);
+	int started = 0, e = 0;
+	for (; started < n; started++) {
+		o[started] = (struct on_rt){ fn, args[started], &done };
+		if ((e = nf_go(on_rt_main, &o[started])))
+			break;
+	}
+	for (int i = 0; i < started; i++)
+		while (sem_wait(&done) && errno == EINTR)
+			;
+	sem_destroy(&done);
+	return e;
+}
+
+/* One timed batch: k spawns (per thread or coroutine). Returns 0 and the
+ * batch value (µs per spawn, µs to first instruction, or spawns/s), or an
+ * errno. */
 static int batch(const struct point *p, int m, void **states, long k, double *value)
 {
 	const struct method *me = &methods[m];
+	int e = 0;
 	if (p->threads == 0) {
-		double acc = 0, t0 = cfg.cpu ? cpu_s() : now_s();
-		for (long i = 0; i < k; i++) {
-			struct timespec before, child;
-			clock_gettime(CLOCK_MONOTONIC, &before);
-			int e = me->spawn_wait(states[0], p->t);
-			if (e)
-				return e;
-			if (p->first_fd >= 0) {
-				if (read(p->first_fd, &child, sizeof child) != (ssize_t)sizeof child)
-					return EIO;
-				acc += (child.tv_sec - before.tv_sec) * 1e6 +
-				       (child.tv_nsec - before.tv_nsec) * 1e-3;
-			}
-		}
-		double t1 = cfg.cpu ? cpu_s() : now_s();
-		*value = p->first_fd >= 0 ? acc / k : (t1 - t0) * 1e6 / k;
-		return 0;
+		struct latency l = { p, me, states[0], k, 0, 0 };
+		void *arg = &l;
+		if (me->coroutine)
+			e = on_runtime(1, latency_main, &arg);
+		else
+			latency_main(arg);
+		*value = l.value;
+		return e ? e : l.err;
 	}
 	pthread_barrier_t go;
 	pthread_barrier_init(&go, NULL, (unsigned)p->threads + 1);
 	struct worker w[8];
 	pthread_t tid[8];
+	void *args[8];
 	for (int i = 0; i < p->threads; i++) {
-		w[i] = (struct worker){ me, p->t, states[i], k, 0, &go };
-		pthread_create(&tid[i], NULL, worker_main, &w[i]);
+		/* Coroutines must not block their worker in a barrier; nf_go
+		 * is quick enough to start them inside the timed region. */
+		w[i] = (struct worker){ me, p->t, states[i], k, 0, me->coroutine ? NULL : &go };
+		args[i] = &w[i];
+		if (!me->coroutine)
+			pthread_create(&tid[i], NULL, worker_main, &w[i]);
 	}
-	pthread_barrier_wait(&go);
+	if (!me->coroutine)
+		pthread_barrier_wait(&go);
 	double t0 = now_s();
-	int err = 0;
-	for (int i = 0; i < p->threads; i++) {
-		pthread_join(tid[i], NULL);
-		if (w[i].err)
-			err = w[i].err;
-	}
+	if (me->coroutine)
+		e = on_runtime(p->threads, worker_main, args);
+	else
+		for (int i = 0; i < p->threads; i++)
+			pthread_join(tid[i], NULL);
 	double dt = now_s() - t0;
 	pthread_barrier_destroy(&go);
+	for (int i = 0; i < p->threads; i++)
+		if (w[i].err)
+			e = w[i].err;
 	*value = (double)p->threads * (double)k / dt;
-	return err;
+	return e;
 }
 
 static void fail_row(struct row *r, const char *what, int e)
@@ -788,12 +877,14 @@ static int only_loop(const char *name, const struct target *t, long n)
 		if (strcmp(methods[m].name, name))
 			continue;
 		void *st;
+		struct point pt = { .t = t, .first_fd = -1 };
+		double v;
 		int e = methods[m].open(t, &st);
-		for (long i = 0; i < 20 && !e; i++) /* warm-up */
-			e = methods[m].spawn_wait(st, t);
+		if (!e) /* warm-up */
+			e = batch(&pt, (int)m, &st, 20, &v);
 		double t0 = now_s();
-		for (long i = 0; i < n && !e; i++)
-			e = methods[m].spawn_wait(st, t);
+		if (!e)
+			e = batch(&pt, (int)m, &st, n, &v);
 		double dt = now_s() - t0;
 		if (st && methods[m].close)
 			methods[m].close(st);
@@ -807,6 +898,20 @@ static int only_loop(const char *name, const struct target *t, long n)
 	}
 	fprintf(stderr, "spawn_bench: no method %s\n", name);
 	return 2;
+}
+
+/* How many fds this process has open (the runtime's among them), for a
+ * label; -1 without /proc. */
+static int open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	if (!d)
+		return -1;
+	int n = -1; /* the directory's own fd */
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n - 2; /* . and .. */
 }
 
 /* ---- parent memory ballast ------------------------------------------------ */
@@ -899,6 +1004,12 @@ static void headline(void)
 	fmt_ratio(a, sizeof a, ratio(find_method_row("threads", "2 threads + faulter", "nofork"),
 				     find_method_row("threads", "2 threads + faulter", "posix_spawn")));
 	printf("- 2 spawning threads + 1 faulting thread, throughput nofork/posix_spawn: %s (target >= 1.2)\n", a);
+	fmt_ratio(a, sizeof a, ratio(find_method_row("target", "static", "nofork/coroutine"), vf));
+	n_hi = ratio(find_method_row("rss", hi, "nofork/coroutine"), find_method_row("rss", hi, "vfork+execve"));
+	n_lo = ratio(find_method_row("rss", lo, "nofork/coroutine"), find_method_row("rss", lo, "vfork+execve"));
+	fmt_ratio(b, sizeof b, n_hi / n_lo);
+	printf("- from one coroutine (no target): nofork/coroutine / vfork = %s, static; %s vs %s parent RSS, drift-free: %s\n", a,
+	       hi, lo, b);
 }
 
 static void usage(FILE *f)
@@ -1066,7 +1177,9 @@ int main(int argc, char **argv)
 		 * and close it again at exec; nofork's child shares it and
 		 * unshares only fds 0-2 (compat inherits every fd, as
 		 * posix_spawn must, so it pays like posix_spawn). */
-		run_point(&(struct point){ "fds", "4 fds", &t_static, 0, false, -1 });
+		char label[40];
+		snprintf(label, sizeof label, "%d fds", open_fds());
+		run_point(&(struct point){ "fds", label, &t_static, 0, false, -1 });
 		struct rlimit rl;
 		int want_n = FDS_MANY;
 		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -1075,15 +1188,16 @@ int main(int argc, char **argv)
 		}
 		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)want_n + 64)
 			want_n = rl.rlim_cur > 64 ? (int)rl.rlim_cur - 64 : 0;
-		int n = 0, last = -1;
-		for (; n < want_n; n++)
-			if ((last = fcntl(3, F_DUPFD_CLOEXEC, 4)) < 0)
+		/* Kept in a list: the runtime's fds may lie among them. */
+		int *fds = malloc(sizeof(int) * (size_t)(want_n > 0 ? want_n : 1)), n = 0;
+		for (; fds && n < want_n; n++)
+			if ((fds[n] = fcntl(3, F_DUPFD_CLOEXEC, 4)) < 0)
 				break;
-		char label[40];
-		snprintf(label, sizeof label, "%d fds", n + 4);
+		snprintf(label, sizeof label, "%d fds", open_fds());
 		run_point(&(struct point){ "fds", label, &t_static, 0, false, -1 });
-		if (n)
-			syscall(SYS_close_range, 4u, (unsigned)last, 0u);
+		for (int i = 0; i < n; i++)
+			close(fds[i]);
+		free(fds);
 		print_table("fds", "Open fds in the parent (close-on-exec), static target");
 	}
 	if (want("first")) {
@@ -1103,7 +1217,8 @@ int main(int argc, char **argv)
 		run_point(&(struct point){ "threads", "2 threads", &t_static, 2, false, -1 });
 		run_point(&(struct point){ "threads", "1 thread + faulter", &t_static, 1, true, -1 });
 		run_point(&(struct point){ "threads", "2 threads + faulter", &t_static, 2, true, -1 });
-		print_table("threads", "Spawning threads (throughput, spawns/s), with and without a page-faulting thread");
+		print_table("threads", "Spawning threads (throughput, spawns/s), with and without a page-faulting thread; "
+			    "nofork/coroutine: as many coroutines, on a worker per CPU");
 	}
 	if (want("ablate")) {
 		/* The ladder between vfork and nofork; fork is left out (it
@@ -1118,5 +1233,7 @@ int main(int argc, char **argv)
 	printf("\n");
 	print_load("End");
 	write_csv();
+	if (rt_started == 0)
+		nf_rt_stop();
 	return 0;
 }
