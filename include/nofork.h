@@ -277,7 +277,10 @@ NF_API const char *nf_error_format(const nf_error *err, char *buf, size_t len);
 /* ---- the M:N runtime -------------------------------------------------------- */
 /* Coroutines on a few worker threads. Inside a coroutine, nf_spawn and
  * nf_proc_wait park the coroutine (not the worker) until the child exec'd or
- * exited. Outside the runtime they behave as documented above. */
+ * exited; nf_spawn alone may instead keep its worker asleep until the exec
+ * (as from a thread) while another worker idles and so serves everything
+ * else; one worker alone never does. Outside the runtime they behave as
+ * documented above. */
 
 /* Each coroutine runs on a 64 KiB pooled stack (NF_STACK_DEFAULT) with a
  * 68 KiB guard region below it: running off the end prints "nofork: coroutine stack

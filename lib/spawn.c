@@ -14,6 +14,9 @@
  * pipe. The coroutine parks on the pipe in the poller; EOF means the child
  * has left our memory (exec closes it after switching mm, exit after
  * releasing mm), so only then are the stack and the report read and reused.
+ * Unless another worker idles (rt_spawn_may_block): then nothing waits for
+ * this worker and the thread way is cheaper (no pipe, no epoll, no wake-up,
+ * and CLONE_FILES).
  *
  * Fallbacks, each chosen once and remembered: clone3 refused (ENOSYS; EPERM
  * from a seccomp filter; EINVAL from a kernel without CLONE_CLEAR_SIGHAND) →
@@ -311,5 +314,5 @@ int nf_spawn(const nf_cmd *cmd, nf_proc *proc, nf_error *err)
 		nf_error_parent(err, e, NF_OP_NONE);
 		return e;
 	}
-	return spawn_plan(plan, proc, err, nf_rt_in_coroutine());
+	return spawn_plan(plan, proc, err, nf_rt_in_coroutine() && !rt_spawn_may_block());
 }

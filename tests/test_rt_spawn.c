@@ -8,6 +8,10 @@
 
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,6 +92,9 @@ static void slow_child(void *arg)
 	nf_proc p;
 	ck_assert_int_eq(nf_spawn(cmd, &p, NULL), 0);
 	ck_assert_int_eq(p.pidfd >= 0, arg == NULL);
+	struct nf_rt_stats st;
+	nf_rt_stats(&st);
+	ck_assert_uint_eq(st.spawn_blocking, 0); /* a lone worker never sleeps in clone */
 	int t0 = atomic_load(&ticks);
 	ck_assert_int_eq(nf_proc_wait(&p, &wait_status, -1), 0);
 	ticks_during_wait = atomic_load(&ticks) - t0;
@@ -146,6 +153,84 @@ START_TEST(failures_and_timeouts_in_a_coroutine)
 }
 END_TEST
 
+/* Two workers: with the other one idle, a coroutine's spawn goes the thread
+ * way (its worker asleep in clone until the exec). Here the child blocks in
+ * its plan, opening a FIFO for writing, until a coroutine that first sleeps
+ * 20 ms opens the reading end: that timer must be served by the other
+ * worker while this one sleeps, or neither ever goes on. */
+static char *fifo;
+static _Atomic int read_done;
+static char fifo_text[8192];
+
+static void fifo_reader(void *arg)
+{
+	(void)arg;
+	nf_sleep_ms(20);
+	int fd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	size_t len = 0;
+	for (;;) {
+		/* No POLLHUP before a writer came and went (pipe_poll). */
+		ck_assert_int_eq(nf_wait_fd(fd, POLLIN, 10000), 0);
+		ssize_t n = read(fd, fifo_text + len, sizeof fifo_text - 1 - len);
+		if (n == 0)
+			break;
+		if (n < 0 && errno == EAGAIN)
+			continue;
+		ck_assert_int_gt(n, 0);
+		len += (size_t)n;
+	}
+	fifo_text[len] = 0;
+	close(fd);
+	atomic_store(&read_done, 1);
+}
+
+static void fifo_writer(void *arg)
+{
+	uint64_t *blocking = arg;
+	char want[4200];
+	snprintf(want, sizeof want, "\nfd 1 cloexec=0 mode=w path=%s\n", fifo);
+	struct nf_rt_stats st;
+	nf_rt_stats(&st);
+	uint64_t before = st.spawn_blocking;
+	for (int i = 0; i < 5; i++) {
+		atomic_store(&read_done, 0);
+		ck_assert_int_eq(nf_go(fifo_reader, NULL), 0);
+		nf_sleep_ms(2); /* the reader parks on its timer: both workers idle */
+		nf_cmd *cmd = probe_cmd(NULL);
+		ck_assert_int_eq(nf_cmd_open(cmd, 1, fifo, O_WRONLY, 0), 0);
+		nf_proc p;
+		ck_assert_int_eq(nf_spawn(cmd, &p, NULL), 0);
+		int status;
+		ck_assert_int_eq(nf_proc_wait(&p, &status, -1), 0);
+		nf_proc_release(&p);
+		nf_cmd_free(cmd);
+		ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+		while (!atomic_load(&read_done))
+			nf_sleep_ms(1);
+		ck_assert_msg(strncmp(fifo_text, "argc 1\n", 7) == 0 && strstr(fifo_text, want),
+			      "the probe's report through the FIFO: %s", fifo_text);
+	}
+	nf_rt_stats(&st);
+	*blocking = st.spawn_blocking - before;
+}
+
+START_TEST(blocking_spawn_leaves_timers_served)
+{
+	fifo = tmp_file("fifo", "", 0600);
+	ck_assert_int_eq(unlink(fifo), 0);
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	ck_assert_int_eq(nf_rt_start(2), 0);
+	uint64_t blocking = 0;
+	ck_assert_int_eq(nf_go(fifo_writer, &blocking), 0);
+	nf_rt_stop();
+	/* The path under test was taken (the other worker idled each time). */
+	ck_assert_uint_ge(blocking, 3);
+	unlink(fifo);
+	free(fifo);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("rt_spawn");
@@ -153,6 +238,7 @@ int main(void)
 	tcase_add_test(tc, spawn_many_from_coroutines);
 	tcase_add_loop_test(tc, wait_parks_the_coroutine_not_the_worker, 0, 2);
 	tcase_add_test(tc, failures_and_timeouts_in_a_coroutine);
+	tcase_add_test(tc, blocking_spawn_leaves_timers_served);
 	suite_add_tcase(s, tc);
 	return common_main(s);
 }

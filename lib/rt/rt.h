@@ -17,7 +17,13 @@ int rt_wait_fd_closing(int fd, short events);
  * by nf_spawn around a coroutine spawn's clone-to-exec phase. Coroutine only. */
 void rt_spawn_slot_take(void);
 void rt_spawn_slot_give(void);
-void rt_spawn_slot_stats(uint64_t *waits, int *max_in_flight);
+void rt_spawn_slot_stats(uint64_t *waits, int *max_in_flight, uint64_t *blocking);
+
+/* Whether a coroutine's spawn may go the thread way (CLONE_VFORK, its worker
+ * asleep until the exec) instead of parking: yes while another worker idles,
+ * since then nothing waits for this one. Counted in nf_rt_stats. Coroutine
+ * only. */
+int rt_spawn_may_block(void);
 
 /* Coroutine stacks a worker keeps for reuse (not available to other
  * threads meanwhile). */
@@ -41,6 +47,7 @@ struct nf_rt_stats {
 	uint64_t polls;     /* blocking epoll_wait calls by an idle worker */
 	uint64_t sleeps;    /* futex sleeps of idle workers */
 	uint64_t spawn_waits;     /* coroutine spawns that waited for a spawn slot */
+	uint64_t spawn_blocking;  /* coroutine spawns made the thread way (a worker idled) */
 	int spawn_max_in_flight;  /* most coroutine spawns between clone and exec at once */
 	int workers;
 };

@@ -732,5 +732,5 @@ void nf_rt_stats(struct nf_rt_stats *st)
 	st->created += atomic_load_explicit(&rt.n_created_ext, RELAXED);
 	st->global_in = atomic_load_explicit(&rt.n_global_in, RELAXED);
 	st->workers = rt.nworkers;
-	rt_spawn_slot_stats(&st->spawn_waits, &st->spawn_max_in_flight);
+	rt_spawn_slot_stats(&st->spawn_waits, &st->spawn_max_in_flight, &st->spawn_blocking);
 }

@@ -6,7 +6,8 @@
  * 2-core machine (throughput vs two vfork threads; ticker lateness):
  * 1/worker 0.63x, 0.85 ms; 2: 0.74x, 0.94 ms; 4: 0.81x, 1.2 ms; 8: 0.83x,
  * 1.8 ms; uncapped: 0.47x, 130 ms. Waiters queue FIFO and a released slot is
- * handed straight to the oldest. */
+ * handed straight to the oldest. Also here: whether a coroutine spawn may
+ * skip all that and go the thread way (rt_spawn_may_block). */
 #include "rt_int.h"
 
 #include <pthread.h>
@@ -16,6 +17,7 @@
 static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
 static int in_flight, max_in_flight;
 static uint64_t waits;
+static _Atomic uint64_t blocking;
 static struct co *head, *tail;
 
 static int cap(void) { return SLOTS_PER_WORKER * (rt.nworkers > 0 ? rt.nworkers : 1); }
@@ -70,10 +72,31 @@ void rt_spawn_slot_give(void)
 		rt_ready(next);
 }
 
-void rt_spawn_slot_stats(uint64_t *w, int *max)
+int rt_spawn_may_block(void)
+{
+	/* Another worker idles (in the poller, searching, or asleep): it runs
+	 * whatever turns runnable while this one sleeps in clone, which takes
+	 * as long as the child's plan (opening a FIFO may take forever). One
+	 * asleep while nobody polls (a poller role being handed over) is
+	 * woken, so timers and fds stay watched meanwhile. One worker alone
+	 * never blocks. */
+	if (!atomic_load(&rt.poll_blocked) && !atomic_load(&rt.nspinning)) {
+		if (atomic_load(&rt.nsleepers) == 0)
+			return 0;
+		if (!atomic_load(&rt.polling)) {
+			atomic_fetch_add(&rt.seq, 1);
+			rt_futex_wake(&rt.seq, 1);
+		}
+	}
+	atomic_fetch_add_explicit(&blocking, 1, memory_order_relaxed);
+	return 1;
+}
+
+void rt_spawn_slot_stats(uint64_t *w, int *max, uint64_t *blocked)
 {
 	pthread_mutex_lock(&slots_lock);
 	*w = waits;
 	*max = max_in_flight;
 	pthread_mutex_unlock(&slots_lock);
+	*blocked = atomic_load_explicit(&blocking, memory_order_relaxed);
 }
