@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,6 +50,9 @@ struct worker {
 	void *park_arg;
 	unsigned index;
 	unsigned tick;
+	/* Between finding its queues empty and taking a coroutine: polling,
+	 * spinning or asleep (owner writes; rt_spawn_may_block reads). */
+	_Atomic bool idle;
 	uint32_t rng;
 	uint64_t id_next, id_end; /* a range of coroutine ids taken from rt.next_id */
 	pthread_t thread;

@@ -373,6 +373,8 @@ static struct co *find_work(struct worker *w)
 			continue;
 		if ((co = global_get(w, RUNQ_SIZE / 2)))
 			return co;
+		if (!atomic_load_explicit(&w->idle, RELAXED))
+			atomic_store_explicit(&w->idle, true, RELAXED);
 		if (try_poll(w))
 			continue;
 		if (rt.nworkers > 1) {
@@ -442,8 +444,11 @@ static void *worker_main(void *arg)
 	tls_worker = w;
 	rt_guard_thread_init(w);
 	struct co *co;
-	while ((co = find_work(w)))
+	while ((co = find_work(w))) {
+		if (atomic_load_explicit(&w->idle, RELAXED))
+			atomic_store_explicit(&w->idle, false, RELAXED);
 		run(w, co);
+	}
 	rt_guard_thread_fini(w);
 	tls_worker = NULL;
 	return NULL;

@@ -80,13 +80,15 @@ int rt_spawn_may_block(void)
 	 * asleep while nobody polls (a poller role being handed over) is
 	 * woken, so timers and fds stay watched meanwhile. One worker alone
 	 * never blocks. */
-	if (!atomic_load(&rt.poll_blocked) && !atomic_load(&rt.nspinning)) {
-		if (atomic_load(&rt.nsleepers) == 0)
-			return 0;
-		if (!atomic_load(&rt.polling)) {
-			atomic_fetch_add(&rt.seq, 1);
-			rt_futex_wake(&rt.seq, 1);
-		}
+	struct worker *self = rt_self();
+	int i = 0;
+	while (i < rt.nworkers && (&rt.workers[i] == self || !atomic_load_explicit(&rt.workers[i].idle, memory_order_relaxed)))
+		i++;
+	if (i == rt.nworkers)
+		return 0;
+	if (!atomic_load(&rt.polling) && atomic_load(&rt.nsleepers) > 0) {
+		atomic_fetch_add(&rt.seq, 1);
+		rt_futex_wake(&rt.seq, 1);
 	}
 	atomic_fetch_add_explicit(&blocking, 1, memory_order_relaxed);
 	return 1;
