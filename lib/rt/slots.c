@@ -81,10 +81,10 @@ int rt_spawn_may_block(void)
 	 * woken, so timers and fds stay watched meanwhile. One worker alone
 	 * never blocks. */
 	struct worker *self = rt_self();
-	int i = 0;
-	while (i < rt.nworkers && (&rt.workers[i] == self || !atomic_load_explicit(&rt.workers[i].idle, memory_order_relaxed)))
-		i++;
-	if (i == rt.nworkers)
+	int idler = 0;
+	for (int i = 0; i < rt.nworkers && !idler; i++)
+		idler = &rt.workers[i] != self && atomic_load_explicit(&rt.workers[i].idle, memory_order_relaxed);
+	if (!idler)
 		return 0;
 	if (!atomic_load(&rt.polling) && atomic_load(&rt.nsleepers) > 0) {
 		atomic_fetch_add(&rt.seq, 1);
