@@ -619,7 +619,14 @@ static void *sender(void *arg)
 {
 	pthread_t target = *(pthread_t *)arg;
 	while (!atomic_load(&sender_stop)) {
+		long seen = atomic_load(&nested_ok) + atomic_load(&nested_bad);
 		pthread_kill(target, SIGUSR1);
+		/* The next signal only after this one's handler is through: a
+		 * handler (a whole spawn and wait) can outlast the period (under
+		 * ASan the probe alone takes 14 ms), and back-to-back handlers
+		 * starve the thread they interrupt until the test times out. */
+		while (!atomic_load(&sender_stop) && atomic_load(&nested_ok) + atomic_load(&nested_bad) == seen)
+			nanosleep(&(struct timespec){0, 100000}, NULL);
 		nanosleep(&(struct timespec){0, 500000}, NULL);
 	}
 	return NULL;
