@@ -624,39 +624,32 @@ struct point {
 	int first_fd;     /* >= 0: read the child's timestamp from this pipe */
 };
 
-struct worker {
-	const struct method *m;
-	const struct target *t;
-	void *state;
-	long k;
-	int err;
-	pthread_barrier_t *go;
-};
-
-static void *worker_main(void *arg)
-{
-	struct worker *w = arg;
-	if (w->go)
-		pthread_barrier_wait(w->go);
-	for (long i = 0; i < w->k && !w->err; i++)
-		w->err = w->m->spawn_wait(w->state, w->t);
-	return NULL;
-}
-
-/* k spawns on this thread or coroutine: the batch value of a latency point
- * (µs per spawn, or µs to the first instruction) or an errno. */
-struct latency {
+/* k spawns by one thread or coroutine of a batch: err is 0 or an errno;
+ * value is a latency point's (µs per spawn, or µs to the first
+ * instruction). */
+struct job {
 	const struct point *p;
 	const struct method *m;
 	void *state;
 	long k;
 	double value;
 	int err;
+	pthread_barrier_t *go; /* throughput: start together (threads only) */
 };
+
+static void *throughput_main(void *arg)
+{
+	struct job *j = arg;
+	if (j->go)
+		pthread_barrier_wait(j->go);
+	for (long i = 0; i < j->k && !j->err; i++)
+		j->err = j->m->spawn_wait(j->state, j->p->t);
+	return NULL;
+}
 
 static void *latency_main(void *arg)
 {
-	struct latency *l = arg;
+	struct job *l = arg;
 	const struct point *p = l->p;
 	double acc = 0, t0 = cfg.cpu ? cpu_s() : now_s();
 	for (long i = 0; i < l->k; i++) {
@@ -719,7 +712,7 @@ static int batch(const struct point *p, int m, void **states, long k, double *va
 	const struct method *me = &methods[m];
 	int e = 0;
 	if (p->threads == 0) {
-		struct latency l = { p, me, states[0], k, 0, 0 };
+		struct job l = { p, me, states[0], k, 0, 0, NULL };
 		void *arg = &l;
 		if (me->coroutine)
 			e = on_runtime(1, latency_main, &arg);
@@ -730,22 +723,22 @@ static int batch(const struct point *p, int m, void **states, long k, double *va
 	}
 	pthread_barrier_t go;
 	pthread_barrier_init(&go, NULL, (unsigned)p->threads + 1);
-	struct worker w[8];
+	struct job w[8];
 	pthread_t tid[8];
 	void *args[8];
 	for (int i = 0; i < p->threads; i++) {
 		/* Coroutines must not block their worker in a barrier; nf_go
 		 * is quick enough to start them inside the timed region. */
-		w[i] = (struct worker){ me, p->t, states[i], k, 0, me->coroutine ? NULL : &go };
+		w[i] = (struct job){ p, me, states[i], k, 0, 0, me->coroutine ? NULL : &go };
 		args[i] = &w[i];
 		if (!me->coroutine)
-			pthread_create(&tid[i], NULL, worker_main, &w[i]);
+			pthread_create(&tid[i], NULL, throughput_main, &w[i]);
 	}
 	if (!me->coroutine)
 		pthread_barrier_wait(&go);
 	double t0 = now_s();
 	if (me->coroutine)
-		e = on_runtime(p->threads, worker_main, args);
+		e = on_runtime(p->threads, throughput_main, args);
 	else
 		for (int i = 0; i < p->threads; i++)
 			pthread_join(tid[i], NULL);
