@@ -117,6 +117,9 @@ void rt_park(struct co *co, void (*fn)(struct co *, void *), void *arg);
 /* Make a parked coroutine runnable (any thread). */
 void rt_ready(struct co *co);
 
+/* Whether w's own queue is empty (any thread; a snapshot). */
+int runq_empty(struct worker *w);
+
 /* Whether any queue holds a coroutine (for an idler about to block, after
  * it announced itself in rt.nsleepers / rt.poll_blocked). */
 int rt_work_visible(struct worker *w);

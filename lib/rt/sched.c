@@ -204,7 +204,7 @@ static struct co *runq_get(struct worker *w)
 	}
 }
 
-static int runq_empty(struct worker *w)
+int runq_empty(struct worker *w)
 {
 	return atomic_load_explicit(&w->head, memory_order_acquire) ==
 	       atomic_load_explicit(&w->tail, memory_order_acquire);

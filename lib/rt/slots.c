@@ -81,6 +81,8 @@ int rt_spawn_may_block(void)
 	 * woken, so timers and fds stay watched meanwhile. One worker alone
 	 * never blocks. */
 	struct worker *self = rt_self();
+	if (!runq_empty(self))
+		return 0; /* they would wait for this worker, or for a steal */
 	int idler = 0;
 	for (int i = 0; i < rt.nworkers && !idler; i++)
 		idler = &rt.workers[i] != self && atomic_load_explicit(&rt.workers[i].idle, memory_order_relaxed);
