@@ -279,7 +279,8 @@ NF_API const char *nf_error_format(const nf_error *err, char *buf, size_t len);
  * nf_proc_wait park the coroutine (not the worker) until the child exec'd or
  * exited; nf_spawn alone may instead keep its worker asleep until the exec
  * (as from a thread) while another worker idles and so serves everything
- * else; one worker alone never does. Outside the runtime they behave as
+ * else, and no coroutine is queued on this one; one worker alone never
+ * does. Outside the runtime they behave as
  * documented above. */
 
 /* Each coroutine runs on a 64 KiB pooled stack (NF_STACK_DEFAULT) with a
