@@ -1,5 +1,6 @@
 /* Spawning from coroutines: nf_spawn and nf_proc_wait park the coroutine in
- * the poller (report pipe, pidfd), so the worker keeps running others. */
+ * the poller (report pipe, pidfd), so the worker keeps running others; or,
+ * while another worker idles, nf_spawn sleeps in clone as from a thread. */
 #include "common.h"
 
 #include <nofork.h>
@@ -10,14 +11,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 static int64_t now_ms(void)
 {
