@@ -117,6 +117,10 @@ void rt_park(struct co *co, void (*fn)(struct co *, void *), void *arg);
 /* Make a parked coroutine runnable (any thread). */
 void rt_ready(struct co *co);
 
+/* A worker leaving (or not taking) the poller role wakes a sleeping one, if
+ * any, to take it, so timers and fds stay watched. */
+void rt_hand_over_poller(void);
+
 /* Whether w's own queue is empty (any thread; a snapshot). */
 int runq_empty(struct worker *w);
 

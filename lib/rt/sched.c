@@ -285,6 +285,14 @@ static struct co *global_get(struct worker *w, size_t max)
 
 /* ---- waking idle workers --------------------------------------------------- */
 
+void rt_hand_over_poller(void)
+{
+	if (atomic_load(&rt.nsleepers) > 0) {
+		atomic_fetch_add(&rt.seq, 1);
+		rt_futex_wake(&rt.seq, 1);
+	}
+}
+
 static void wake_idle(void)
 {
 	if (atomic_load(&rt.nsleepers) > 0)
@@ -400,12 +408,8 @@ static struct co *find_work(struct worker *w)
 			BUMP(w->n_polls);
 			int n = rt_poll(w, 1, s);
 			atomic_store(&rt.polling, 0);
-			if (n && atomic_load(&rt.nsleepers) > 0) {
-				/* We go back to running coroutines: hand the poller role to a
-				 * sleeper so timers and fds keep being watched. */
-				atomic_fetch_add(&rt.seq, 1);
-				rt_futex_wake(&rt.seq, 1);
-			}
+			if (n) /* back to running coroutines */
+				rt_hand_over_poller();
 			continue;
 		}
 		atomic_fetch_add(&rt.nsleepers, 1);

@@ -88,10 +88,8 @@ int rt_spawn_may_block(void)
 		idler = &rt.workers[i] != self && atomic_load_explicit(&rt.workers[i].idle, memory_order_relaxed);
 	if (!idler)
 		return 0;
-	if (!atomic_load(&rt.polling) && atomic_load(&rt.nsleepers) > 0) {
-		atomic_fetch_add(&rt.seq, 1);
-		rt_futex_wake(&rt.seq, 1);
-	}
+	if (!atomic_load(&rt.polling))
+		rt_hand_over_poller();
 	atomic_fetch_add_explicit(&blocking, 1, memory_order_relaxed);
 	return 1;
 }
