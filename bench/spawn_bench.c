@@ -347,9 +347,8 @@ static void nofork_close(void *state)
 
 /* nofork from a coroutine: the same cmd and calls, made on the runtime
  * (nf_rt_start(0): a worker per CPU). The spawn goes the thread way while
- * the other worker idles, else CLONE_VM without CLONE_VFORK with the
- * coroutine parked until the exec (report pipe); the wait parks on the
- * pidfd. */
+ * the other worker idles, else on a runtime helper thread with the
+ * coroutine parked until the exec; the wait parks on the pidfd. */
 static int rt_started = -1;
 
 static int coroutine_open(const struct target *t, void **state)

@@ -71,7 +71,6 @@ enum nf_op_kind {
 	NF_OP_CGROUP,       /* fd = cgroup directory */
 	NF_OP_FAIL,         /* a step that fails by request (posix_spawn compat) */
 	NF_OP_CLONE,        /* parent side: getting a stack, or the clone itself */
-	NF_OP_REPORT,       /* parent side: setting up the report channel */
 	NF_OP_KIND_COUNT
 };
 
@@ -152,7 +151,8 @@ NF_API int nf_cmd_fchdir(nf_cmd *cmd, int fd);
 
 /* Pass the parent's `fd` to the child under the same number, close-on-exec
  * cleared (applied before the file actions). EBADF for a bad fd number; the
- * spawn fails with EBADF if the fd is not open at spawn time. */
+ * spawn fails with EBADF if the fd is not open at spawn time (never is an fd
+ * nofork opened for the spawn taken for it: see nf_spawn). */
 NF_API int nf_cmd_keep_fd(nf_cmd *cmd, int fd);
 
 /* POSIX inheritance instead: every fd without close-on-exec is inherited. */
@@ -250,11 +250,36 @@ NF_API int nf_cmd_search_path(nf_cmd *cmd, const char *path_list);
  * On failure returns the errno (of the failing child step, or of the parent's
  * clone), the child (if any) is already reaped, *proc is {-1,-1}, and *err (if
  * non-NULL) says which step failed. The child's exit status on a failed step is
- * 127. A child killed by a signal before it reached execve fails the spawn
- * with EINTR (err->signal says which). A job-control stop (SIGTSTP, SIGTTIN,
+ * 127. From a thread, the caller sleeps until the child exec'd or failed.
+ *
+ * Signals. A child killed by a signal before it reached execve fails the spawn
+ * with EINTR (err->signal says which), and so does a signal that reached it
+ * while it ran its plan (every signal is blocked there) and that would kill it
+ * once its mask is lifted for the exec: pending, not blocked by the program's
+ * mask, and at SIG_DFL with a fatal default (err->op is then NF_OP_SIGMASK).
+ * One window stays: a signal that arrives within the child's last two syscalls
+ * (after that look, before execve), or a seccomp filter that kills execve
+ * itself, ends the child before the program runs and cannot be told from a
+ * program that died at its first instruction: nf_spawn then returns 0 and the
+ * wait status shows the signal. A job-control stop (SIGTSTP, SIGTTIN,
  * SIGTTOU, e.g. ^Z to the group the child joined) that reaches the child
  * before its exec does not stop it there: the program gets it right after
- * the exec. From a thread, the caller sleeps until the child exec'd or failed. */
+ * the exec.
+ *
+ * Fds. The only fd a spawn opens is the pidfd, which the kernel puts at the
+ * lowest free number of the caller's table; the child drops its copy before
+ * any action runs, so with the caller's fd 0 closed a keep_fd(0) or
+ * dup2(0, n) fails with EBADF, as for any fd that is not open. (An fd another
+ * thread opens meanwhile, including the pidfd of that thread's own spawn, is
+ * open in the caller's table and passes like any other.)
+ *
+ * Seccomp. A filter that fails a syscall with an errno is handled like the
+ * kernel lacking it. One that kills instead (SECCOMP_RET_KILL_PROCESS,
+ * KILL_THREAD, TRAP) a child step that has a fallback (close_range, unshare,
+ * rt_sigpending) is remembered, and the spawn is made again the other way
+ * (once per process); a step without one fails the spawn with EINTR,
+ * err->signal SIGSYS and err naming the step. A filter that kills clone3 in
+ * the caller kills the caller, as it does glibc's posix_spawn. */
 NF_API int nf_spawn(const nf_cmd *cmd, nf_proc *proc, nf_error *err);
 
 /* Wait for the process to end: status gets a waitpid-style status (use
@@ -275,13 +300,16 @@ NF_API void nf_proc_release(nf_proc *proc);
 NF_API const char *nf_error_format(const nf_error *err, char *buf, size_t len);
 
 /* ---- the M:N runtime -------------------------------------------------------- */
-/* Coroutines on a few worker threads. Inside a coroutine, nf_spawn and
- * nf_proc_wait park the coroutine (not the worker) until the child exec'd or
- * exited; nf_spawn alone may instead keep its worker asleep until the exec
- * (as from a thread) while another worker idles and so serves everything
- * else, and no coroutine is queued on this one; one worker alone never
- * does. Outside the runtime they behave as
- * documented above. */
+/* Coroutines on a few worker threads. Inside a coroutine, nf_spawn parks the
+ * coroutine while one of the runtime's spawn helper threads (at most 4 per
+ * worker, made on demand, gone at nf_rt_stop; more spawns at once queue)
+ * sleeps in clone until the child exec'd or failed; or, while another worker
+ * idles and no coroutine is queued on this one, its own worker sleeps in
+ * clone as a thread's would (one worker alone never does). nf_proc_wait
+ * parks the coroutine on the pidfd. Either way the spawn's child is the one
+ * a thread's spawn makes; its parent thread (for nf_cmd_pdeathsig) is the
+ * helper or the worker, both of which end at nf_rt_stop. Outside the runtime
+ * these calls behave as documented above. */
 
 /* Each coroutine runs on a 64 KiB pooled stack (NF_STACK_DEFAULT) with a
  * 68 KiB guard region below it: running off the end prints "nofork: coroutine stack

@@ -115,7 +115,6 @@ const char *nf_error_format(const nf_error *e, char *buf, size_t len)
 	case NF_OP_CGROUP: snprintf(what, sizeof what, "enter cgroup of fd %d", e->fd); break;
 	case NF_OP_FAIL: snprintf(what, sizeof what, "spawn request"); break;
 	case NF_OP_CLONE: snprintf(what, sizeof what, "clone"); break;
-	case NF_OP_REPORT: snprintf(what, sizeof what, "create the report pipe"); break;
 	default: snprintf(what, sizeof what, "spawn"); break;
 	}
 	char ebuf[128];

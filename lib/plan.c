@@ -24,9 +24,9 @@ _Static_assert(offsetof(nf_plan, n_ops) == PLAN_NOPS && offsetof(nf_plan, ops) =
                    offsetof(nf_plan, fd_first) == PLAN_FDFIRST,
                "plan layout matches plan.h");
 _Static_assert(offsetof(nf_run, plan) == RUN_PLAN && offsetof(nf_run, envp) == RUN_ENVP &&
-                   offsetof(nf_run, mask) == RUN_MASK && offsetof(nf_run, rfd) == RUN_RFD &&
-                   offsetof(nf_run, rfd_r) == RUN_RFD_R && offsetof(nf_run, legacy) == RUN_LEGACY &&
-                   offsetof(nf_run, ppid) == RUN_PPID && offsetof(nf_run, err) == RUN_ERR &&
+                   offsetof(nf_run, mask) == RUN_MASK && offsetof(nf_run, pidfd) == RUN_PIDFD &&
+                   offsetof(nf_run, mode) == RUN_MODE && offsetof(nf_run, ppid) == RUN_PPID &&
+                   offsetof(nf_run, step) == RUN_STEP && offsetof(nf_run, err) == RUN_ERR &&
                    offsetof(nf_run, index) == RUN_INDEX && offsetof(nf_run, kind) == RUN_KIND &&
                    offsetof(nf_run, detail) == RUN_DETAIL && offsetof(nf_run, stops) == RUN_STOPS &&
                    offsetof(nf_run, closed) == RUN_CLOSED &&

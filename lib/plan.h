@@ -74,13 +74,18 @@
 #define RUN_PLAN 0    /* const plan * */
 #define RUN_ENVP 8    /* char *const *: the plan's envp or the live environ */
 #define RUN_MASK 16   /* u64: signal mask to exec with */
-#define RUN_RFD 24    /* i32: report pipe write end (-1: none) */
-#define RUN_RFD_R 28  /* i32: report pipe read end, closed first (-1: none) */
-#define RUN_LEGACY 32 /* i32: how the child was cloned: LEGACY_* (what clone3 could not do), RUN_SHARED_FDS */
-#define LEGACY_RESET_SIGNALS 1 /* clone(2): no CLONE_CLEAR_SIGHAND, the child resets handlers */
-#define LEGACY_JOIN_CGROUP 2   /* no CLONE_INTO_CGROUP: the child writes itself into cgroup.procs */
-#define RUN_SHARED_FDS 4       /* CLONE_FILES: the child must unshare before any fd change */
-#define RUN_PPID 36   /* i32: parent pid, for PDEATHSIG's race check */
+#define RUN_PIDFD 24  /* i32: the child's pidfd in the caller's table, written by the kernel at clone (-1: none) */
+#define RUN_MODE 28   /* i32: MODE_*: how the child was cloned and which syscalls to avoid */
+#define MODE_RESET_SIGNALS 1 /* clone(2): no CLONE_CLEAR_SIGHAND, the child resets handlers */
+#define MODE_JOIN_CGROUP 2   /* no CLONE_INTO_CGROUP: the child writes itself into cgroup.procs */
+#define MODE_SHARED_FDS 4    /* CLONE_FILES: the child must unshare before any fd change */
+#define MODE_NO_CLOSE_RANGE 8 /* close_range killed an earlier child: use the fallbacks at once */
+#define MODE_NO_SIGPENDING 16 /* rt_sigpending killed an earlier child: skip the pending check */
+#define RUN_PPID 32   /* i32: parent pid, for PDEATHSIG's race check */
+#define RUN_STEP 36   /* i32: child scratch: STEP_* while a syscall that has a fallback runs, else 0 */
+#define STEP_CLOSE_RANGE 1
+#define STEP_UNSHARE 2
+#define STEP_SIGPENDING 3
 #define RUN_ERR 40    /* i32: report: errno (0 = none) */
 #define RUN_INDEX 44  /* i32: report: op index (-1: before the ops) */
 #define RUN_KIND 48   /* i32: report: op kind */
@@ -129,8 +134,8 @@ typedef struct nf_run {
 	const nf_plan *plan;
 	char *const *envp;
 	uint64_t mask;
-	int32_t rfd, rfd_r;
-	int32_t legacy, ppid;
+	int32_t pidfd, mode;
+	int32_t ppid, step;
 	int32_t err, index, kind, detail;
 	uint32_t stops;
 	uint32_t closed;

@@ -1,28 +1,29 @@
 /* Starting the child: get a pooled stack, block every signal, clone onto the
  * stack with the asm trampoline, restore the mask, read the report.
  *
- * From a thread: clone3(CLONE_VM|CLONE_VFORK|CLONE_FILES|CLONE_PIDFD|
- * CLONE_CLEAR_SIGHAND); the child leaves the shared fd table first, copying
- * only the fds the plan names (CLONE_FILES only with an fd policy).
+ * clone3(CLONE_VM|CLONE_VFORK|CLONE_FILES|CLONE_PIDFD|CLONE_CLEAR_SIGHAND);
+ * the child leaves the shared fd table first, copying only the fds the plan
+ * names (CLONE_FILES only with an fd policy), and closes its copy of the
+ * pidfd the kernel put into that table (it is the caller's, not the
+ * program's: with fd 0 closed it would sit at 0).
  * The caller sleeps until the child exec'd or exited, so the report in the run
  * record (top of the child's stack, shared memory) is final when clone
  * returns: no pipe, three syscalls in the parent once the stack pool is warm.
- * CLONE_VFORK stays because qemu-user and CET shadow stacks treat a CLONE_VM
+ * CLONE_VFORK also because qemu-user and CET shadow stacks treat a CLONE_VM
  * child without it as a thread.
  *
- * From a coroutine: the same without CLONE_VFORK, plus a close-on-exec report
- * pipe. The coroutine parks on the pipe in the poller; EOF means the child
- * has left our memory (exec closes it after switching mm, exit after
- * releasing mm), so only then are the stack and the report read and reused.
- * Unless another worker idles (rt_spawn_may_block): then nothing waits for
- * this worker and the thread way is cheaper (no pipe, no epoll, no wake-up,
- * and CLONE_FILES).
+ * From a coroutine the same spawn runs on a runtime helper thread while the
+ * coroutine parks (lib/rt/offload.c), or on the coroutine's own worker while
+ * another worker idles (rt_spawn_may_block): nothing then waits for it.
  *
  * Fallbacks, each chosen once and remembered: clone3 refused (ENOSYS; EPERM
  * from a seccomp filter; EINVAL from a kernel without CLONE_CLEAR_SIGHAND) →
  * clone(2) with the child resetting handlers itself; CLONE_PIDFD refused →
  * pid only; CLONE_INTO_CGROUP refused → the child writes itself into
- * cgroup.procs. */
+ * cgroup.procs. A child step with a fallback (close_range, unshare,
+ * rt_sigpending) that a seccomp filter kills instead of failing (SIGSYS,
+ * the style of systemd's SystemCallFilter) is remembered from the step the
+ * child was in, and the spawn is made again the other way. */
 #include "nofork_int.h"
 #include "rt/rt.h"
 #include "stack_pool.h"
@@ -30,7 +31,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sched.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/prctl.h>
@@ -78,29 +78,30 @@ static void restore_mask(const uint64_t *old)
 	syscall(SYS_rt_sigprocmask, SIG_SETMASK, old, NULL, sizeof *old);
 }
 
-static long clone_child(const nf_plan *plan, nf_stack *st, nf_run *run, int *pidfd, bool vfork)
+static _Atomic int close_range_refused; /* close_range killed a child: fall back at once */
+static _Atomic int sigpending_refused;   /* rt_sigpending killed a child: skip the check */
+
+static long clone_child(const nf_plan *plan, nf_stack *st, nf_run *run)
 {
 	bool want_pidfd = !(plan->flags & PLANF_NO_PIDFD);
-	uint64_t base = CLONE_VM | (vfork ? CLONE_VFORK : 0);
+	uint64_t base = CLONE_VM | CLONE_VFORK;
 	/* Share our fd table instead of having the kernel copy it, every open
 	 * file with it, for a child that would close them all again: the child
 	 * unshares it first, copying only the fds below plan->fd_first. Not
-	 * from a coroutine: the report pipe's write end must reach the child's
-	 * table before we close ours, and nothing orders the two. Not with
-	 * clone(2) either: that fallback serves old kernels and emulators, and
+	 * with clone(2): that fallback serves old kernels and emulators, and
 	 * valgrind (which refuses clone3) aborts on CLONE_VM|CLONE_VFORK with
 	 * CLONE_FILES. */
-	int shared = vfork && plan->fd_first && !atomic_load_explicit(&files_refused, memory_order_relaxed)
-	                 ? RUN_SHARED_FDS
-	                 : 0;
+	int mode = (atomic_load_explicit(&close_range_refused, memory_order_relaxed) ? MODE_NO_CLOSE_RANGE : 0) |
+	           (atomic_load_explicit(&sigpending_refused, memory_order_relaxed) ? MODE_NO_SIGPENDING : 0);
+	int shared = plan->fd_first && !atomic_load_explicit(&files_refused, memory_order_relaxed) ? MODE_SHARED_FDS : 0;
 	if (shared)
 		base |= CLONE_FILES;
-	run->legacy = shared;
+	run->mode = mode | shared;
 	long r;
 	if (!atomic_load_explicit(&clone3_refused, memory_order_relaxed)) {
 		struct clone_args ca = {
 		    .flags = base | CLONE_CLEAR_SIGHAND | (want_pidfd ? CLONE_PIDFD : 0),
-		    .pidfd = (uintptr_t)pidfd,
+		    .pidfd = (uintptr_t)&run->pidfd, /* the child reads it there */
 		    .exit_signal = SIGCHLD,
 		    .stack = (uintptr_t)st->lo,
 		    .stack_size = (uintptr_t)run - (uintptr_t)st->lo,
@@ -114,23 +115,22 @@ static long clone_child(const nf_plan *plan, nf_stack *st, nf_run *run, int *pid
 			/* Whatever kept clone3 from placing the child, let the
 			 * child join by itself; its error, if any, is precise. */
 			ca.flags &= ~(uint64_t)CLONE_INTO_CGROUP;
-			run->legacy = shared | LEGACY_JOIN_CGROUP;
+			run->mode = mode | shared | MODE_JOIN_CGROUP;
 			r = nf_child_clone3(&ca, sizeof ca, run);
 		}
 		if (r >= 0 || (r != -ENOSYS && r != -EPERM && r != -EINVAL))
 			return r;
 		atomic_store_explicit(&clone3_refused, 1, memory_order_relaxed);
 	}
-	run->legacy = LEGACY_RESET_SIGNALS | (plan->cgroup_fd >= 0 ? LEGACY_JOIN_CGROUP : 0);
-	unsigned long flags = (base & ~(uint64_t)CLONE_FILES) | SIGCHLD;
+	run->mode = mode | MODE_RESET_SIGNALS | (plan->cgroup_fd >= 0 ? MODE_JOIN_CGROUP : 0);
+	unsigned long flags = CLONE_VM | CLONE_VFORK | SIGCHLD;
 	if (want_pidfd && !atomic_load_explicit(&pidfd_refused, memory_order_relaxed)) {
-		r = nf_child_clone(flags | CLONE_PIDFD, run, pidfd, run);
+		r = nf_child_clone(flags | CLONE_PIDFD, run, &run->pidfd, run);
 		if (r != -EINVAL)
 			return r;
 		atomic_store_explicit(&pidfd_refused, 1, memory_order_relaxed);
 	}
-	*pidfd = -1;
-	return nf_child_clone(flags, run, pidfd, run);
+	return nf_child_clone(flags, run, &run->pidfd, run);
 }
 
 /* Reap a child that failed before exec (it is exiting or gone); returns the
@@ -155,24 +155,12 @@ static nf_run *run_init(const nf_plan *plan, nf_stack *st)
 	*run = (nf_run){
 	    .plan = plan,
 	    .envp = plan->envp ? plan->envp : environ,
-	    .rfd = -1,
-	    .rfd_r = -1,
+	    .pidfd = -1,
 	    .index = RUN_UNTOUCHED,
 	};
 	if (plan->flags & PLANF_PDEATH)
 		run->ppid = getpid();
 	return run;
-}
-
-/* Wait in the poller until the report pipe's write end is gone everywhere.
- * Nobody writes to the pipe, so readiness is EOF: no read, before (the
- * child is hardly ever through that soon) or after. */
-static int await_eof(int fd)
-{
-	int e;
-	while ((e = rt_wait_fd_closing(fd, POLLIN)) == EINTR)
-		;
-	return e;
 }
 
 /* A child that changes its euid/egid makes the kernel reset the dumpable
@@ -201,58 +189,16 @@ static void ids_end(const nf_plan *plan)
 		prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
 }
 
-static int spawn_plan(const nf_plan *plan, nf_proc *proc, nf_error *err, bool in_coroutine)
+#define RETRY (-1)
+
+/* What the report says of a child that is out of our memory: 0 with *proc
+ * filled, an errno (the child reaped), or RETRY after remembering a
+ * fallback that a killed child showed to be needed. */
+static int conclude(const nf_plan *plan, long pid, nf_run *report, nf_proc *proc, nf_error *err)
 {
-	nf_stack *st;
-	int e = nf_stack_get(SPAWN_STACK, &st);
-	if (e) {
-		nf_error_parent(err, e, NF_OP_CLONE);
-		return e;
-	}
-	nf_run *run = run_init(plan, st);
-	int pipefd[2] = {-1, -1};
-	if (in_coroutine) {
-		rt_spawn_slot_take();
-		if (pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) < 0) {
-			e = errno;
-			rt_spawn_slot_give();
-			nf_stack_put(st);
-			nf_error_parent(err, e, NF_OP_REPORT);
-			return e;
-		}
-		run->rfd_r = pipefd[0];
-		run->rfd = pipefd[1];
-	}
-
-	int pidfd = -1;
-	uint64_t old;
-	ids_begin(plan);
-	block_all(&old);
-	run->mask = plan->flags & PLANF_MASK ? plan->mask : old;
-	long pid = clone_child(plan, st, run, &pidfd, !in_coroutine);
-	restore_mask(&old);
-
-	if (in_coroutine) {
-		close(pipefd[1]);
-		if (pid >= 0 && (e = await_eof(pipefd[0]))) {
-			/* The poller failed us: the child may still run on the
-			 * stack, so wait for it the blocking way before reuse. */
-			struct pollfd pfd = {.fd = pipefd[0], .events = POLLIN};
-			while (poll(&pfd, 1, -1) < 0 && errno == EINTR)
-				;
-		}
-		close(pipefd[0]);
-		rt_spawn_slot_give();
-	}
-	nf_run report = *run; /* the child is out of our memory: final */
-	nf_stack_put(st);
-	ids_end(plan);
-
-	if (pid < 0) {
-		nf_error_parent(err, (int)-pid, NF_OP_CLONE);
-		return (int)-pid;
-	}
-	if (report.index == RUN_UNTOUCHED) {
+	int pidfd = report->pidfd;
+	int last = (int32_t)plan->n_ops - 1;
+	if (report->index == RUN_UNTOUCHED) {
 		/* The clone did not share our memory: valgrind and qemu-user run
 		 * CLONE_VM|CLONE_VFORK as a plain fork (valgrind also answers
 		 * clone3 with ENOSYS). The child's outcome cannot be read here,
@@ -260,36 +206,56 @@ static int spawn_plan(const nf_plan *plan, nf_proc *proc, nf_error *err, bool in
 		 * start, as glibc does in the same place; a failed step shows as
 		 * exit status 127. (A child SIGKILLed before its first
 		 * instruction looks the same.) */
-		report.index = (int32_t)plan->n_ops - 1;
+		report->index = last;
 	}
-	if (!report.err && report.index != (int32_t)plan->n_ops - 1) {
-		/* No errno and not at exec: a signal ended it on the way. */
-		report.err = EINTR;
-		report.kind = report.index >= 0                           ? (int32_t)plan->ops[report.index].kind
-		              : report.legacy & LEGACY_RESET_SIGNALS ? NF_OP_SIGRESET
-		                                                     : NF_OP_NONE;
+	if (!report->err && (report->index != last || report->step)) {
+		/* No errno and not at exec (or still inside a syscall of its
+		 * own): a signal ended it on the way. */
+		int sig = reap((pid_t)pid, pidfd);
+		if (sig == SIGSYS && report->step) {
+			/* A seccomp filter that kills rather than fails: that
+			 * syscall is out for good, the fallback is not. */
+			atomic_store_explicit(report->step == STEP_CLOSE_RANGE ? &close_range_refused
+			                      : report->step == STEP_UNSHARE   ? &files_refused
+			                                                       : &sigpending_refused,
+			                      1, memory_order_relaxed);
+			return RETRY;
+		}
+		report->err = EINTR;
+		report->detail = sig;
+		report->kind = report->index >= 0                     ? (int32_t)plan->ops[report->index].kind
+		               : report->step                          ? OPK_CLOSE_FDS
+		               : report->mode & MODE_RESET_SIGNALS ? NF_OP_SIGRESET
+		                                                       : NF_OP_NONE;
+		if (err) {
+			nf_error_fill(err, plan, report);
+			err->signal = sig;
+		}
+		return EINTR;
 	}
-	if (report.err && report.index == -1 && report.kind == OPK_CLOSE_FDS && report.legacy & RUN_SHARED_FDS) {
+	if (report->err && report->index == -1 && report->kind == OPK_CLOSE_FDS && report->mode & MODE_SHARED_FDS) {
 		/* Neither close_range(CLOSE_RANGE_UNSHARE) nor unshare(CLONE_FILES)
 		 * (a seccomp filter): from now on the kernel copies the table. */
 		reap((pid_t)pid, pidfd);
 		atomic_store_explicit(&files_refused, 1, memory_order_relaxed);
-		return spawn_plan(plan, proc, err, in_coroutine);
+		return RETRY;
 	}
-	if (report.err) {
-		int sig = reap((pid_t)pid, pidfd);
+	if (report->err) {
+		reap((pid_t)pid, pidfd);
 		if (err) {
-			nf_error_fill(err, plan, &report);
-			err->signal = report.err == EINTR ? sig : 0;
+			nf_error_fill(err, plan, report);
+			/* A signal the child found pending at the end of its plan,
+			 * which would have killed it once its mask was lifted. */
+			err->signal = report->err == EINTR && report->kind == OPK_SIGMASK ? report->detail : 0;
 		}
-		return report.err;
+		return report->err;
 	}
 	/* Job-control stops that reached the child between its last unblock
 	 * and execve were caught there instead of stopping it before exec
 	 * (which would have hung a CLONE_VFORK spawn): the program gets them
 	 * now, as if they had come just after the exec. */
-	for (int sig = SIGTSTP; report.stops && sig <= SIGTTOU; sig++)
-		if (report.stops & (1u << sig)) {
+	for (int sig = SIGTSTP; report->stops && sig <= SIGTTOU; sig++)
+		if (report->stops & (1u << sig)) {
 			if (pidfd >= 0)
 				syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
 			else
@@ -298,6 +264,49 @@ static int spawn_plan(const nf_plan *plan, nf_proc *proc, nf_error *err, bool in
 	proc->pid = (pid_t)pid;
 	proc->pidfd = pidfd;
 	return 0;
+}
+
+/* mask: the signal mask the program starts with unless the plan sets one;
+ * NULL: the calling thread's. */
+static int spawn_plan(const nf_plan *plan, const uint64_t *mask, nf_proc *proc, nf_error *err)
+{
+	for (;;) {
+		nf_stack *st;
+		int e = nf_stack_get(SPAWN_STACK, &st);
+		if (e) {
+			nf_error_parent(err, e, NF_OP_CLONE);
+			return e;
+		}
+		nf_run *run = run_init(plan, st);
+		uint64_t old;
+		ids_begin(plan);
+		block_all(&old);
+		run->mask = plan->flags & PLANF_MASK ? plan->mask : mask ? *mask : old;
+		long pid = clone_child(plan, st, run);
+		restore_mask(&old);
+		nf_run report = *run; /* the child is out of our memory: final */
+		nf_stack_put(st);
+		ids_end(plan);
+		if (pid < 0) {
+			nf_error_parent(err, (int)-pid, NF_OP_CLONE);
+			return (int)-pid;
+		}
+		if ((e = conclude(plan, pid, &report, proc, err)) != RETRY)
+			return e;
+	}
+}
+
+struct spawn_job {
+	const nf_plan *plan;
+	uint64_t mask;
+	nf_proc *proc;
+	nf_error *err;
+};
+
+static int spawn_job_run(void *arg)
+{
+	struct spawn_job *j = arg;
+	return spawn_plan(j->plan, &j->mask, j->proc, j->err);
 }
 
 int nf_spawn(const nf_cmd *cmd, nf_proc *proc, nf_error *err)
@@ -314,5 +323,11 @@ int nf_spawn(const nf_cmd *cmd, nf_proc *proc, nf_error *err)
 		nf_error_parent(err, e, NF_OP_NONE);
 		return e;
 	}
-	return spawn_plan(plan, proc, err, nf_rt_in_coroutine() && !rt_spawn_may_block());
+	if (nf_rt_in_coroutine() && !rt_spawn_may_block()) {
+		/* The program's mask is this worker's, not the helper's. */
+		struct spawn_job j = {plan, 0, proc, err};
+		syscall(SYS_rt_sigprocmask, SIG_BLOCK, NULL, &j.mask, sizeof j.mask);
+		return rt_offload(spawn_job_run, &j);
+	}
+	return spawn_plan(plan, NULL, proc, err);
 }

@@ -108,6 +108,11 @@ int probe_run_raw(const nf_cmd *cmd, probe_report *r, nf_error *err)
 	r->pid = -1;
 	int p[2];
 	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+	/* Never on 0-2: a test may have closed stdio on purpose. */
+	int rd = fcntl(p[0], F_DUPFD_CLOEXEC, 3);
+	ck_assert_int_ge(rd, 3);
+	close(p[0]);
+	p[0] = rd;
 	ck_assert_msg(fcntl(PROBE_FD, F_GETFD) == -1, "fd %d is already in use", PROBE_FD);
 	ck_assert_int_eq(dup3(p[1], PROBE_FD, O_CLOEXEC), PROBE_FD);
 	close(p[1]);

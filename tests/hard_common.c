@@ -31,7 +31,10 @@ void deny_syscalls(const struct deny_rule *rules, size_t n)
 	f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
 	for (size_t i = 0; i < n; i++) {
 		const struct deny_rule *r = &rules[i];
-		unsigned ret = SECCOMP_RET_ERRNO | ((unsigned)r->err & SECCOMP_RET_DATA);
+		unsigned ret = r->err == DENY_KILL_PROCESS ? SECCOMP_RET_KILL_PROCESS
+		               : r->err == DENY_KILL_THREAD ? SECCOMP_RET_KILL_THREAD
+		               : r->err == DENY_TRAP        ? SECCOMP_RET_TRAP
+		                                            : SECCOMP_RET_ERRNO | ((unsigned)r->err & SECCOMP_RET_DATA);
 		/* Each rule reloads nr, so rules are independent blocks. */
 		f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
 		if (r->arg < 0) {

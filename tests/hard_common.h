@@ -12,7 +12,12 @@
 #include <stdint.h>
 
 /* One syscall to refuse: nr fails with err when (args[arg] & mask) == value
- * (low 32 bits), or always when arg is -1. */
+ * (low 32 bits), or always when arg is -1. An err of DENY_KILL_PROCESS,
+ * DENY_KILL_THREAD or DENY_TRAP takes that seccomp action instead of
+ * failing (the style of systemd's SystemCallFilter). */
+#define DENY_KILL_PROCESS (-1)
+#define DENY_KILL_THREAD (-2)
+#define DENY_TRAP (-3)
 struct deny_rule {
 	int nr;
 	int arg;

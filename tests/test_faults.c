@@ -259,9 +259,10 @@ static void no_free_fd(bool legacy)
 	nf_cmd_free(nopidfd);
 }
 
-/* From a coroutine the spawn needs a report pipe: with no fd free it fails
- * with EMFILE at that step, and works again once fds are free. The
- * coroutine runs on a runtime worker: it records, the test asserts. */
+/* From a coroutine, as from a thread, a spawn needs one fd, the pidfd: with
+ * no fd free it fails with EMFILE at the clone, allocates nothing per
+ * failure, and works again once fds are free. The coroutine runs on a
+ * runtime worker: it records, the test asserts. */
 static int co_fail_rc = -1, co_fail_op = -1, co_fail_heap_grew = -1, co_after = -1, co_fillers;
 
 static void co_no_fd(void *arg)
@@ -303,7 +304,7 @@ START_TEST(no_free_fd_in_coroutine_is_emfile)
 	ck_assert_int_gt(co_fillers, 0);
 	ck_assert_int_lt(co_fillers, 64);
 	ck_assert_msg(co_fail_rc == EMFILE, "nf_spawn in a coroutine without fds: %d", co_fail_rc);
-	ck_assert_int_eq(co_fail_op, NF_OP_REPORT);
+	ck_assert_int_eq(co_fail_op, NF_OP_CLONE);
 	ck_assert_int_eq(co_fail_heap_grew, 0);
 	ck_assert_int_eq(co_after, 3 << 8);
 	nf_cmd_free(cmd);
@@ -516,7 +517,7 @@ static void jump_handler(int sig)
 /* A handler that longjmps out of nf_spawn. The spawn is abandoned, as any
  * function would be: a child already started may be left unreaped and its
  * pidfd open, which is the caller's to clean (we do, and check that nothing
- * else, e.g. a report pipe, was left). What must hold: the jump never lands
+ * else was left). What must hold: the jump never lands
  * in a child, and the library keeps working afterwards. */
 START_TEST(handler_that_longjmps)
 {

@@ -1,6 +1,7 @@
-/* Spawning from coroutines: nf_spawn and nf_proc_wait park the coroutine in
- * the poller (report pipe, pidfd), so the worker keeps running others; or,
- * while another worker idles, nf_spawn sleeps in clone as from a thread. */
+/* Spawning from coroutines: nf_spawn parks the coroutine while a runtime
+ * helper thread sleeps in clone until the exec, nf_proc_wait parks it on the
+ * pidfd in the poller, so the worker keeps running others; or, while another
+ * worker idles, nf_spawn sleeps in clone on its own worker as from a thread. */
 #include "common.h"
 
 #include <nofork.h>
@@ -62,8 +63,8 @@ START_TEST(spawn_many_from_coroutines)
 	ck_assert_int_eq(atomic_load(&exits_ok), NSPAWN);
 	for (int i = 0; i < NSPAWN; i++)
 		ck_assert_int_eq(exit_seen[i], i + 1);
-	/* Spawn slots: 40 coroutines clone faster than children exec, yet no
-	 * more than 4 per worker are ever between clone and exec. */
+	/* Spawn helpers: 40 coroutines ask for spawns faster than children
+	 * exec, yet no more than 4 helpers per worker ever clone at once. */
 	ck_assert_int_ge(st.spawn_max_in_flight, 2);
 	ck_assert_int_le(st.spawn_max_in_flight, 8);
 	ck_assert_uint_gt(st.spawn_waits, 0);

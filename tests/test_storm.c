@@ -8,7 +8,8 @@
  * children: the fixture).
  *
  * The same from 1000 coroutines on 2 runtime workers (nf_spawn parks the
- * coroutine on the report pipe, nf_proc_wait on the pidfd), with as many
+ * coroutine while a spawn helper thread clones, nf_proc_wait parks it on the
+ * pidfd), with as many
  * spawns in total as the 2 threads make.
  *
  * NF_STORM_N sets spawns per thread (default 2000 here; tests/run-hardening
@@ -248,7 +249,8 @@ END_TEST
 static long co_spawns; /* per coroutine */
 
 /* One coroutine: spawns with the shared compiled cmds (and now and then a
- * fresh one), each in the poller (report pipe, pidfd), checking statuses. */
+ * fresh one), parked while a spawn helper clones (or on its own worker while
+ * the other idles) and on the pidfd while waiting, checking statuses. */
 static void co_spawner(void *arg)
 {
 	long id = (long)(intptr_t)arg;

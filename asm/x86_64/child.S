@@ -18,7 +18,7 @@
  *   rax rcx r11 clobbered by every syscall; rdi rsi rdx r10 r8 r9 = arguments
  *
  * Child frame (fixed, FRAME bytes below the run record; no recursion, no
- * variable-size data; subroutines nest at most 2 deep):
+ * variable-size data; subroutines nest at most 1 deep):
  *   rsp+0    struct kernel_sigaction scratch (32): old or new disposition
  *   rsp+32   struct kernel_sigaction, all zero (32): SIG_DFL, no flags
  *   rsp+64   tmp0 (8)  rsp+72 tmp1 (8)  rsp+80 tmp2 (8)  rsp+88 tmp3 (8)
@@ -36,6 +36,7 @@
 #define SYS_lseek 8
 #define SYS_rt_sigaction 13
 #define SYS_rt_sigprocmask 14
+#define SYS_rt_sigpending 127
 #define SYS_ioctl 16
 #define SYS_clone 56
 #define SYS_execve 59
@@ -66,6 +67,7 @@
 
 #define EPERM 1
 #define ENOENT 2
+#define EINTR 4
 #define ENOEXEC 8
 #define EBADF 9
 #define EACCES 13
@@ -91,9 +93,19 @@
 #define PR_SET_NO_NEW_PRIVS 38
 #define SIG_SETMASK 2
 #define SIGKILL 9
+#define SIGCHLD 17
+#define SIGCONT 18
+#define SIGTTIN 21
+#define SIGURG 23
+#define SIGWINCH 28
 #define SIGSTOP 19
 #define SIGTSTP 20
 #define SIGTTOU 22
+#define SIGBIT(n) (1 << ((n) - 1))
+/* Signals whose default action ends the process (term or core): all but
+ * KILL (never pending), the stops, CONT and the ones ignored by default. */
+#define FATAL_BY_DEFAULT ~(SIGBIT(SIGKILL) | SIGBIT(SIGCHLD) | SIGBIT(SIGCONT) | SIGBIT(SIGSTOP) | \
+	SIGBIT(SIGTSTP) | SIGBIT(SIGTTIN) | SIGBIT(SIGTTOU) | SIGBIT(SIGURG) | SIGBIT(SIGWINCH))
 #define SYS_rt_sigreturn 15
 #define SA_RESTORER 0x04000000
 #define SA_RESTART 0x10000000
@@ -168,53 +180,14 @@ child_main_r9:
 	mov %rax, SA_DFL+24(%rsp)
 	movl $-1, RUN_INDEX(%rbx)
 
-	/* With CLONE_FILES the table is still the caller's: unshare it before
-	 * anything changes an fd, copying only the fds the ops name (below
-	 * PLAN_FDFIRST), so no per-file work grows with the caller's open fds.
-	 * On a private table (no CLONE_FILES) the same call just closes that
-	 * range early. The report pipe's write end stays open either way. */
-	mov PLAN_FDFIRST(%r12), %edi
-	test %edi, %edi
-	jz 2f
-	mov RUN_RFD(%rbx), %eax
-	inc %eax /* -1 (no pipe) gives 0 */
-	cmp %eax, %edi
-	cmovb %eax, %edi
-	mov %edi, RUN_CLOSED(%rbx) /* the fd policy op need not close these again */
-	mov $0xffffffff, %esi
-	mov $CLOSE_RANGE_UNSHARE, %edx
-	mov $SYS_close_range, %eax
-	syscall
-	cmp $-4095, %rax
-	jb 2f
-	movl $0, RUN_CLOSED(%rbx)
-	testl $RUN_SHARED_FDS, RUN_LEGACY(%rbx)
-	jz 2f /* private: the fd policy op closes what is left */
-	/* close_range missing or filtered: copy the whole table instead. */
-	mov $CLONE_FILES, %edi
-	mov $SYS_unshare, %eax
-	syscall
-	cmp $-4095, %rax
-	jb 2f
-	/* Still sharing: no fd may be touched. The parent sees CLOSE_FDS at
-	 * index -1 and retries without CLONE_FILES. */
-	mov $OPK_CLOSE_FDS, %ecx
-	jmp fail_kind
-2:
-	/* The report pipe's read end is the parent's; holding it would keep the
-	 * pipe open past our exit. */
-	movslq RUN_RFD_R(%rbx), %rdi
-	test %edi, %edi
-	js 1f
-	mov $SYS_close, %eax
-	syscall
-1:
 	/* Without CLONE_CLEAR_SIGHAND (legacy clone) the handlers are the
 	 * parent's: a signal arriving after the mask is lifted would run parent
-	 * code on this stack. Reset every caught signal; ignored ones stay
-	 * ignored, as across exec. */
-	testl $LEGACY_RESET_SIGNALS, RUN_LEGACY(%rbx)
-	jz run_ops
+	 * code on this stack, and so would a SIGSYS that a seccomp filter with
+	 * SECCOMP_RET_TRAP forces through the mask. So this comes before any
+	 * other syscall. Reset every caught signal; ignored ones stay ignored,
+	 * as across exec. */
+	testl $MODE_RESET_SIGNALS, RUN_MODE(%rbx)
+	jz leave_shared_fds
 	mov $1, %ebp
 sig_reset_loop:
 	cmp $SIGKILL, %ebp
@@ -241,11 +214,59 @@ sig_reset_next:
 	inc %ebp
 	cmp $64, %ebp
 	jbe sig_reset_loop
-	jmp run_ops
+	jmp leave_shared_fds
 sig_reset_fail:
 	mov %ebp, RUN_DETAIL(%rbx)
 	mov $OPK_SIGRESET, %ecx
 	jmp fail_kind
+
+	/* With CLONE_FILES the table is still the caller's: unshare it before
+	 * anything changes an fd, copying only the fds the ops name (below
+	 * PLAN_FDFIRST), so no per-file work grows with the caller's open fds.
+	 * On a private table (no CLONE_FILES) the same call just closes that
+	 * range early. */
+leave_shared_fds:
+	mov PLAN_FDFIRST(%r12), %edi
+	test %edi, %edi
+	jz run_ops
+	mov %edi, RUN_CLOSED(%rbx) /* the fd policy op need not close these again */
+	testl $MODE_NO_CLOSE_RANGE, RUN_MODE(%rbx)
+	jnz 1f
+	mov $0xffffffff, %esi
+	mov $CLOSE_RANGE_UNSHARE, %edx
+	movl $STEP_CLOSE_RANGE, RUN_STEP(%rbx)
+	mov $SYS_close_range, %eax
+	syscall
+	movl $0, RUN_STEP(%rbx)
+	cmp $-4095, %rax
+	jb 2f
+1:	movl $0, RUN_CLOSED(%rbx)
+	testl $MODE_SHARED_FDS, RUN_MODE(%rbx)
+	jz run_ops /* private: the fd policy op closes what is left */
+	/* close_range missing or filtered: copy the whole table instead. */
+	mov $CLONE_FILES, %edi
+	movl $STEP_UNSHARE, RUN_STEP(%rbx)
+	mov $SYS_unshare, %eax
+	syscall
+	movl $0, RUN_STEP(%rbx)
+	cmp $-4095, %rax
+	jb 2f
+	/* Still sharing: no fd may be touched. The parent sees CLOSE_FDS at
+	 * index -1 and retries without CLONE_FILES. */
+	mov $OPK_CLOSE_FDS, %ecx
+	jmp fail_kind
+2:	/* CLONE_PIDFD put our pidfd into the table we shared, at the lowest
+	 * free number: it is the caller's, and with the caller's fd 0 closed
+	 * a keep_fd(0) or dup2(0, n) would hand it to the program. Drop our
+	 * copy (close_range may have done so already). A private table was
+	 * copied before the kernel made the pidfd: it is not in there. */
+	testl $MODE_SHARED_FDS, RUN_MODE(%rbx)
+	jz run_ops
+	movslq RUN_PIDFD(%rbx), %rdi
+	test %edi, %edi
+	js run_ops
+	mov $SYS_close, %eax
+	syscall
 
 /* ---- the op loop ------------------------------------------------------------ */
 run_ops:
@@ -287,41 +308,11 @@ fail_kind:
 	syscall
 	hlt
 
-/* An fd operand naming the report pipe cannot be the caller's fd: that
- * number was free in the parent when the pipe took it. edi = fd. */
-	.macro REJECT_REPORT_FD
-	cmp RUN_RFD(%rbx), %edi
-	jne 9f
-	mov $-EBADF, %rax
-	jmp fail
-9:
-	.endm
-
-/* esi = an fd about to be overwritten (dup2/open target). If the report pipe
- * sits there, move it out of the way first (it stays close-on-exec). */
-move_report_fd:
-	cmp RUN_RFD(%rbx), %esi
-	jne 1f
-	push %rsi
-	push %rdi
-	movslq RUN_RFD(%rbx), %rdi
-	mov $F_DUPFD_CLOEXEC, %esi
-	xor %edx, %edx
-	mov $SYS_fcntl, %eax
-	syscall
-	pop %rdi
-	pop %rsi
-	JERR(fail)
-	mov %eax, RUN_RFD(%rbx)
-1:	ret
-
 op_dup2:
 	movslq OP_A(%r13), %rdi
 	mov OP_B(%r13), %rsi
-	REJECT_REPORT_FD
 	cmp %rdi, %rsi
 	je clear_cloexec /* dup2(fd, fd) must clear close-on-exec (Austin Group #411) */
-	call move_report_fd
 	xor %edx, %edx
 	mov $SYS_dup3, %eax
 	syscall
@@ -329,8 +320,6 @@ op_dup2:
 	jmp next_op
 
 op_open:
-	movslq OP_A(%r13), %rsi
-	call move_report_fd
 	mov $AT_FDCWD, %rdi
 	mov OP_P(%r13), %rsi
 	mov OP_B(%r13), %rdx
@@ -354,13 +343,10 @@ op_open:
 
 op_close:
 	movslq OP_A(%r13), %rdi
-	cmp RUN_RFD(%rbx), %edi
-	je 1f
 	mov $SYS_close, %eax
 	syscall
 	cmp $-EBADF, %rax
 	jne 2f
-1:	mov $-EBADF, %rax
 	cmpq $0, OP_C(%r13)
 	jne next_op
 2:	JERR(fail)
@@ -375,7 +361,6 @@ op_chdir:
 
 op_fchdir:
 	movslq OP_A(%r13), %rdi
-	REJECT_REPORT_FD
 	mov $SYS_fchdir, %eax
 	syscall
 	JERR(fail)
@@ -383,7 +368,6 @@ op_fchdir:
 
 op_keep_fd:
 	movslq OP_A(%r13), %rdi
-	REJECT_REPORT_FD
 clear_cloexec: /* rdi = fd */
 	mov $F_SETFD, %esi
 	xor %edx, %edx
@@ -448,7 +432,6 @@ op_fail:
  * background caller with SIGTTOU. */
 op_foreground:
 	movslq OP_A(%r13), %rdi
-	REJECT_REPORT_FD
 	mov OP_B(%r13), %rax
 	test %rax, %rax
 	jnz 1f
@@ -467,7 +450,6 @@ op_foreground:
 
 op_ctty:
 	movslq OP_A(%r13), %rdi
-	REJECT_REPORT_FD
 	mov $TIOCSCTTY, %esi
 	xor %edx, %edx
 	mov $SYS_ioctl, %eax
@@ -569,7 +551,7 @@ op_no_new_privs:
 /* Only where clone3 could not place us (CLONE_INTO_CGROUP): write "0" (this
  * process) into cgroup.procs of the directory. */
 op_cgroup:
-	testl $LEGACY_JOIN_CGROUP, RUN_LEGACY(%rbx)
+	testl $MODE_JOIN_CGROUP, RUN_MODE(%rbx)
 	jz next_op
 	movslq OP_A(%r13), %rdi
 	mov OP_P(%r13), %rsi
@@ -627,37 +609,16 @@ op_close_fds:
 	jnz close_fds_slow
 	jmp next_op
 
-/* close_gap: close [rdi, rsi], skipping the report pipe. Returns rax = 0, or
- * non-zero when close_range is unavailable. Other errors fail the op. */
+/* close_gap: close [rdi, rsi]. Returns rax = 0, or non-zero when
+ * close_range is unavailable. Other errors fail the op. */
 close_gap:
-	movslq RUN_RFD(%rbx), %rcx
-	test %ecx, %ecx
-	js close_range_1
-	cmp %rdi, %rcx
-	jb close_range_1
-	cmp %rsi, %rcx
-	ja close_range_1
-	push %rsi
-	push %rcx
-	cmp %rdi, %rcx
-	je 1f
-	lea -1(%rcx), %rsi
-	call close_range_1
-	test %rax, %rax
-	jnz 2f
-1:	mov (%rsp), %rdi
-	inc %rdi
-	mov 8(%rsp), %rsi
-	xor %eax, %eax
-	cmp %rsi, %rdi
-	ja 2f
-	call close_range_1
-2:	add $16, %rsp
-	ret
-close_range_1:
+	testl $MODE_NO_CLOSE_RANGE, RUN_MODE(%rbx)
+	jnz 1f
 	xor %edx, %edx
+	movl $STEP_CLOSE_RANGE, RUN_STEP(%rbx)
 	mov $SYS_close_range, %eax
 	syscall
+	movl $0, RUN_STEP(%rbx)
 	cmp $-ENOSYS, %rax
 	je 1f
 	cmp $-EPERM, %rax /* a seccomp filter that refuses it */
@@ -671,13 +632,11 @@ fail_close_gap:
 	add $8, %rsp /* drop our return address; fail never returns */
 	jmp fail
 
-/* is_kept: edi = fd. ZF=1 if it must stay open (listed, the report pipe, or
- * below the op's first fd). Clobbers rcx, rdx. */
+/* is_kept: edi = fd. ZF=1 if it must stay open (listed, or below the op's
+ * first fd). Clobbers rcx, rdx. */
 is_kept:
 	cmp OP_B(%r13), %rdi
 	jl 2f
-	cmp RUN_RFD(%rbx), %edi
-	je 1f
 	xor %ecx, %ecx
 	mov OP_P(%r13), %rdx
 3:	cmp OP_A(%r13), %ecx
@@ -814,6 +773,54 @@ op_exec:
 3:	inc %ebp
 	cmp $SIGTTOU, %ebp
 	jbe 2b
+	/* A signal already pending that the final mask lets through would be
+	 * delivered the moment the mask is lifted and, left at SIG_DFL with a
+	 * fatal default, kill the child before the program ever runs. Report
+	 * it instead (EINTR, detail = the signal): the caller then knows the
+	 * program never started. Ignored ones are simply discarded. One that
+	 * arrives between this look and the unmask below still kills the
+	 * child: the window the header documents. */
+	testl $MODE_NO_SIGPENDING, RUN_MODE(%rbx)
+	jnz exec_unmask
+	lea TMP0(%rsp), %rdi
+	mov $8, %esi
+	movl $STEP_SIGPENDING, RUN_STEP(%rbx)
+	mov $SYS_rt_sigpending, %eax
+	syscall
+	movl $0, RUN_STEP(%rbx)
+	cmp $-4095, %rax
+	jae exec_unmask /* refused: nothing to learn */
+	mov RUN_MASK(%rbx), %rax
+	not %rax
+	and TMP0(%rsp), %rax
+	movabs $FATAL_BY_DEFAULT, %rcx
+	and %rcx, %rax
+pending_next:
+	test %rax, %rax
+	jz exec_unmask
+	bsf %rax, %rcx
+	btr %rcx, %rax
+	mov %rax, TMP1(%rsp)
+	lea 1(%rcx), %ebp
+	mov %ebp, %edi
+	xor %esi, %esi
+	lea SA_OLD(%rsp), %rdx
+	mov $8, %r10d
+	mov $SYS_rt_sigaction, %eax
+	syscall
+	cmp $-4095, %rax
+	jae 1f
+	cmpq $0, SA_OLD(%rsp) /* SIG_DFL: it would kill */
+	je pending_fatal
+1:	mov TMP1(%rsp), %rax
+	jmp pending_next
+pending_fatal:
+	mov %ebp, RUN_DETAIL(%rbx)
+	mov %r14d, RUN_INDEX(%rbx)
+	mov $-EINTR, %rax
+	mov $OPK_SIGMASK, %ecx
+	jmp fail_kind
+exec_unmask:
 	mov $SIG_SETMASK, %edi
 	lea RUN_MASK(%rbx), %rsi
 	xor %edx, %edx

@@ -13,16 +13,17 @@ int nf_rt_in_coroutine(void);
  * fired (it saves the epoll_ctl DEL). Coroutine or thread. */
 int rt_wait_fd_closing(int fd, short events);
 
-/* Hold / release one of the runtime's spawn slots (lib/rt/slots.c): called
- * by nf_spawn around a coroutine spawn's clone-to-exec phase. Coroutine only. */
-void rt_spawn_slot_take(void);
-void rt_spawn_slot_give(void);
-void rt_spawn_slot_stats(uint64_t *waits, int *max_in_flight, uint64_t *blocking);
+/* Run fn(arg) on one of the runtime's helper threads while the calling
+ * coroutine parks; returns fn's result (lib/rt/offload.c). For nf_spawn of a
+ * coroutine: the helper sleeps in a CLONE_VFORK clone, the worker does not.
+ * Coroutine only. */
+int rt_offload(int (*fn)(void *), void *arg);
+void rt_offload_stats(uint64_t *waits, int *max_in_flight, uint64_t *blocking);
 
-/* Whether a coroutine's spawn may go the thread way (CLONE_VFORK, its worker
- * asleep until the exec) instead of parking: yes while another worker idles,
- * since then nothing waits for this one. Counted in nf_rt_stats. Coroutine
- * only. */
+/* Whether a coroutine's spawn may go the thread way on its own worker
+ * (CLONE_VFORK, the worker asleep until the exec) instead of offloading:
+ * yes while another worker idles, since then nothing waits for this one.
+ * Counted in nf_rt_stats. Coroutine only. */
 int rt_spawn_may_block(void);
 
 /* Coroutine stacks a worker keeps for reuse (not available to other
@@ -46,9 +47,9 @@ struct nf_rt_stats {
 	uint64_t global_in; /* coroutines pushed to the global queue */
 	uint64_t polls;     /* blocking epoll_wait calls by an idle worker */
 	uint64_t sleeps;    /* futex sleeps of idle workers */
-	uint64_t spawn_waits;     /* coroutine spawns that waited for a spawn slot */
+	uint64_t spawn_waits;     /* coroutine spawns that found every spawn helper busy */
 	uint64_t spawn_blocking;  /* coroutine spawns made the thread way (a worker idled) */
-	int spawn_max_in_flight;  /* most coroutine spawns between clone and exec at once */
+	int spawn_max_in_flight;  /* most spawn helpers busy at once */
 	int workers;
 };
 

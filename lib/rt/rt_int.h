@@ -146,6 +146,10 @@ int rt_timers_due(struct worker *w);
 /* Make a blocked poller return (eventfd write, coalesced). */
 void rt_poll_kick(void);
 
+/* offload.c: join the spawn helpers (none may hold a job: call with no
+ * coroutine live). */
+void rt_offload_stop(void);
+
 /* guard.c */
 int rt_guard_install(void);
 void rt_guard_uninstall(void);

@@ -614,6 +614,8 @@ static int cpu_count(void)
 
 static void stop_workers(int started)
 {
+	/* First: a helper may still be inside rt_ready, kicking the poller. */
+	rt_offload_stop();
 	atomic_store(&rt.stopping, 1);
 	atomic_fetch_add(&rt.seq, 1);
 	rt_futex_wake(&rt.seq, INT_MAX);
@@ -741,5 +743,5 @@ void nf_rt_stats(struct nf_rt_stats *st)
 	st->created += atomic_load_explicit(&rt.n_created_ext, RELAXED);
 	st->global_in = atomic_load_explicit(&rt.n_global_in, RELAXED);
 	st->workers = rt.nworkers;
-	rt_spawn_slot_stats(&st->spawn_waits, &st->spawn_max_in_flight, &st->spawn_blocking);
+	rt_offload_stats(&st->spawn_waits, &st->spawn_max_in_flight, &st->spawn_blocking);
 }

@@ -1,0 +1,219 @@
+/* Offloading a blocking spawn: a coroutine's nf_spawn runs on a helper thread
+ * (CLONE_VFORK: the helper sleeps in clone until the child exec'd or exited)
+ * while the coroutine parks, so its worker keeps running the others.
+ *
+ * Why a thread and not a child that reports on a close-on-exec pipe: the pipe's
+ * write end lives in our fd table between pipe2 and the clone, so a fork() in
+ * any other thread copies it, and the spawn then waits for EOF until that
+ * process exits (musl b7bc9665 fixed the same in posix_spawn with a lock that
+ * fork takes too). CLONE_VFORK's completion is the kernel's own and nothing
+ * another process holds can delay it; the pipe's fds could also sit where a
+ * caller with stdio closed names its own fds. The child is the same one a
+ * thread's spawn makes, with the same fd sharing and the same fallbacks.
+ *
+ * At most HELPERS_PER_WORKER helpers per worker exist, created on demand and
+ * kept until nf_rt_stop: more children between clone and exec than that only
+ * thrash a small machine (bench/coro_bench, with the earlier pipe design:
+ * 1 per worker 0.63x two vfork threads, 4: 0.81x, uncapped 0.47x and 130 ms
+ * timer lateness). Jobs beyond that queue FIFO. A helper runs with every
+ * signal blocked: process signals keep going to the caller's threads.
+ *
+ * Also here: whether a coroutine spawn may skip all that and go the thread
+ * way on its own worker (rt_spawn_may_block).
+ */
+#include "rt_int.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+
+#define HELPERS_PER_WORKER 4
+#define HELPER_STACK (256 * 1024)
+
+struct job {
+	int (*fn)(void *);
+	void *arg;
+	int result;
+	struct co *co;
+	struct job *next;
+};
+
+/* Lives at the top of its own pooled stack. */
+struct helper {
+	pthread_t thread;
+	nf_stack *stack;
+	struct helper *next;
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t work = PTHREAD_COND_INITIALIZER;
+static struct job *head, *tail;
+static struct helper *helpers;
+/* pending: jobs announced by rt_offload and not yet taken by a helper. */
+static int n_helpers, n_idle, pending, running, max_running, stopping;
+static uint64_t waits;
+static _Atomic uint64_t blocking;
+
+static int cap(void) { return HELPERS_PER_WORKER * (rt.nworkers > 0 ? rt.nworkers : 1); }
+
+static void *helper_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&lock);
+	n_idle++;
+	for (;;) {
+		while (!head && !stopping)
+			pthread_cond_wait(&work, &lock);
+		if (!head)
+			break;
+		struct job *j = head;
+		if (!(head = j->next))
+			tail = NULL;
+		pending--;
+		n_idle--;
+		if (++running > max_running)
+			max_running = running;
+		pthread_mutex_unlock(&lock);
+		j->result = j->fn(j->arg);
+		struct co *co = j->co; /* j lives on co's stack: last touch */
+		pthread_mutex_lock(&lock);
+		running--;
+		n_idle++; /* before co can run and offload again */
+		pthread_mutex_unlock(&lock);
+		rt_ready(co);
+		pthread_mutex_lock(&lock);
+	}
+	n_idle--;
+	pthread_mutex_unlock(&lock);
+	return NULL;
+}
+
+/* Start one more helper. Called without the lock, with n_helpers already
+ * counting it. */
+static int add_helper(void)
+{
+	nf_stack *st;
+	int e = nf_stack_get(HELPER_STACK, &st);
+	if (e)
+		return e;
+	struct helper *h = (struct helper *)(nf_stack_top(st) - 64);
+	_Static_assert(sizeof(struct helper) <= 64, "helper fits its slot");
+	h->stack = st;
+	pthread_attr_t attr;
+	if ((e = pthread_attr_init(&attr)))
+		goto put;
+	e = pthread_attr_setstack(&attr, st->lo, (size_t)((char *)h - (char *)st->lo));
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old); /* inherited: no signal ever runs on a helper */
+	if (!e)
+		e = pthread_create(&h->thread, &attr, helper_main, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	if (!e) {
+		pthread_mutex_lock(&lock);
+		h->next = helpers;
+		helpers = h;
+		pthread_mutex_unlock(&lock);
+		return 0;
+	}
+put:
+	nf_stack_put(st);
+	return e;
+}
+
+/* Runs on the scheduler stack once the coroutine is off its own: only now
+ * may a helper finish the job and make it runnable again. */
+static void commit_job(struct co *co, void *arg)
+{
+	struct job *j = arg;
+	j->co = co;
+	j->next = NULL;
+	pthread_mutex_lock(&lock);
+	if (tail)
+		tail->next = j;
+	else
+		head = j;
+	tail = j;
+	pthread_cond_signal(&work);
+	pthread_mutex_unlock(&lock);
+}
+
+int rt_offload(int (*fn)(void *), void *arg)
+{
+	pthread_mutex_lock(&lock);
+	int busy = pending >= n_idle; /* no idle helper left for this job */
+	int grow = busy && n_helpers < cap();
+	if (grow)
+		n_helpers++;
+	else if (busy)
+		waits++;
+	pending++;
+	pthread_mutex_unlock(&lock);
+	if (grow && add_helper()) {
+		pthread_mutex_lock(&lock);
+		int none = --n_helpers == 0;
+		if (none)
+			pending--;
+		pthread_mutex_unlock(&lock);
+		/* No thread to be had: do it here, blocking this worker, rather
+		 * than fail a spawn that can be made. */
+		if (none)
+			return fn(arg);
+	}
+	struct job j = {.fn = fn, .arg = arg};
+	rt_park(rt_current(), commit_job, &j);
+	return j.result;
+}
+
+void rt_offload_stop(void)
+{
+	pthread_mutex_lock(&lock);
+	stopping = 1;
+	pthread_cond_broadcast(&work);
+	struct helper *h = helpers;
+	helpers = NULL;
+	pthread_mutex_unlock(&lock);
+	while (h) {
+		struct helper *next = h->next;
+		pthread_join(h->thread, NULL);
+		nf_stack_put(h->stack); /* h lives on it: read next first */
+		h = next;
+	}
+	pthread_mutex_lock(&lock);
+	n_helpers = n_idle = pending = running = max_running = stopping = 0;
+	waits = 0;
+	atomic_store(&blocking, 0);
+	pthread_mutex_unlock(&lock);
+}
+
+int rt_spawn_may_block(void)
+{
+	/* Another worker idles (in the poller, searching, or asleep): it runs
+	 * whatever turns runnable while this one sleeps in clone, which takes
+	 * as long as the child's plan (opening a FIFO may take forever). One
+	 * asleep while nobody polls (a poller role being handed over) is
+	 * woken, so timers and fds stay watched meanwhile. One worker alone
+	 * never blocks. */
+	struct worker *self = rt_self();
+	if (!runq_empty(self))
+		return 0; /* they would wait for this worker, or for a steal */
+	int idler = 0;
+	for (int i = 0; i < rt.nworkers && !idler; i++)
+		idler = &rt.workers[i] != self && atomic_load_explicit(&rt.workers[i].idle, memory_order_relaxed);
+	if (!idler)
+		return 0;
+	if (!atomic_load(&rt.polling))
+		rt_hand_over_poller();
+	atomic_fetch_add_explicit(&blocking, 1, memory_order_relaxed);
+	return 1;
+}
+
+void rt_offload_stats(uint64_t *w, int *max, uint64_t *blocked)
+{
+	pthread_mutex_lock(&lock);
+	*w = waits;
+	*max = max_running;
+	pthread_mutex_unlock(&lock);
+	*blocked = atomic_load_explicit(&blocking, memory_order_relaxed);
+}
