@@ -22,6 +22,8 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
+#include "nofork/ops.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -41,36 +43,13 @@ typedef struct nf_proc {
 	int pidfd;
 } nf_proc;
 
-/* What a spawn step is. Stored in nf_error.op; nf_error_format names it. */
+/* What a spawn step is: nofork/ops.h lists them all, with how each one's
+ * error reads. Stored in nf_error.op; nf_error_format names it. */
 enum nf_op_kind {
 	NF_OP_NONE = 0,
-	NF_OP_DUP2,         /* fd = newfd, arg = oldfd */
-	NF_OP_OPEN,         /* fd = target fd, path = file */
-	NF_OP_CLOSE,        /* fd */
-	NF_OP_CHDIR,        /* path */
-	NF_OP_FCHDIR,       /* fd */
-	NF_OP_KEEP_FD,      /* fd: clearing close-on-exec on a kept fd */
-	NF_OP_CLOSE_FDS,    /* fd = first fd of the range being closed */
-	NF_OP_SETSID,
-	NF_OP_SETPGID,      /* arg = pgid */
-	NF_OP_SIGDEFAULT,   /* arg = signal number */
-	NF_OP_SIGMASK,
-	NF_OP_SIGRESET,     /* resetting caught signals (legacy clone only); arg = signal */
-	NF_OP_EXEC,         /* path = the candidate whose error is reported (fd for exec by fd) */
-	NF_OP_FOREGROUND,   /* fd = terminal */
-	NF_OP_CTTY,         /* fd = terminal */
-	NF_OP_SETGROUPS,    /* arg = number of groups */
-	NF_OP_SETGID,       /* arg = gid */
-	NF_OP_SETUID,       /* arg = uid */
-	NF_OP_UMASK,        /* arg = mask */
-	NF_OP_RLIMIT,       /* arg = resource */
-	NF_OP_NICE,         /* arg = value */
-	NF_OP_SCHED,        /* arg = policy */
-	NF_OP_PDEATHSIG,    /* arg = signal */
-	NF_OP_NO_NEW_PRIVS,
-	NF_OP_CGROUP,       /* fd = cgroup directory */
-	NF_OP_FAIL,         /* a step that fails by request (posix_spawn compat) */
-	NF_OP_CLONE,        /* parent side: getting a stack, or the clone itself */
+#define NF_OP_ENUM_(name, fd, arg, path, what) NF_OP_##name,
+	NF_OP_LIST(NF_OP_ENUM_)
+#undef NF_OP_ENUM_
 	NF_OP_KIND_COUNT
 };
 

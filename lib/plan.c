@@ -7,6 +7,9 @@
 #include "nofork_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <ucontext.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -32,10 +35,13 @@ _Static_assert(offsetof(nf_run, plan) == RUN_PLAN && offsetof(nf_run, envp) == R
                    offsetof(nf_run, closed) == RUN_CLOSED &&
                    sizeof(nf_run) == RUN_SIZE,
                "run layout matches plan.h");
-_Static_assert(OPK_DUP2 == NF_OP_DUP2 && OPK_CLOSE_FDS == NF_OP_CLOSE_FDS && OPK_EXEC == NF_OP_EXEC &&
-                   OPK_SIGRESET == NF_OP_SIGRESET && OPK_CGROUP == NF_OP_CGROUP && OPK_FAIL == NF_OP_FAIL &&
-                   OPK_MAX + 1 == NF_OP_CLONE,
-               "op kinds match enum nf_op_kind");
+_Static_assert(ABI_AT_FDCWD == AT_FDCWD && ABI_AT_EMPTY_PATH == AT_EMPTY_PATH &&
+                   ABI_O_RDONLY_DIR_CLOEXEC == (O_RDONLY | O_DIRECTORY | O_CLOEXEC) &&
+                   ABI_O_WRONLY_CLOEXEC == (O_WRONLY | O_CLOEXEC) && ABI_F_SETFD == F_SETFD &&
+                   ABI_PR_SET_PDEATHSIG == PR_SET_PDEATHSIG && ABI_PR_SET_NO_NEW_PRIVS == PR_SET_NO_NEW_PRIVS &&
+                   ABI_UC_RBX == offsetof(ucontext_t, uc_mcontext.gregs[REG_RBX]) &&
+                   ABI_ENOEXEC_SH == NF_ENOEXEC_SH,
+               "the child's constants match libc's");
 _Static_assert(sizeof(struct rlimit) == 16 && sizeof(int) == 4, "prlimit64 operand fits {b,c}");
 
 typedef struct builder {

@@ -6,34 +6,39 @@
 #ifndef NF_PLAN_H
 #define NF_PLAN_H
 
-/* Op kinds: the same numbers as enum nf_op_kind in nofork.h. */
-#define OPK_DUP2 1
-#define OPK_OPEN 2
-#define OPK_CLOSE 3
-#define OPK_CHDIR 4
-#define OPK_FCHDIR 5
-#define OPK_KEEP_FD 6
-#define OPK_CLOSE_FDS 7
-#define OPK_SETSID 8
-#define OPK_SETPGID 9
-#define OPK_SIGDEFAULT 10
-#define OPK_SIGMASK 11
-#define OPK_SIGRESET 12
-#define OPK_EXEC 13
-#define OPK_FOREGROUND 14
-#define OPK_CTTY 15
-#define OPK_SETGROUPS 16
-#define OPK_SETGID 17
-#define OPK_SETUID 18
-#define OPK_UMASK 19
-#define OPK_RLIMIT 20
-#define OPK_NICE 21
-#define OPK_SCHED 22
-#define OPK_PDEATHSIG 23
-#define OPK_NO_NEW_PRIVS 24
-#define OPK_CGROUP 25
-#define OPK_FAIL 26
-#define OPK_MAX 26 /* highest kind the child interprets */
+#include "nofork/ops.h"
+
+/* Op kinds, OPK_<NAME>: the numbers of enum nf_op_kind (nofork/ops.h is the
+ * one list). OPK_MAX is the highest kind the child interprets: the kinds
+ * after it are the parent's own steps. */
+#ifdef __ASSEMBLER__
+	.set nf_opk_next, 1
+#define NF_OPK_SET(name, fd, arg, path, what) .set OPK_##name, nf_opk_next; .set nf_opk_next, nf_opk_next + 1;
+	NF_OP_LIST(NF_OPK_SET)
+#undef NF_OPK_SET
+	.set OPK_MAX, OPK_FAIL
+#else
+enum {
+	OPK_NONE,
+#define NF_OPK_ENUM(name, fd, arg, path, what) OPK_##name,
+	NF_OP_LIST(NF_OPK_ENUM)
+#undef NF_OPK_ENUM
+	OPK_MAX = OPK_FAIL
+};
+#endif
+
+/* Constants the child uses that no assembler-safe kernel header defines
+ * (<linux/fcntl.h> and <linux/prctl.h> declare structs); plan.c checks each
+ * against libc's. */
+#define ABI_AT_FDCWD (-100)
+#define ABI_AT_EMPTY_PATH 0x1000
+#define ABI_O_RDONLY_DIR_CLOEXEC 0x90000 /* O_RDONLY | O_DIRECTORY | O_CLOEXEC */
+#define ABI_O_WRONLY_CLOEXEC 0x80001     /* O_WRONLY | O_CLOEXEC */
+#define ABI_F_SETFD 2
+#define ABI_PR_SET_PDEATHSIG 1
+#define ABI_PR_SET_NO_NEW_PRIVS 38
+#define ABI_UC_RBX 128   /* offsetof(ucontext_t, uc_mcontext.gregs[REG_RBX]) */
+#define ABI_ENOEXEC_SH 1 /* NF_ENOEXEC_SH, in the EXEC op's b */
 
 /* Operands of each op (a: int32, b, c: int64, p: pointer into the plan):
  *  DUP2       a=oldfd b=newfd

@@ -285,7 +285,8 @@ END_TEST
 static _Atomic int forking_done;
 static _Atomic long forks;
 
-/* Forks processes that keep every fd they inherited for 2 s. */
+/* Forks processes that keep every fd they inherited for 30 s (killed at the
+ * end of the test). */
 static void *forker(void *arg)
 {
 	(void)arg;
@@ -294,7 +295,7 @@ static void *forker(void *arg)
 	while (!atomic_load(&forking_done) && n < 4000) {
 		pid_t k = fork();
 		if (k == 0) {
-			struct timespec ts = {2, 0};
+			struct timespec ts = {30, 0};
 			nanosleep(&ts, NULL);
 			_exit(0);
 		}
@@ -350,8 +351,9 @@ START_TEST(fork_elsewhere_never_delays_a_coroutine_spawn)
 	atomic_store(&forking_done, 1);
 	pthread_join(t, NULL);
 	ck_assert_int_gt(atomic_load(&forks), 100);
-	/* A spawn that waited for a forked copy of anything would take 2 s. */
-	ck_assert_msg(slowest < 1.0, "the slowest coroutine spawn took %.3f s", slowest);
+	/* A spawn that waited for a forked copy of anything would take up to
+	 * 30 s; a loaded machine delays one by a second at most. */
+	ck_assert_msg(slowest < 5.0, "the slowest coroutine spawn took %.3f s", slowest);
 	nf_cmd_free(cmd);
 }
 END_TEST

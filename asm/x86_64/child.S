@@ -21,9 +21,9 @@
  * variable-size data; subroutines nest at most 1 deep):
  *   rsp+0    struct kernel_sigaction scratch (32): old or new disposition
  *   rsp+32   struct kernel_sigaction, all zero (32): SIG_DFL, no flags
- *   rsp+64   tmp0 (8)  rsp+72 tmp1 (8)  rsp+80 tmp2 (8)  rsp+88 tmp3 (8)
- *   rsp+96   getdents64 buffer (1024); at exec: the stop catcher's
- *            struct kernel_sigaction (32)
+ *   rsp+64   tmp0 (8)  rsp+72 tmp1 (8)  rsp+80 tmp2 (8)
+ *   rsp+88   getdents64 buffer (1032, so FRAME keeps rsp 16-byte aligned);
+ *            at exec: the stop catcher's struct kernel_sigaction (32)
  *
  * The stop catcher (exec_stop_handler) is the one piece of code that may run
  * as a signal handler here: on this stack, with rbx read back from the
@@ -31,96 +31,34 @@
  */
 #include "plan.h"
 
-#define SYS_write 1
-#define SYS_close 3
-#define SYS_lseek 8
-#define SYS_rt_sigaction 13
-#define SYS_rt_sigprocmask 14
-#define SYS_rt_sigpending 127
-#define SYS_ioctl 16
-#define SYS_clone 56
-#define SYS_execve 59
-#define SYS_fcntl 72
-#define SYS_chdir 80
-#define SYS_fchdir 81
-#define SYS_umask 95
-#define SYS_setpgid 109
-#define SYS_getppid 110
-#define SYS_setsid 112
-#define SYS_setgroups 116
-#define SYS_setresuid 117
-#define SYS_setresgid 119
-#define SYS_getpgid 121
-#define SYS_setpriority 141
-#define SYS_sched_setparam 142
-#define SYS_sched_setscheduler 144
-#define SYS_prctl 157
-#define SYS_getdents64 217
-#define SYS_exit_group 231
-#define SYS_unshare 272
-#define SYS_openat 257
-#define SYS_dup3 292
-#define SYS_prlimit64 302
-#define SYS_execveat 322
-#define SYS_clone3 435
-#define SYS_close_range 436
+/* Syscall numbers (__NR_*), errno values, signal numbers and sigaction
+ * flags, clone flags and ioctls come from the kernel's own headers; the few
+ * constants no assembler-safe header gives are in plan.h (ABI_*), checked
+ * against libc's by plan.c. The uapi headers hide their C behind
+ * __ASSEMBLY__ (gcc defines only __ASSEMBLER__). */
+#define __ASSEMBLY__ 1
+#include <asm-generic/errno.h>
+#include <asm/ioctls.h>
+#include <asm/signal.h>
+#include <asm/unistd.h>
+#include <linux/close_range.h>
+#include <linux/sched.h>
 
-#define EPERM 1
-#define ENOENT 2
-#define EINTR 4
-#define ENOEXEC 8
-#define EBADF 9
-#define EACCES 13
-#define ENODEV 19
-#define ENOTDIR 20
-#define EINVAL 22
-#define ENOSYS 38
-#define ETIMEDOUT 110
-#define ESTALE 116
-#define ESRCH 3
-
-#define AT_FDCWD -100
-#define AT_EMPTY_PATH 0x1000
-#define O_RDONLY_DIR_CLOEXEC 0x90000 /* O_RDONLY|O_DIRECTORY|O_CLOEXEC */
-#define O_WRONLY_CLOEXEC 0x80001
-#define F_SETFD 2
-#define CLOSE_RANGE_UNSHARE 2
-#define CLONE_FILES 0x400
-#define F_DUPFD_CLOEXEC 1030
-#define TIOCSCTTY 0x540E
-#define TIOCSPGRP 0x5410
-#define PR_SET_PDEATHSIG 1
-#define PR_SET_NO_NEW_PRIVS 38
-#define SIG_SETMASK 2
-#define SIGKILL 9
-#define SIGCHLD 17
-#define SIGCONT 18
-#define SIGTTIN 21
-#define SIGURG 23
-#define SIGWINCH 28
-#define SIGSTOP 19
-#define SIGTSTP 20
-#define SIGTTOU 22
 #define SIGBIT(n) (1 << ((n) - 1))
 /* Signals whose default action ends the process (term or core): all but
  * KILL (never pending), the stops, CONT and the ones ignored by default. */
 #define FATAL_BY_DEFAULT ~(SIGBIT(SIGKILL) | SIGBIT(SIGCHLD) | SIGBIT(SIGCONT) | SIGBIT(SIGSTOP) | \
 	SIGBIT(SIGTSTP) | SIGBIT(SIGTTIN) | SIGBIT(SIGTTOU) | SIGBIT(SIGURG) | SIGBIT(SIGWINCH))
-#define SYS_rt_sigreturn 15
-#define SA_RESTORER 0x04000000
-#define SA_RESTART 0x10000000
-#define UC_RBX 128 /* ucontext: uc_mcontext (at 40) . rbx (12th greg) */
-#define NF_ENOEXEC_SH 1
 
-#define FRAME 1120
+/* The frame (see the table above), from its parts. */
 #define SA_OLD 0
 #define SA_DFL 32
 #define TMP0 64
 #define TMP1 72
 #define TMP2 80
-#define TMP3 88
-#define DENTS 96
-#define DENTS_SIZE 1024
+#define DENTS 88
+#define DENTS_SIZE 1032
+#define FRAME (DENTS + DENTS_SIZE)
 
 /* A raw syscall result in rax is an error iff it lies in [-4095, -1]. */
 #define JERR(label) cmp $-4095, %rax; jae label
@@ -137,7 +75,7 @@
 nf_child_clone3:
 	.cfi_startproc
 	mov %rdx, %r9
-	mov $SYS_clone3, %eax
+	mov $__NR_clone3, %eax
 	syscall
 	test %rax, %rax
 	jz child_main_r9
@@ -156,7 +94,7 @@ nf_child_clone:
 	mov %rcx, %r9
 	xor %r10d, %r10d /* child_tid */
 	xor %r8d, %r8d   /* tls */
-	mov $SYS_clone, %eax
+	mov $__NR_clone, %eax
 	syscall
 	test %rax, %rax
 	jz child_main_r9
@@ -198,7 +136,7 @@ sig_reset_loop:
 	xor %esi, %esi
 	lea SA_OLD(%rsp), %rdx
 	mov $8, %r10d
-	mov $SYS_rt_sigaction, %eax
+	mov $__NR_rt_sigaction, %eax
 	syscall
 	JERR(sig_reset_fail)
 	cmpq $1, SA_OLD(%rsp) /* SIG_DFL = 0, SIG_IGN = 1, else a handler */
@@ -207,7 +145,7 @@ sig_reset_loop:
 	lea SA_DFL(%rsp), %rsi
 	xor %edx, %edx
 	mov $8, %r10d
-	mov $SYS_rt_sigaction, %eax
+	mov $__NR_rt_sigaction, %eax
 	syscall
 	JERR(sig_reset_fail)
 sig_reset_next:
@@ -235,7 +173,7 @@ leave_shared_fds:
 	mov $0xffffffff, %esi
 	mov $CLOSE_RANGE_UNSHARE, %edx
 	movl $STEP_CLOSE_RANGE, RUN_STEP(%rbx)
-	mov $SYS_close_range, %eax
+	mov $__NR_close_range, %eax
 	syscall
 	movl $0, RUN_STEP(%rbx)
 	cmp $-4095, %rax
@@ -246,7 +184,7 @@ leave_shared_fds:
 	/* close_range missing or filtered: copy the whole table instead. */
 	mov $CLONE_FILES, %edi
 	movl $STEP_UNSHARE, RUN_STEP(%rbx)
-	mov $SYS_unshare, %eax
+	mov $__NR_unshare, %eax
 	syscall
 	movl $0, RUN_STEP(%rbx)
 	cmp $-4095, %rax
@@ -265,7 +203,7 @@ leave_shared_fds:
 	movslq RUN_PIDFD(%rbx), %rdi
 	test %edi, %edi
 	js run_ops
-	mov $SYS_close, %eax
+	mov $__NR_close, %eax
 	syscall
 
 /* ---- the op loop ------------------------------------------------------------ */
@@ -304,7 +242,7 @@ fail_kind:
 	mov %ecx, RUN_KIND(%rbx)
 	mov %eax, RUN_ERR(%rbx)
 	mov $127, %edi
-	mov $SYS_exit_group, %eax
+	mov $__NR_exit_group, %eax
 	syscall
 	hlt
 
@@ -314,17 +252,17 @@ op_dup2:
 	cmp %rdi, %rsi
 	je clear_cloexec /* dup2(fd, fd) must clear close-on-exec (Austin Group #411) */
 	xor %edx, %edx
-	mov $SYS_dup3, %eax
+	mov $__NR_dup3, %eax
 	syscall
 	JERR(fail)
 	jmp next_op
 
 op_open:
-	mov $AT_FDCWD, %rdi
+	mov $ABI_AT_FDCWD, %rdi
 	mov OP_P(%r13), %rsi
 	mov OP_B(%r13), %rdx
 	mov OP_C(%r13), %r10
-	mov $SYS_openat, %eax
+	mov $__NR_openat, %eax
 	syscall
 	JERR(fail)
 	cmp OP_A(%r13), %eax
@@ -333,17 +271,17 @@ op_open:
 	mov %rax, %rdi
 	movslq OP_A(%r13), %rsi
 	xor %edx, %edx
-	mov $SYS_dup3, %eax
+	mov $__NR_dup3, %eax
 	syscall
 	JERR(fail)
 	mov %rbp, %rdi
-	mov $SYS_close, %eax
+	mov $__NR_close, %eax
 	syscall
 	jmp next_op
 
 op_close:
 	movslq OP_A(%r13), %rdi
-	mov $SYS_close, %eax
+	mov $__NR_close, %eax
 	syscall
 	cmp $-EBADF, %rax
 	jne 2f
@@ -354,14 +292,14 @@ op_close:
 
 op_chdir:
 	mov OP_P(%r13), %rdi
-	mov $SYS_chdir, %eax
+	mov $__NR_chdir, %eax
 	syscall
 	JERR(fail)
 	jmp next_op
 
 op_fchdir:
 	movslq OP_A(%r13), %rdi
-	mov $SYS_fchdir, %eax
+	mov $__NR_fchdir, %eax
 	syscall
 	JERR(fail)
 	jmp next_op
@@ -369,15 +307,15 @@ op_fchdir:
 op_keep_fd:
 	movslq OP_A(%r13), %rdi
 clear_cloexec: /* rdi = fd */
-	mov $F_SETFD, %esi
+	mov $ABI_F_SETFD, %esi
 	xor %edx, %edx
-	mov $SYS_fcntl, %eax
+	mov $__NR_fcntl, %eax
 	syscall
 	JERR(fail)
 	jmp next_op
 
 op_setsid:
-	mov $SYS_setsid, %eax
+	mov $__NR_setsid, %eax
 	syscall
 	JERR(fail)
 	jmp next_op
@@ -385,7 +323,7 @@ op_setsid:
 op_setpgid:
 	xor %edi, %edi
 	mov OP_B(%r13), %rsi
-	mov $SYS_setpgid, %eax
+	mov $__NR_setpgid, %eax
 	syscall
 	JERR(fail)
 	jmp next_op
@@ -412,7 +350,7 @@ op_sigdefault:
 	lea SA_OLD(%rsp), %rsi
 	xor %edx, %edx
 	mov $8, %r10d
-	mov $SYS_rt_sigaction, %eax
+	mov $__NR_rt_sigaction, %eax
 	syscall
 	mov %ebp, RUN_DETAIL(%rbx)
 	JERR(fail)
@@ -436,14 +374,14 @@ op_foreground:
 	test %rax, %rax
 	jnz 1f
 	xor %edi, %edi
-	mov $SYS_getpgid, %eax
+	mov $__NR_getpgid, %eax
 	syscall
 	JERR(fail)
 	movslq OP_A(%r13), %rdi
 1:	mov %eax, TMP0(%rsp)
 	mov $TIOCSPGRP, %esi
 	lea TMP0(%rsp), %rdx
-	mov $SYS_ioctl, %eax
+	mov $__NR_ioctl, %eax
 	syscall
 	JERR(fail)
 	jmp next_op
@@ -452,7 +390,7 @@ op_ctty:
 	movslq OP_A(%r13), %rdi
 	mov $TIOCSCTTY, %esi
 	xor %edx, %edx
-	mov $SYS_ioctl, %eax
+	mov $__NR_ioctl, %eax
 	syscall
 	JERR(fail)
 	jmp next_op
@@ -460,7 +398,7 @@ op_ctty:
 op_setgroups:
 	movslq OP_A(%r13), %rdi
 	mov OP_P(%r13), %rsi
-	mov $SYS_setgroups, %eax
+	mov $__NR_setgroups, %eax
 	syscall
 	JERR(fail)
 	jmp next_op
@@ -468,10 +406,10 @@ op_setgroups:
 /* Raw setres[ug]id: libc's wrappers signal every thread of the process to
  * change their ids too, which would be the parent's threads. */
 op_setgid:
-	mov $SYS_setresgid, %eax
+	mov $__NR_setresgid, %eax
 	jmp 1f
 op_setuid:
-	mov $SYS_setresuid, %eax
+	mov $__NR_setresuid, %eax
 1:	movslq OP_A(%r13), %rdi
 	mov OP_B(%r13), %rsi
 	mov OP_C(%r13), %rdx
@@ -481,7 +419,7 @@ op_setuid:
 
 op_umask:
 	movslq OP_A(%r13), %rdi
-	mov $SYS_umask, %eax
+	mov $__NR_umask, %eax
 	syscall
 	jmp next_op
 
@@ -490,7 +428,7 @@ op_rlimit:
 	movslq OP_A(%r13), %rsi
 	lea OP_B(%r13), %rdx
 	xor %r10d, %r10d
-	mov $SYS_prlimit64, %eax
+	mov $__NR_prlimit64, %eax
 	syscall
 	JERR(fail)
 	jmp next_op
@@ -499,7 +437,7 @@ op_nice:
 	xor %edi, %edi /* PRIO_PROCESS */
 	xor %esi, %esi
 	movslq OP_A(%r13), %rdx
-	mov $SYS_setpriority, %eax
+	mov $__NR_setpriority, %eax
 	syscall
 	JERR(fail)
 	jmp next_op
@@ -510,12 +448,12 @@ op_sched:
 	lea OP_B(%r13), %rdx
 	cmp $-1, %esi
 	je 1f
-	mov $SYS_sched_setscheduler, %eax
+	mov $__NR_sched_setscheduler, %eax
 	syscall
 	JERR(fail)
 	jmp next_op
 1:	mov %rdx, %rsi
-	mov $SYS_sched_setparam, %eax
+	mov $__NR_sched_setparam, %eax
 	syscall
 	JERR(fail)
 	jmp next_op
@@ -523,14 +461,14 @@ op_sched:
 /* If the parent died before the prctl, the signal will never come: the
  * reparented child would run unsupervised. Check and fail instead. */
 op_pdeathsig:
-	mov $PR_SET_PDEATHSIG, %edi
+	mov $ABI_PR_SET_PDEATHSIG, %edi
 	movslq OP_A(%r13), %rsi
-	mov $SYS_prctl, %eax
+	mov $__NR_prctl, %eax
 	syscall
 	JERR(fail)
 	cmpl $0, OP_A(%r13)
 	je next_op
-	mov $SYS_getppid, %eax
+	mov $__NR_getppid, %eax
 	syscall
 	cmp RUN_PPID(%rbx), %eax
 	je next_op
@@ -538,12 +476,12 @@ op_pdeathsig:
 	jmp fail
 
 op_no_new_privs:
-	mov $PR_SET_NO_NEW_PRIVS, %edi
+	mov $ABI_PR_SET_NO_NEW_PRIVS, %edi
 	mov $1, %esi
 	xor %edx, %edx
 	xor %r10d, %r10d
 	xor %r8d, %r8d
-	mov $SYS_prctl, %eax
+	mov $__NR_prctl, %eax
 	syscall
 	JERR(fail)
 	jmp next_op
@@ -555,20 +493,20 @@ op_cgroup:
 	jz next_op
 	movslq OP_A(%r13), %rdi
 	mov OP_P(%r13), %rsi
-	mov $O_WRONLY_CLOEXEC, %edx
+	mov $ABI_O_WRONLY_CLOEXEC, %edx
 	xor %r10d, %r10d
-	mov $SYS_openat, %eax
+	mov $__NR_openat, %eax
 	syscall
 	JERR(fail)
 	mov %rax, %rbp
 	mov %rax, %rdi
 	lea OP_C(%r13), %rsi
 	mov $1, %edx
-	mov $SYS_write, %eax
+	mov $__NR_write, %eax
 	syscall
 	JERR(fail)
 	mov %rbp, %rdi
-	mov $SYS_close, %eax
+	mov $__NR_close, %eax
 	syscall
 	jmp next_op
 
@@ -616,7 +554,7 @@ close_gap:
 	jnz 1f
 	xor %edx, %edx
 	movl $STEP_CLOSE_RANGE, RUN_STEP(%rbx)
-	mov $SYS_close_range, %eax
+	mov $__NR_close_range, %eax
 	syscall
 	movl $0, RUN_STEP(%rbx)
 	cmp $-ENOSYS, %rax
@@ -651,11 +589,11 @@ is_kept:
 1:	ret
 
 close_fds_slow:
-	mov $AT_FDCWD, %rdi
+	mov $ABI_AT_FDCWD, %rdi
 	mov PLAN_PROCFD(%r12), %rsi
-	mov $O_RDONLY_DIR_CLOEXEC, %edx
+	mov $ABI_O_RDONLY_DIR_CLOEXEC, %edx
 	xor %r10d, %r10d
-	mov $SYS_openat, %eax
+	mov $__NR_openat, %eax
 	syscall
 	cmp $-4095, %rax
 	jae close_fds_brute
@@ -666,7 +604,7 @@ slow_read:
 	mov %r15, %rdi
 	lea DENTS(%rsp), %rsi
 	mov $DENTS_SIZE, %edx
-	mov $SYS_getdents64, %eax
+	mov $__NR_getdents64, %eax
 	syscall
 	JERR(fail)
 	test %rax, %rax
@@ -696,7 +634,7 @@ slow_entry:
 	je slow_entry
 	call is_kept
 	je slow_entry
-	mov $SYS_close, %eax
+	mov $__NR_close, %eax
 	syscall
 	movq $1, TMP1(%rsp)
 	jmp slow_entry
@@ -708,12 +646,12 @@ slow_eof:
 	mov %r15, %rdi
 	xor %esi, %esi
 	xor %edx, %edx
-	mov $SYS_lseek, %eax
+	mov $__NR_lseek, %eax
 	syscall
 	JERR(fail)
 	jmp slow_pass
 2:	mov %r15, %rdi
-	mov $SYS_close, %eax
+	mov $__NR_close, %eax
 	syscall
 	jmp next_op
 
@@ -724,7 +662,7 @@ close_fds_brute:
 	mov %r15, %rdi
 	call is_kept
 	je 2f
-	mov $SYS_close, %eax
+	mov $__NR_close, %eax
 	syscall
 2:	inc %r15
 	jmp 1b
@@ -758,7 +696,7 @@ op_exec:
 	lea DENTS(%rsp), %rsi
 	lea SA_OLD(%rsp), %rdx
 	mov $8, %r10d
-	mov $SYS_rt_sigaction, %eax
+	mov $__NR_rt_sigaction, %eax
 	syscall
 	JERR(exec_stop_fail)
 	cmpq $1, SA_OLD(%rsp) /* it was SIG_IGN: put that back */
@@ -767,7 +705,7 @@ op_exec:
 	lea SA_OLD(%rsp), %rsi
 	xor %edx, %edx
 	mov $8, %r10d
-	mov $SYS_rt_sigaction, %eax
+	mov $__NR_rt_sigaction, %eax
 	syscall
 	JERR(exec_stop_fail)
 3:	inc %ebp
@@ -785,7 +723,7 @@ op_exec:
 	lea TMP0(%rsp), %rdi
 	mov $8, %esi
 	movl $STEP_SIGPENDING, RUN_STEP(%rbx)
-	mov $SYS_rt_sigpending, %eax
+	mov $__NR_rt_sigpending, %eax
 	syscall
 	movl $0, RUN_STEP(%rbx)
 	cmp $-4095, %rax
@@ -806,7 +744,7 @@ pending_next:
 	xor %esi, %esi
 	lea SA_OLD(%rsp), %rdx
 	mov $8, %r10d
-	mov $SYS_rt_sigaction, %eax
+	mov $__NR_rt_sigaction, %eax
 	syscall
 	cmp $-4095, %rax
 	jae 1f
@@ -825,7 +763,7 @@ exec_unmask:
 	lea RUN_MASK(%rbx), %rsi
 	xor %edx, %edx
 	mov $8, %r10d
-	mov $SYS_rt_sigprocmask, %eax
+	mov $__NR_rt_sigprocmask, %eax
 	syscall
 	cmp $-4095, %rax
 	jb 1f
@@ -838,8 +776,8 @@ exec_unmask:
 	mov PLAN_EMPTY(%r12), %rsi
 	mov PLAN_ARGV(%r12), %rdx
 	mov RUN_ENVP(%rbx), %r10
-	mov $AT_EMPTY_PATH, %r8d
-	mov $SYS_execveat, %eax
+	mov $ABI_AT_EMPTY_PATH, %r8d
+	mov $__NR_execveat, %eax
 	syscall
 	movl $-1, RUN_DETAIL(%rbx)
 	jmp fail
@@ -853,11 +791,11 @@ exec_stop_fail:
 /* The stop catcher: rdi = signal, rdx = ucontext. The interrupted rbx (the
  * run record) comes from the saved context, so nothing else is assumed. */
 exec_stop_handler:
-	mov UC_RBX(%rdx), %rax
+	mov ABI_UC_RBX(%rdx), %rax
 	btsl %edi, RUN_STOPS(%rax)
 	ret /* into exec_stop_restorer, the kernel's return address */
 exec_stop_restorer:
-	mov $SYS_rt_sigreturn, %eax
+	mov $__NR_rt_sigreturn, %eax
 	syscall
 	hlt
 
@@ -872,7 +810,7 @@ exec_next:
 	mov (%rcx,%r15,8), %rdi
 	mov PLAN_ARGV(%r12), %rsi
 	mov RUN_ENVP(%rbx), %rdx
-	mov $SYS_execve, %eax
+	mov $__NR_execve, %eax
 	syscall
 	mov %rax, %rbp
 	cmp $-ENOEXEC, %rax
@@ -901,7 +839,7 @@ exec_skip:
 	inc %r15d
 	jmp exec_next
 exec_enoexec:
-	testq $NF_ENOEXEC_SH, OP_B(%r13)
+	testq $ABI_ENOEXEC_SH, OP_B(%r13)
 	jz exec_fail_here
 	mov PLAN_SHSTRIDE(%r12), %rax
 	imul %r15, %rax
@@ -909,7 +847,7 @@ exec_enoexec:
 	lea (%rsi,%rax,8), %rsi
 	mov (%rsi), %rdi
 	mov RUN_ENVP(%rbx), %rdx
-	mov $SYS_execve, %eax
+	mov $__NR_execve, %eax
 	syscall
 	mov %rax, %rbp
 	jmp exec_fail_here
@@ -925,35 +863,47 @@ exec_exhausted:
 	mov %rbp, %rax
 	jmp fail
 
+/* The dispatch table, indexed by op kind. OP checks each entry's place, so a
+ * kind added to nofork/ops.h without its line here fails the build. */
+	.macro OP kind, handler
+	.if (. - op_table) != (\kind) * 4
+	.error "op_table: \handler is not at kind \kind"
+	.endif
+	.long \handler - op_table
+	.endm
+
 	.section .rodata
 	.balign 4
 op_table:
-	.long bad_op - op_table          /* 0 */
-	.long op_dup2 - op_table         /* OPK_DUP2 */
-	.long op_open - op_table
-	.long op_close - op_table
-	.long op_chdir - op_table
-	.long op_fchdir - op_table
-	.long op_keep_fd - op_table
-	.long op_close_fds - op_table
-	.long op_setsid - op_table
-	.long op_setpgid - op_table
-	.long op_sigdefault - op_table
-	.long bad_op - op_table          /* OPK_SIGMASK: part of EXEC */
-	.long bad_op - op_table          /* OPK_SIGRESET: before the ops */
-	.long op_exec - op_table
-	.long op_foreground - op_table
-	.long op_ctty - op_table
-	.long op_setgroups - op_table
-	.long op_setgid - op_table
-	.long op_setuid - op_table
-	.long op_umask - op_table
-	.long op_rlimit - op_table
-	.long op_nice - op_table
-	.long op_sched - op_table
-	.long op_pdeathsig - op_table
-	.long op_no_new_privs - op_table
-	.long op_cgroup - op_table
-	.long op_fail - op_table         /* OPK_MAX */
+	OP 0, bad_op
+	OP OPK_DUP2, op_dup2
+	OP OPK_OPEN, op_open
+	OP OPK_CLOSE, op_close
+	OP OPK_CHDIR, op_chdir
+	OP OPK_FCHDIR, op_fchdir
+	OP OPK_KEEP_FD, op_keep_fd
+	OP OPK_CLOSE_FDS, op_close_fds
+	OP OPK_SETSID, op_setsid
+	OP OPK_SETPGID, op_setpgid
+	OP OPK_SIGDEFAULT, op_sigdefault
+	OP OPK_SIGMASK, bad_op /* part of EXEC */
+	OP OPK_SIGRESET, bad_op /* before the ops */
+	OP OPK_EXEC, op_exec
+	OP OPK_FOREGROUND, op_foreground
+	OP OPK_CTTY, op_ctty
+	OP OPK_SETGROUPS, op_setgroups
+	OP OPK_SETGID, op_setgid
+	OP OPK_SETUID, op_setuid
+	OP OPK_UMASK, op_umask
+	OP OPK_RLIMIT, op_rlimit
+	OP OPK_NICE, op_nice
+	OP OPK_SCHED, op_sched
+	OP OPK_PDEATHSIG, op_pdeathsig
+	OP OPK_NO_NEW_PRIVS, op_no_new_privs
+	OP OPK_CGROUP, op_cgroup
+	OP OPK_FAIL, op_fail
+	.if (. - op_table) != (OPK_MAX + 1) * 4
+	.error "op_table: the last entry is not OPK_MAX"
+	.endif
 
 	.section .note.GNU-stack, "", @progbits

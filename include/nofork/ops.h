@@ -1,0 +1,64 @@
+/* nofork/ops.h: every step a spawn can fail at, described once.
+ *
+ * NF_OP_LIST(X) expands X(NAME, FD, ARG, PATH, WHAT) once per step, in the
+ * order of their numbers (NAME's number is its position, from 1; 0 is
+ * NF_OP_NONE). From this one list come:
+ *   - enum nf_op_kind in <nofork.h> (NF_OP_<NAME>), the kind nf_error.op holds;
+ *   - the kind numbers and the self-checking op table of the child
+ *     interpreter (asm/<arch>/child.S: OPK_<NAME>);
+ *   - how nf_error is filled for a failed step and how nf_error_format reads
+ *     (lib/error.c).
+ * FD, ARG and PATH say where nf_error's fd, arg and path come from: `_` none,
+ * `A`/`B`/`C`/`P` an operand of the step (lib/child_abi.h lists them),
+ * `DETAIL` what the child reported beside the errno (a signal number), `ID`
+ * the id a set*id step sets (A, or B when only the effective one is set),
+ * `CAND` the exec candidate that failed (fd: C, the exec fd, when there is
+ * one). WHAT is the step in a message: %f the fd, %a the arg, %o the arg in
+ * octal, %r the arg as an RLIMIT_ name, %p the path; an EXEC with an fd reads
+ * as "execveat fd %f".
+ *
+ * Adding a step (the whole recipe; say in the commit how many files it took):
+ *   1. one X entry here, before CLONE (the parent-side steps come last);
+ *   2. one routine in asm/<arch>/child.S (op_<name>, ending in next_op or fail)
+ *      and one OP line in its op_table (the assembler checks the position);
+ *   3. one setter in lib/cmd.c (declared and documented in <nofork.h>) that
+ *      validates and records, and its emission in lib/plan.c's layout at the
+ *      step's place in the documented order (operands as child_abi.h says);
+ *   4. one test that spawns tests/progs/probe and compares what it saw, and
+ *      one that makes the step fail and compares the message.
+ * This file is assembler-safe: only preprocessor definitions. */
+#ifndef NOFORK_OPS_H
+#define NOFORK_OPS_H
+
+/* clang-format off */
+#define NF_OP_LIST(X) \
+	X(DUP2,         B, A,      _,    "dup2 fd %a to fd %f") \
+	X(OPEN,         A, _,      P,    "open %p as fd %f") \
+	X(CLOSE,        A, _,      _,    "close fd %f") \
+	X(CHDIR,        _, _,      P,    "chdir %p") \
+	X(FCHDIR,       A, _,      _,    "fchdir fd %f") \
+	X(KEEP_FD,      A, _,      _,    "keep fd %f") \
+	X(CLOSE_FDS,    B, _,      _,    "close fds from %f") \
+	X(SETSID,       _, _,      _,    "setsid") \
+	X(SETPGID,      _, B,      _,    "setpgid %a") \
+	X(SIGDEFAULT,   _, DETAIL, _,    "reset signal %a to default") \
+	X(SIGMASK,      _, DETAIL, _,    "set signal mask") \
+	X(SIGRESET,     _, DETAIL, _,    "reset handler of signal %a") \
+	X(EXEC,         C, _,      CAND, "execve %p") \
+	X(FOREGROUND,   A, _,      _,    "make the child's group the foreground of fd %f") \
+	X(CTTY,         A, _,      _,    "make fd %f the controlling terminal") \
+	X(SETGROUPS,    _, A,      _,    "setgroups (%a groups)") \
+	X(SETGID,       _, ID,     _,    "setgid %a") \
+	X(SETUID,       _, ID,     _,    "setuid %a") \
+	X(UMASK,        _, A,      _,    "umask %o") \
+	X(RLIMIT,       _, A,      _,    "setrlimit %r") \
+	X(NICE,         _, A,      _,    "setpriority %a") \
+	X(SCHED,        _, A,      _,    "sched_setscheduler policy %a") \
+	X(PDEATHSIG,    _, A,      _,    "set parent-death signal %a") \
+	X(NO_NEW_PRIVS, _, _,      _,    "set no_new_privs") \
+	X(CGROUP,       A, _,      _,    "enter cgroup of fd %f") \
+	X(FAIL,         _, _,      _,    "spawn request") \
+	X(CLONE,        _, _,      _,    "clone")
+/* clang-format on */
+
+#endif
