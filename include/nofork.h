@@ -13,6 +13,16 @@
  *   map or lock. A cmd may be spawned from several threads at once; it must not
  *   be changed while a spawn of it is in progress.
  * - Nothing the library opens is inheritable (every fd it creates is O_CLOEXEC).
+ * - Thread cancellation: from a plain thread, nf_proc_wait is a cancellation
+ *   point, as waitpid is, and so are nf_sleep_ms and nf_wait_fd (nanosleep,
+ *   poll); when one acts on a cancel it has reaped and changed nothing. No
+ *   other call is one, though libc calls inside them would be (nf_spawn reaps
+ *   a failed child, nf_rt_stop joins threads): a cancel stays pending until
+ *   the caller's next cancellation point, and an asynchronous cancel acts
+ *   only as the call returns, so no child, fd or half-stopped runtime is left
+ *   behind. Coroutines are not threads: inside one nothing is a cancellation
+ *   point (waits park in the poller), and cancelling a runtime worker thread
+ *   is not supported.
  */
 #ifndef NOFORK_H
 #define NOFORK_H
@@ -260,7 +270,8 @@ NF_API int nf_spawn(const nf_cmd *cmd, nf_proc *proc, nf_error *err);
 /* Wait for the process to end: status gets a waitpid-style status (use
  * WIFEXITED etc.; may be NULL). timeout_ms -1 waits forever, 0 polls.
  * ETIMEDOUT leaves the child running and the handle usable. ECHILD if it was
- * already reaped. */
+ * already reaped. From a plain thread a cancellation point: a cancelled wait
+ * has reaped nothing, and the handle still works. */
 NF_API int nf_proc_wait(nf_proc *proc, int *status, int timeout_ms);
 
 /* Send sig through the pidfd (never hits a recycled pid). ESRCH if reaped. */

@@ -302,6 +302,7 @@ static int spawn_plan(const nf_plan *plan, nf_proc *proc, nf_error *err, bool in
 
 int nf_spawn(const nf_cmd *cmd, nf_proc *proc, nf_error *err)
 {
+	NF_NOCANCEL; /* reap's waitid and close must not end a spawn halfway */
 	if (proc)
 		*proc = (nf_proc){-1, -1};
 	if (!cmd || !proc) {
