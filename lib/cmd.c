@@ -1,7 +1,7 @@
 /* The cmd builder: validates and records what the user asks for. Everything
  * here may allocate; nothing here runs in the child. Bad input is refused
  * now, so that nf_spawn has nothing left to reject but what only the child
- * can discover. */
+ * can discover. No setter is a cancellation point (NF_NOCANCEL). */
 #include "nofork_int.h"
 
 #include <errno.h>
@@ -91,11 +91,13 @@ static int cmd_create(nf_cmd **out, const char *path, char *const argv[], char *
 
 int nf_cmd_new(nf_cmd **cmd, const char *path, char *const argv[], char *const envp[])
 {
+	NF_NOCANCEL;
 	return cmd_create(cmd, path, argv, envp, false, false);
 }
 
 int nf_cmd_newp(nf_cmd **cmd, const char *file, char *const argv[], char *const envp[])
 {
+	NF_NOCANCEL;
 	return cmd_create(cmd, file, argv, envp, true, false);
 }
 
@@ -106,6 +108,7 @@ int nf_cmd_new_borrowed(nf_cmd **cmd, const char *path, char *const argv[], char
 
 void nf_cmd_free(nf_cmd *c)
 {
+	NF_NOCANCEL;
 	if (!c)
 		return;
 	nf_cmd_invalidate(c);
@@ -125,6 +128,7 @@ void nf_cmd_free(nf_cmd *c)
 
 int nf_cmd_flags(nf_cmd *c, unsigned flags)
 {
+	NF_NOCANCEL;
 	if (!c || flags & ~(NF_ENOEXEC_SH | NF_NO_PIDFD))
 		return EINVAL;
 	nf_cmd_invalidate(c);
@@ -154,6 +158,7 @@ static int add_act(nf_cmd *c, uint32_t kind, int32_t a, int64_t b, int64_t cc, c
 
 int nf_cmd_dup2(nf_cmd *c, int oldfd, int newfd)
 {
+	NF_NOCANCEL;
 	int e;
 	if (!c)
 		return EINVAL;
@@ -164,6 +169,7 @@ int nf_cmd_dup2(nf_cmd *c, int oldfd, int newfd)
 
 int nf_cmd_open(nf_cmd *c, int fd, const char *path, int flags, mode_t mode)
 {
+	NF_NOCANCEL;
 	int e;
 	if (!c)
 		return EINVAL;
@@ -182,11 +188,12 @@ static int add_close(nf_cmd *c, int fd, int lenient)
 	return add_act(c, OPK_CLOSE, fd, 0, lenient, NULL);
 }
 
-int nf_cmd_close(nf_cmd *c, int fd) { return add_close(c, fd, 0); }
+int nf_cmd_close(nf_cmd *c, int fd) { NF_NOCANCEL; return add_close(c, fd, 0); }
 int nf_cmd_close_lenient(nf_cmd *c, int fd) { return add_close(c, fd, 1); }
 
 int nf_cmd_chdir(nf_cmd *c, const char *path)
 {
+	NF_NOCANCEL;
 	int e;
 	if (!c)
 		return EINVAL;
@@ -206,11 +213,12 @@ static int add_fd_act(nf_cmd *c, uint32_t kind, int fd)
 	return add_act(c, kind, fd, 0, 0, NULL);
 }
 
-int nf_cmd_fchdir(nf_cmd *c, int fd) { return add_fd_act(c, OPK_FCHDIR, fd); }
-int nf_cmd_foreground(nf_cmd *c, int tty_fd) { return add_fd_act(c, OPK_FOREGROUND, tty_fd); }
+int nf_cmd_fchdir(nf_cmd *c, int fd) { NF_NOCANCEL; return add_fd_act(c, OPK_FCHDIR, fd); }
+int nf_cmd_foreground(nf_cmd *c, int tty_fd) { NF_NOCANCEL; return add_fd_act(c, OPK_FOREGROUND, tty_fd); }
 
 int nf_cmd_closefrom(nf_cmd *c, int fd)
 {
+	NF_NOCANCEL;
 	if (!c)
 		return EINVAL;
 	if (fd < 0)
@@ -220,6 +228,7 @@ int nf_cmd_closefrom(nf_cmd *c, int fd)
 
 int nf_cmd_ctty(nf_cmd *c, int fd)
 {
+	NF_NOCANCEL;
 	int e = add_fd_act(c, OPK_CTTY, fd);
 	if (!e)
 		c->setsid = true;
@@ -228,6 +237,7 @@ int nf_cmd_ctty(nf_cmd *c, int fd)
 
 int nf_cmd_keep_fd(nf_cmd *c, int fd)
 {
+	NF_NOCANCEL;
 	int e;
 	if (!c)
 		return EINVAL;
@@ -259,13 +269,14 @@ int nf_cmd_keep_fd(nf_cmd *c, int fd)
 		return 0;              \
 	} while (0)
 
-int nf_cmd_inherit_all_fds(nf_cmd *c) { SET_ATTR(c, c->inherit_all = true); }
-int nf_cmd_setsid(nf_cmd *c) { SET_ATTR(c, c->setsid = true); }
-int nf_cmd_no_new_privs(nf_cmd *c) { SET_ATTR(c, c->nnp = true); }
+int nf_cmd_inherit_all_fds(nf_cmd *c) { NF_NOCANCEL; SET_ATTR(c, c->inherit_all = true); }
+int nf_cmd_setsid(nf_cmd *c) { NF_NOCANCEL; SET_ATTR(c, c->setsid = true); }
+int nf_cmd_no_new_privs(nf_cmd *c) { NF_NOCANCEL; SET_ATTR(c, c->nnp = true); }
 int nf_cmd_resetids(nf_cmd *c) { SET_ATTR(c, c->resetids = true); }
 
 int nf_cmd_setpgid(nf_cmd *c, pid_t pgid)
 {
+	NF_NOCANCEL;
 	if (pgid < 0)
 		return EINVAL;
 	SET_ATTR(c, (c->has_pgid = true, c->pgid = pgid));
@@ -282,6 +293,7 @@ static uint64_t sigset_bits(const sigset_t *set)
 
 int nf_cmd_sigmask(nf_cmd *c, const sigset_t *mask)
 {
+	NF_NOCANCEL;
 	if (!mask)
 		return EINVAL;
 	SET_ATTR(c, (c->has_mask = true, c->mask = sigset_bits(mask)));
@@ -289,6 +301,7 @@ int nf_cmd_sigmask(nf_cmd *c, const sigset_t *mask)
 
 int nf_cmd_sigdefault(nf_cmd *c, const sigset_t *set)
 {
+	NF_NOCANCEL;
 	if (!set)
 		return EINVAL;
 	SET_ATTR(c, c->sigdef = sigset_bits(set));
@@ -310,6 +323,7 @@ int nf_cmd_fail_action(nf_cmd *c, int err)
 
 int nf_cmd_setgroups(nf_cmd *c, size_t n, const gid_t *groups)
 {
+	NF_NOCANCEL;
 	if (!c || (n && !groups))
 		return EINVAL;
 	if (n > NGROUPS_MAX)
@@ -325,6 +339,7 @@ int nf_cmd_setgroups(nf_cmd *c, size_t n, const gid_t *groups)
 
 int nf_cmd_setgid(nf_cmd *c, gid_t gid)
 {
+	NF_NOCANCEL;
 	if (gid == (gid_t)-1)
 		return EINVAL;
 	SET_ATTR(c, (c->has_gid = true, c->gid = gid));
@@ -332,6 +347,7 @@ int nf_cmd_setgid(nf_cmd *c, gid_t gid)
 
 int nf_cmd_setuid(nf_cmd *c, uid_t uid)
 {
+	NF_NOCANCEL;
 	if (uid == (uid_t)-1)
 		return EINVAL;
 	SET_ATTR(c, (c->has_uid = true, c->uid = uid));
@@ -339,6 +355,7 @@ int nf_cmd_setuid(nf_cmd *c, uid_t uid)
 
 int nf_cmd_umask(nf_cmd *c, mode_t mask)
 {
+	NF_NOCANCEL;
 	if (mask & ~(mode_t)0777)
 		return EINVAL;
 	SET_ATTR(c, (c->has_umask = true, c->umask = mask));
@@ -346,6 +363,7 @@ int nf_cmd_umask(nf_cmd *c, mode_t mask)
 
 int nf_cmd_rlimit(nf_cmd *c, int resource, const struct rlimit *lim)
 {
+	NF_NOCANCEL;
 	if (!lim || resource < 0 || resource >= RLIMIT_NLIMITS || resource >= NF_NLIMITS)
 		return EINVAL;
 	if (lim->rlim_cur > lim->rlim_max)
@@ -355,6 +373,7 @@ int nf_cmd_rlimit(nf_cmd *c, int resource, const struct rlimit *lim)
 
 int nf_cmd_nice(nf_cmd *c, int value)
 {
+	NF_NOCANCEL;
 	if (value < -20 || value > 19)
 		return EINVAL;
 	SET_ATTR(c, (c->has_nice = true, c->nice = value));
@@ -362,6 +381,7 @@ int nf_cmd_nice(nf_cmd *c, int value)
 
 int nf_cmd_sched(nf_cmd *c, int policy, int priority)
 {
+	NF_NOCANCEL;
 	switch (policy) {
 	case -1: case SCHED_OTHER: case SCHED_FIFO: case SCHED_RR: case SCHED_BATCH: case SCHED_IDLE:
 		break;
@@ -373,6 +393,7 @@ int nf_cmd_sched(nf_cmd *c, int policy, int priority)
 
 int nf_cmd_pdeathsig(nf_cmd *c, int sig)
 {
+	NF_NOCANCEL;
 	if (sig < 0 || sig > 64)
 		return EINVAL;
 	SET_ATTR(c, c->pdeathsig = sig);
@@ -380,6 +401,7 @@ int nf_cmd_pdeathsig(nf_cmd *c, int sig)
 
 int nf_cmd_cgroup(nf_cmd *c, int cgroup_fd)
 {
+	NF_NOCANCEL;
 	int e = nf_check_fd(cgroup_fd);
 	if (e)
 		return e;
@@ -388,6 +410,7 @@ int nf_cmd_cgroup(nf_cmd *c, int cgroup_fd)
 
 int nf_cmd_exec_fd(nf_cmd *c, int fd)
 {
+	NF_NOCANCEL;
 	int e = nf_check_fd(fd);
 	if (e)
 		return e;
@@ -396,6 +419,7 @@ int nf_cmd_exec_fd(nf_cmd *c, int fd)
 
 int nf_cmd_search_path(nf_cmd *c, const char *path_list)
 {
+	NF_NOCANCEL;
 	if (!c || !path_list)
 		return EINVAL;
 	char *copy = strdup(path_list);

@@ -1,68 +1,99 @@
 /* Error records: what failed, on what, and a one-line rendering. */
 #include "nofork_int.h"
 
-#include <stdio.h>
 #include <string.h>
 
 void nf_error_parent(nf_error *err, int e, int op)
 {
 	if (err)
-		*err = (nf_error){.err = e, .op = op, .index = -1, .fd = -1, .arg = -1};
+		*err = (nf_error){.err = e, .op = op, .index = -1, .fd = -1, .arg = -1, .path = ""};
 }
 
-static void set_path(nf_error *err, const char *p)
+/* Where each field of a failed step's record comes from (nofork/ops.h).
+ * Paths point into the plan, which outlives the record until the cmd
+ * changes or is freed (nofork.h); they are < PATH_MAX, checked by the
+ * setters and the PATH search. */
+enum source { S__, S_A, S_B, S_C, S_P, S_DETAIL, S_ID, S_CAND };
+
+static const struct step {
+	unsigned char fd, arg, path;
+	const char *what;
+} steps[NF_OP_KIND_COUNT] = {
+#define STEP(name, fd, arg, path, what) [NF_OP_##name] = {S_##fd, S_##arg, S_##path, what},
+    NF_OP_LIST(STEP)
+#undef STEP
+};
+
+static long operand(enum source s, const nf_op *op, const nf_run *run)
 {
-	if (p)
-		snprintf(err->path, sizeof err->path, "%s", p); /* < PATH_MAX: checked at setter time */
+	switch (s) {
+	case S_A: return op->a;
+	case S_B: return (long)op->b;
+	case S_C: return (long)op->c;
+	case S_DETAIL: return run->detail;
+	case S_ID: return op->a >= 0 ? op->a : (long)op->b; /* resetids sets only the effective id */
+	default: return -1;
+	}
 }
 
 void nf_error_fill(nf_error *err, const nf_plan *plan, const nf_run *run)
 {
 	nf_error_parent(err, run->err, run->kind);
 	err->index = run->index;
+	const struct step *st = run->kind > 0 && run->kind < NF_OP_KIND_COUNT ? &steps[run->kind] : &steps[0];
 	if (run->index < 0 || (uint32_t)run->index >= plan->n_ops) {
-		err->arg = run->detail; /* caught-signal reset: the signal */
+		/* Before the ops: resetting caught signals (the signal), or leaving
+		 * the shared fd table (the first fd it closes). */
+		err->arg = run->detail;
+		if (run->kind == NF_OP_CLOSE_FDS)
+			err->fd = (int)plan->fd_first;
 		return;
 	}
 	const nf_op *op = &plan->ops[run->index];
-	switch (run->kind) {
-	case NF_OP_DUP2:
-		err->fd = (int)op->b;
-		err->arg = op->a;
-		break;
-	case NF_OP_OPEN:
-		err->fd = op->a;
-		set_path(err, op->p);
-		break;
-	case NF_OP_CHDIR:
-		set_path(err, op->p);
-		break;
-	case NF_OP_CLOSE: case NF_OP_FCHDIR: case NF_OP_KEEP_FD: case NF_OP_FOREGROUND: case NF_OP_CTTY:
-	case NF_OP_CGROUP:
-		err->fd = op->a;
-		break;
-	case NF_OP_CLOSE_FDS:
-		err->fd = (int)op->b;
-		break;
-	case NF_OP_SETPGID:
-		err->arg = (long)op->b;
-		break;
-	case NF_OP_SIGDEFAULT:
-		err->arg = run->detail;
-		break;
-	case NF_OP_SETGID: case NF_OP_SETUID: /* resetids sets only the effective id */
-		err->arg = op->a >= 0 ? op->a : (long)op->b;
-		break;
-	case NF_OP_EXEC:
-		if (op->c >= 0)
-			err->fd = (int)op->c;
-		else if (run->detail >= 0 && run->detail < plan->n_cands)
-			set_path(err, plan->cands[run->detail]);
-		break;
-	default: /* UMASK, RLIMIT, NICE, SCHED, PDEATHSIG, SETGROUPS: the operand */
-		err->arg = op->a;
-		break;
-	}
+	if (st->fd != S__)
+		err->fd = (int)operand(st->fd, op, run);
+	if (st->arg != S__)
+		err->arg = operand(st->arg, op, run);
+	if (st->path == S_P && op->p)
+		err->path = op->p;
+	else if (st->path == S_CAND && err->fd < 0 && run->detail >= 0 && run->detail < plan->n_cands)
+		err->path = plan->cands[run->detail];
+}
+
+/* The message is written straight into the caller's buffer by a tiny
+ * appender, without snprintf or a local copy: callers on the small stacks
+ * of other coroutine libraries render errors too (tests/test_small_stack.c).
+ * The text is what "%s: %s" of the step and strerror_r gave before, in the C
+ * locale; it is not translated (strerrordesc_np), like the rest of the line. */
+struct out {
+	char *p, *end; /* end: the place of the terminating NUL */
+};
+
+static void put(struct out *o, const char *s)
+{
+	while (*s && o->p < o->end)
+		*o->p++ = *s++;
+}
+
+/* v in `base`, at least `width` digits. */
+static void put_unsigned(struct out *o, unsigned long v, unsigned base, int width)
+{
+	char d[24]; /* 22 octal digits of 64 bits */
+	int n = 0;
+	do
+		d[n++] = (char)('0' + v % base);
+	while ((v /= base));
+	while (n < width)
+		d[n++] = '0';
+	while (n && o->p < o->end)
+		*o->p++ = d[--n];
+}
+
+static void put_long(struct out *o, long v)
+{
+	if (v < 0)
+		put(o, "-");
+	put_unsigned(o, v < 0 ? -(unsigned long)v : (unsigned long)v, 10, 1);
 }
 
 static const char *rlimit_name(long r)
@@ -73,54 +104,51 @@ static const char *rlimit_name(long r)
 	return r >= 0 && r < (long)(sizeof names / sizeof *names) ? names[r] : "?";
 }
 
+static void put_step(struct out *o, const nf_error *e)
+{
+	const char *t = e->op > 0 && e->op < NF_OP_KIND_COUNT ? steps[e->op].what : "spawn";
+	if (e->op == NF_OP_EXEC && e->fd >= 0)
+		t = "execveat fd %f";
+	for (; *t && o->p < o->end; t++) {
+		if (*t != '%') {
+			*o->p++ = *t;
+			continue;
+		}
+		switch (*++t) {
+		case 'f': put_long(o, e->fd); break;
+		case 'a': put_long(o, e->arg); break;
+		case 'o': put_unsigned(o, (unsigned long)e->arg, 8, 3); break;
+		case 'r': put(o, rlimit_name(e->arg)); break;
+		case 'p': put(o, e->path ? e->path : ""); break;
+		}
+	}
+}
+
 const char *nf_error_format(const nf_error *e, char *buf, size_t len)
 {
+	NF_NOCANCEL;
 	if (!buf || !len)
 		return buf;
+	struct out o = {buf, buf + len - 1};
 	if (!e) {
-		snprintf(buf, len, "no error");
-		return buf;
+		put(&o, "no error");
+	} else {
+		put_step(&o, e);
+		if (e->signal) {
+			put(&o, ": killed by signal ");
+			put_long(&o, e->signal);
+			put(&o, " before exec");
+		} else {
+			const char *text = strerrordesc_np(e->err);
+			put(&o, ": ");
+			if (text) {
+				put(&o, text);
+			} else {
+				put(&o, "Unknown error ");
+				put_long(&o, e->err);
+			}
+		}
 	}
-	char what[4200];
-	switch (e->op) {
-	case NF_OP_DUP2: snprintf(what, sizeof what, "dup2 fd %ld to fd %d", e->arg, e->fd); break;
-	case NF_OP_OPEN: snprintf(what, sizeof what, "open %s as fd %d", e->path, e->fd); break;
-	case NF_OP_CLOSE: snprintf(what, sizeof what, "close fd %d", e->fd); break;
-	case NF_OP_CHDIR: snprintf(what, sizeof what, "chdir %s", e->path); break;
-	case NF_OP_FCHDIR: snprintf(what, sizeof what, "fchdir fd %d", e->fd); break;
-	case NF_OP_KEEP_FD: snprintf(what, sizeof what, "keep fd %d", e->fd); break;
-	case NF_OP_CLOSE_FDS: snprintf(what, sizeof what, "close fds from %d", e->fd); break;
-	case NF_OP_SETSID: snprintf(what, sizeof what, "setsid"); break;
-	case NF_OP_SETPGID: snprintf(what, sizeof what, "setpgid %ld", e->arg); break;
-	case NF_OP_SIGDEFAULT: snprintf(what, sizeof what, "reset signal %ld to default", e->arg); break;
-	case NF_OP_SIGMASK: snprintf(what, sizeof what, "set signal mask"); break;
-	case NF_OP_SIGRESET: snprintf(what, sizeof what, "reset handler of signal %ld", e->arg); break;
-	case NF_OP_EXEC:
-		if (e->fd >= 0)
-			snprintf(what, sizeof what, "execveat fd %d", e->fd);
-		else
-			snprintf(what, sizeof what, "execve %s", e->path);
-		break;
-	case NF_OP_FOREGROUND: snprintf(what, sizeof what, "make the child's group the foreground of fd %d", e->fd); break;
-	case NF_OP_CTTY: snprintf(what, sizeof what, "make fd %d the controlling terminal", e->fd); break;
-	case NF_OP_SETGROUPS: snprintf(what, sizeof what, "setgroups (%ld groups)", e->arg); break;
-	case NF_OP_SETGID: snprintf(what, sizeof what, "setgid %ld", e->arg); break;
-	case NF_OP_SETUID: snprintf(what, sizeof what, "setuid %ld", e->arg); break;
-	case NF_OP_UMASK: snprintf(what, sizeof what, "umask %03lo", e->arg); break;
-	case NF_OP_RLIMIT: snprintf(what, sizeof what, "setrlimit %s", rlimit_name(e->arg)); break;
-	case NF_OP_NICE: snprintf(what, sizeof what, "setpriority %ld", e->arg); break;
-	case NF_OP_SCHED: snprintf(what, sizeof what, "sched_setscheduler policy %ld", e->arg); break;
-	case NF_OP_PDEATHSIG: snprintf(what, sizeof what, "set parent-death signal %ld", e->arg); break;
-	case NF_OP_NO_NEW_PRIVS: snprintf(what, sizeof what, "set no_new_privs"); break;
-	case NF_OP_CGROUP: snprintf(what, sizeof what, "enter cgroup of fd %d", e->fd); break;
-	case NF_OP_FAIL: snprintf(what, sizeof what, "spawn request"); break;
-	case NF_OP_CLONE: snprintf(what, sizeof what, "clone"); break;
-	default: snprintf(what, sizeof what, "spawn"); break;
-	}
-	char ebuf[128];
-	if (e->signal)
-		snprintf(buf, len, "%s: killed by signal %d before exec", what, e->signal);
-	else
-		snprintf(buf, len, "%s: %s", what, strerror_r(e->err, ebuf, sizeof ebuf));
+	*o.p = '\0';
 	return buf;
 }

@@ -3,6 +3,7 @@
 #define NF_INT_H
 
 #include "nofork.h"
+#include "cancel.h"
 #include "plan.h"
 
 #include <stdatomic.h>

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -38,11 +39,12 @@ static long long now_ms(void)
 	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
-/* One non-blocking or blocking waitid; 0 with *done set when reaped. */
-static int try_wait(const nf_proc *p, int *status, bool block, bool *done)
+/* One waitid on the handle with `flags` (WEXITED, plus WNOHANG and/or
+ * WNOWAIT); *done when it reported the child. */
+static int wait_once(const nf_proc *p, int *status, int flags, bool *done)
 {
 	siginfo_t si = {0};
-	int flags = WEXITED | (block ? 0 : WNOHANG), r;
+	int r;
 	do
 		r = p->pidfd >= 0 ? waitid((idtype_t)P_PIDFD, (id_t)p->pidfd, &si, flags)
 		                  : waitid(P_PID, (id_t)p->pid, &si, flags);
@@ -55,12 +57,9 @@ static int try_wait(const nf_proc *p, int *status, bool block, bool *done)
 	return 0;
 }
 
-/* Readiness of the pidfd (it becomes readable when the process exits), in
- * the poller inside a coroutine, else poll(2). */
-static int await_exit(const nf_proc *p, int timeout_ms)
+/* poll(2) on the pidfd, which turns readable when the process has ended. */
+static int poll_exit(const nf_proc *p, int timeout_ms)
 {
-	if (nf_rt_in_coroutine())
-		return nf_wait_fd(p->pidfd, POLLIN, timeout_ms);
 	long long deadline = timeout_ms < 0 ? 0 : now_ms() + timeout_ms;
 	struct pollfd pfd = {.fd = p->pidfd, .events = POLLIN};
 	for (;;) {
@@ -77,45 +76,80 @@ static int await_exit(const nf_proc *p, int timeout_ms)
 	}
 }
 
+/* From a thread nf_proc_wait is a cancellation point, as waitpid is, and a
+ * clean one: it can be cancelled only while it sleeps in a call that reaps
+ * nothing (waitid with WNOWAIT, poll on the pidfd, nanosleep), and it reaps
+ * with cancellation disabled. waitid itself would not do: glibc (2.36 at
+ * least) acts on a cancel that arrives while waitid returns from reaping
+ * the child, and the status would be lost with the child gone.
+ * `cs` is the caller's cancel state, restored around those sleeps. */
+static int wait_thread(const nf_proc *p, int *status, int timeout_ms, int cs)
+{
+	bool done = false;
+	int e;
+	if (p->pidfd >= 0 || timeout_ms == -1) {
+		pthread_setcancelstate(cs, NULL);
+		e = timeout_ms == -1 ? wait_once(p, NULL, WEXITED | WNOWAIT, &done) : poll_exit(p, timeout_ms);
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+		/* The child has ended: this returns at once. */
+		return e ? e : wait_once(p, status, WEXITED, &done);
+	}
+	/* No pidfd to poll and a timeout: check, and back off between checks. */
+	long long deadline = now_ms() + timeout_ms;
+	for (long ns = 1000000;; ns = ns < 50000000 ? ns * 2 : ns) {
+		if ((e = wait_once(p, status, WEXITED | WNOHANG, &done)) || done)
+			return e;
+		if (now_ms() >= deadline)
+			return ETIMEDOUT;
+		pthread_setcancelstate(cs, NULL);
+		nanosleep(&(struct timespec){0, ns}, NULL);
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	}
+}
+
+/* In a coroutine nothing blocks the worker: the wait parks the coroutine
+ * in the poller (on the pidfd, or in nf_sleep_ms between checks). */
+static int wait_coroutine(const nf_proc *p, int *status, int timeout_ms)
+{
+	bool done = false;
+	int e;
+	/* Already ended (short-lived children often are): reap it without
+	 * registering with the poller and parking. */
+	if ((e = wait_once(p, status, WEXITED | WNOHANG, &done)) || done)
+		return e;
+	if (p->pidfd >= 0) {
+		if ((e = nf_wait_fd(p->pidfd, POLLIN, timeout_ms)))
+			return e;
+		return wait_once(p, status, WEXITED, &done);
+	}
+	long long deadline = now_ms() + timeout_ms;
+	for (long ns = 1000000;; ns = ns < 50000000 ? ns * 2 : ns) {
+		if (timeout_ms >= 0 && now_ms() >= deadline)
+			return ETIMEDOUT;
+		nf_sleep_ms((int)(ns / 1000000));
+		if ((e = wait_once(p, status, WEXITED | WNOHANG, &done)) || done)
+			return e;
+	}
+}
+
 int nf_proc_wait(nf_proc *p, int *status, int timeout_ms)
 {
 	if (!p || timeout_ms < -1)
 		return EINVAL;
 	if (p->pid <= 0)
 		return ECHILD;
-	bool done = false;
-	int e;
-	if (p->pidfd >= 0) {
-		if (timeout_ms != -1 || nf_rt_in_coroutine()) {
-			/* Already ended (short-lived children often are): reap it
-			 * without registering with the poller and parking. */
-			if ((e = try_wait(p, status, false, &done)) || done)
-				return e;
-			if ((e = await_exit(p, timeout_ms)))
-				return e;
-		}
-		if ((e = try_wait(p, status, true, &done)))
-			return e;
-		return 0;
-	}
-	/* No pidfd: nothing to poll, so back off between WNOHANG checks. */
-	long long deadline = now_ms() + timeout_ms;
-	for (long ns = 1000000;; ns = ns < 50000000 ? ns * 2 : ns) {
-		/* A coroutine must not block its worker in waitid: it polls and
-		 * parks in nf_sleep_ms between polls instead. */
-		if ((e = try_wait(p, status, timeout_ms == -1 && !nf_rt_in_coroutine(), &done)) || done)
-			return e;
-		if (timeout_ms >= 0 && now_ms() >= deadline)
-			return ETIMEDOUT;
-		if (nf_rt_in_coroutine())
-			nf_sleep_ms((int)(ns / 1000000));
-		else
-			nanosleep(&(struct timespec){0, ns}, NULL);
-	}
+	if (nf_rt_in_coroutine())
+		return wait_coroutine(p, status, timeout_ms);
+	int cs;
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
+	int e = wait_thread(p, status, timeout_ms, cs);
+	pthread_setcancelstate(cs, NULL);
+	return e;
 }
 
 int nf_proc_kill(nf_proc *p, int sig)
 {
+	NF_NOCANCEL;
 	if (!p || p->pid <= 0)
 		return p ? ESRCH : EINVAL;
 	long r = p->pidfd >= 0 ? syscall(SYS_pidfd_send_signal, p->pidfd, sig, NULL, 0) : kill(p->pid, sig);
@@ -124,6 +158,7 @@ int nf_proc_kill(nf_proc *p, int sig)
 
 void nf_proc_release(nf_proc *p)
 {
+	NF_NOCANCEL; /* close is a cancellation point: the pidfd would be gone but still in *p */
 	if (p && p->pidfd >= 0) {
 		close(p->pidfd);
 		p->pidfd = -1;

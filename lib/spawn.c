@@ -311,6 +311,7 @@ static int spawn_job_run(void *arg)
 
 int nf_spawn(const nf_cmd *cmd, nf_proc *proc, nf_error *err)
 {
+	NF_NOCANCEL; /* reap's waitid and close must not end a spawn halfway */
 	if (proc)
 		*proc = (nf_proc){-1, -1};
 	if (!cmd || !proc) {

@@ -18,6 +18,7 @@
  * from the global queue pass the wake on while work is left there.
  */
 #include "rt_int.h"
+#include "cancel.h"
 
 #include <nofork.h>
 
@@ -557,6 +558,7 @@ static uint64_t new_id(void)
 
 int nf_go(void (*fn)(void *), void *arg)
 {
+	NF_NOCANCEL;
 	if (!fn)
 		return EINVAL;
 	/* Count first, then look: nf_rt_stop clears `running` and then checks
@@ -657,6 +659,7 @@ put:
 
 int nf_rt_start(int workers)
 {
+	NF_NOCANCEL;
 	if (workers < 0)
 		return EINVAL;
 	pthread_mutex_lock(&life_lock);
@@ -704,6 +707,7 @@ out:
 
 void nf_rt_stop(void)
 {
+	NF_NOCANCEL;
 	/* From a coroutine this would wait for itself forever. */
 	if (rt_current())
 		return;

@@ -7,6 +7,7 @@
  * futex wake when plain threads wait), so spinning is bounded.
  */
 #include "rt_int.h"
+#include "cancel.h"
 
 #include <nofork.h>
 
@@ -30,6 +31,7 @@ void nf_wg_init(nf_wg *wg) { *wg = (nf_wg)NF_WG_INIT; }
 
 int nf_wg_add(nf_wg *wg, int n)
 {
+	NF_NOCANCEL;
 	wg_lock(wg);
 	long c = (long)wg->count + n;
 	if (c < 0 || c > INT_MAX) {
@@ -75,6 +77,7 @@ static void commit_wait(struct co *co, void *arg)
 
 void nf_wg_wait(nf_wg *wg)
 {
+	NF_NOCANCEL;
 	struct co *co = rt_current();
 	if (co) {
 		rt_park(co, commit_wait, wg);

@@ -312,7 +312,7 @@ static void one_call(input *in, nf_cmd *cmd)
 		err.fd = hostile_int(in);
 		err.arg = hostile_int(in);
 		err.signal = hostile_int(in);
-		snprintf(err.path, sizeof err.path, "%s", hostile_str(in, 1));
+		err.path = hostile_str(in, 1);
 		char out[128];
 		size_t len = u8(in) % sizeof out;
 		memset(out, 'x', sizeof out);
