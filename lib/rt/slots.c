@@ -102,3 +102,14 @@ void rt_spawn_slot_stats(uint64_t *w, int *max, uint64_t *blocked)
 	pthread_mutex_unlock(&slots_lock);
 	*blocked = atomic_load_explicit(&blocking, memory_order_relaxed);
 }
+
+void rt_slots_reset_child(void)
+{
+	/* The spawns in flight and the waiting coroutines belonged to threads
+	 * that do not exist in a fork child. */
+	pthread_mutex_init(&slots_lock, NULL);
+	in_flight = max_in_flight = 0;
+	waits = 0;
+	atomic_store_explicit(&blocking, 0, memory_order_relaxed);
+	head = tail = NULL;
+}
