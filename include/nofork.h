@@ -339,7 +339,26 @@ NF_API const char *nf_error_format(const nf_error *err, char *buf, size_t len);
 
 /* Start the runtime with `workers` threads (0: one per CPU). EBUSY if
  * running; EINVAL if workers < 0; ENOMEM / EAGAIN when threads or stacks
- * cannot be had. The runtime can be started again after nf_rt_stop. */
+ * cannot be had; ENOTSUP when the calling thread runs with a CET shadow
+ * stack (the coroutine switch moves between stacks without call and ret,
+ * which a shadow stack forbids). The runtime can be started again after
+ * nf_rt_stop. Its own descriptors (an epoll and an eventfd, and the
+ * duplicate nf_wait_fd makes when two coroutines wait on one fd) are
+ * close-on-exec and never take 0-2, even when the caller closed its stdio.
+ *
+ * fork() while the runtime runs (from any thread, or from a coroutine):
+ * in the child the runtime is as if never started. nf_go returns ESRCH,
+ * nf_rt_stop returns at once, nf_yield / nf_sleep_ms / nf_wait_fd /
+ * nf_spawn / nf_proc_wait do what they do from a plain thread, and
+ * nf_rt_start works again. Lost in the child, as fork loses every thread
+ * but the caller: the workers, every coroutine that was alive (none of them
+ * ever runs there; their stacks stay mapped, unused) and whatever they were
+ * doing, e.g. a wait group they would have finished. A coroutine that
+ * called fork continues in the child as the plain thread it now is
+ * (nf_rt_in_coroutine() is 0), still on its 64 KiB coroutine stack; if its
+ * function returns there, the child exits with status 0, as when the last
+ * thread returns from its start function. Not covered: _Fork() and vfork(),
+ * which run no fork handlers; a child of those must only exec or _exit. */
 NF_API int nf_rt_start(int workers);
 
 /* Start a coroutine running fn(arg), from a coroutine or any thread. EINVAL

@@ -31,6 +31,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sched.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/prctl.h>
@@ -182,6 +183,17 @@ static void ids_begin(const nf_plan *plan)
 		atomic_store(&ids_restore, true);
 	atomic_fetch_add(&ids_in_flight, 1);
 }
+
+/* In a fork child no other thread's spawn is in flight: its count would
+ * keep the flag from ever being put back there. */
+static void ids_after_fork(void)
+{
+	if (atomic_exchange(&ids_in_flight, 0) && atomic_exchange(&ids_restore, false))
+		prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+}
+
+/* At load: registering allocates, which no spawn may do. */
+__attribute__((constructor)) static void ids_register(void) { pthread_atfork(NULL, NULL, ids_after_fork); }
 
 static void ids_end(const nf_plan *plan)
 {

@@ -205,7 +205,7 @@ static char *make_fifo(void)
 static void pending_fatal(void *arg)
 {
 	struct pending_case *c = arg;
-	nf_cmd *cmd = path_cmd(c->path, (const char *const[]){"exit", "0"});
+	nf_cmd *cmd = path_cmd(c->path, (const char *const[]){"exit", "0", NULL});
 	ck_assert_int_eq(nf_cmd_open(cmd, 3, c->fifo, O_WRONLY, 0), 0);
 	nf_proc p;
 	nf_error e;
@@ -250,7 +250,7 @@ END_TEST
 static void pending_harmless(void *arg)
 {
 	struct pending_case *c = arg;
-	nf_cmd *cmd = path_cmd(c->path, (const char *const[]){"exit", "0"});
+	nf_cmd *cmd = path_cmd(c->path, (const char *const[]){"exit", "0", NULL});
 	ck_assert_int_eq(nf_cmd_open(cmd, 3, c->fifo, O_WRONLY, 0), 0);
 	sigset_t m;
 	sigemptyset(&m);

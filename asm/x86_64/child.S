@@ -28,8 +28,23 @@
  * The stop catcher (exec_stop_handler) is the one piece of code that may run
  * as a signal handler here: on this stack, with rbx read back from the
  * interrupted context, writing only the run record's RUN_STOPS.
+ *
+ * CET (cet.h). IBT: endbr64 at the two global entries and at the stop
+ * catcher (the kernel enters it); the op dispatch is notrack. Shadow stack:
+ * a CLONE_VFORK child runs on the parent's shadow stack (a CLONE_VM child
+ * without it gets a fresh one), so it must never `ret` to an address it did
+ * not `call` from, and never return out of nf_child_clone3/nf_child_clone
+ * (it starts after their syscall and only ever leaves by exit_group or
+ * execve). Its pushes land below the parent's shadow-stack pointer, where
+ * the parent, asleep in the clone, has nothing live. Checked by reading
+ * every call and ret (grep -nE 'call|ret' child.S): close_gap and is_kept
+ * are the only called labels, each ends in a `ret` and pushes nothing; the
+ * frame the child drops (fail_close_gap's add $8) is left only through
+ * fail, which exits. exec_stop_handler's `ret` goes to exec_stop_restorer,
+ * the address the kernel put on both stacks.
  */
 #include "plan.h"
+#include "cet.h"
 
 /* Syscall numbers (__NR_*), errno values, signal numbers and sigaction
  * flags, clone flags and ioctls come from the kernel's own headers; the few
@@ -74,6 +89,7 @@
 	.type nf_child_clone3, @function
 nf_child_clone3:
 	.cfi_startproc
+	ENTRY_BRANCH
 	mov %rdx, %r9
 	mov $__NR_clone3, %eax
 	syscall
@@ -91,6 +107,7 @@ nf_child_clone3:
 	.type nf_child_clone, @function
 nf_child_clone:
 	.cfi_startproc
+	ENTRY_BRANCH
 	mov %rcx, %r9
 	xor %r10d, %r10d /* child_tid */
 	xor %r8d, %r8d   /* tls */
@@ -222,7 +239,7 @@ op_loop:
 	lea op_table(%rip), %rcx
 	movslq (%rcx,%rax,4), %rax
 	add %rcx, %rax
-	jmp *%rax
+	notrack jmp *%rax /* targets are op_table's labels: no endbr64 needed, bounds checked above */
 next_op:
 	add $OP_SIZE, %r13
 	inc %r14d
@@ -791,6 +808,7 @@ exec_stop_fail:
 /* The stop catcher: rdi = signal, rdx = ucontext. The interrupted rbx (the
  * run record) comes from the saved context, so nothing else is assumed. */
 exec_stop_handler:
+	ENTRY_BRANCH /* entered by the kernel as a signal handler */
 	mov ABI_UC_RBX(%rdx), %rax
 	btsl %edi, RUN_STOPS(%rax)
 	ret /* into exec_stop_restorer, the kernel's return address */

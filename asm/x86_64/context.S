@@ -29,7 +29,17 @@
  * Registers: rdi = save_sp, rsi = load_sp, rcx = scratch (the resume
  * address); everything else caller-saved by the ABI is left alone. The x87 stack and
  * the vector registers are caller-saved, so nothing else needs keeping.
+ *
+ * CET (cet.h): IBT holds (both entries start with endbr64; the resume jump
+ * is notrack). A shadow stack does not: the switch pops a return address
+ * pushed on another stack and jumps to it, so the next `ret` in the resumed
+ * context would not match the shadow stack. nf_rt_start refuses to run
+ * (ENOTSUP) on a thread with a shadow stack enabled; making the switch
+ * shadow-stack correct needs a shadow stack per coroutine (rstorssp /
+ * saveprevssp with restore tokens).
  */
+#include "cet.h"
+
 	.text
 
 	.globl	nf_ctx_switch
@@ -38,6 +48,7 @@
 	.p2align 4
 nf_ctx_switch:
 	.cfi_startproc
+	ENTRY_BRANCH
 	pushq	%rbp
 	pushq	%rbx
 	pushq	%r12
@@ -62,9 +73,10 @@ nf_ctx_switch:
 	/* Not `ret`: the return-stack predictor expects our own caller, never
 	 * the other context's, so a ret mispredicts on every switch (~2x the
 	 * cost of the whole switch on the machines measured). An indirect jump
-	 * is predicted from the branch target buffer instead. */
+	 * is predicted from the branch target buffer instead. notrack: the
+	 * target is a return address (after a call), never an endbr64. */
 	popq	%rcx
-	jmp	*%rcx
+	notrack jmp	*%rcx
 	.cfi_endproc
 	.size	nf_ctx_switch, .-nf_ctx_switch
 
@@ -75,6 +87,7 @@ nf_ctx_switch:
 nf_ctx_entry:
 	.cfi_startproc
 	.cfi_undefined rip	/* outermost frame: unwinders and gdb stop here */
+	ENTRY_BRANCH		/* reached by the jump above */
 	movq	%r13, %rdi
 	callq	*%r12
 	ud2

@@ -107,10 +107,30 @@ int rt_guard_thread_init(struct worker *w)
 
 void rt_guard_thread_fini(struct worker *w)
 {
-	if (!w->altstack)
+	nf_stack *alt = w->altstack;
+	if (!alt)
 		return;
 	stack_t ss = {.ss_flags = SS_DISABLE};
 	sigaltstack(&ss, NULL);
-	nf_stack_put(w->altstack);
-	w->altstack = NULL;
+	w->altstack = NULL; /* before the put: a fork() in between must not pool it twice */
+	nf_stack_put(alt);
+}
+
+void rt_guard_reset_child(struct worker *workers, int n, struct worker *self)
+{
+	for (int i = 0; i < n; i++) {
+		struct worker *w = &workers[i];
+		if (!w->altstack)
+			continue;
+		if (w == self) {
+			/* The forking thread lives on: it must stop using the stack
+			 * first, which fails only while a handler runs on it. */
+			stack_t ss = {.ss_flags = SS_DISABLE};
+			if (sigaltstack(&ss, NULL))
+				continue;
+		}
+		nf_stack_put(w->altstack);
+		w->altstack = NULL;
+	}
+	rt_guard_uninstall();
 }

@@ -187,6 +187,24 @@ void rt_offload_stop(void)
 	pthread_mutex_unlock(&lock);
 }
 
+void rt_offload_reset_child(void)
+{
+	/* The helpers are threads that do not exist in a fork child (none ever
+	 * forks: they only clone with CLONE_VM), so nothing runs on their
+	 * stacks; their jobs belonged to coroutines that are gone too. */
+	pthread_mutex_init(&lock, NULL);
+	pthread_cond_init(&work, NULL);
+	for (struct helper *h = helpers, *next; h; h = next) {
+		next = h->next;
+		nf_stack_put(h->stack);
+	}
+	helpers = NULL;
+	head = tail = NULL;
+	n_helpers = n_idle = pending = running = max_running = stopping = 0;
+	waits = 0;
+	atomic_store_explicit(&blocking, 0, memory_order_relaxed);
+}
+
 int rt_spawn_may_block(void)
 {
 	/* Another worker idles (in the poller, searching, or asleep): it runs

@@ -28,12 +28,26 @@
 #define PTR_MASK ((UINT64_C(1) << GEN_SHIFT) - 1)
 #define KICK_TAG 0 /* epoll data of the eventfd; no coroutine is at address 0 */
 
+/* The runtime's fds stay above 2: a caller that closed its stdio would
+ * otherwise find the epoll or the eventfd where it expects its own stdin,
+ * stdout or stderr (and hand it to a child as such). */
+static int above_stdio(int fd)
+{
+	if (fd < 0 || fd > 2)
+		return fd;
+	int moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	int e = errno;
+	close(fd);
+	errno = e;
+	return moved;
+}
+
 int rt_poll_init(void)
 {
-	rt.epfd = epoll_create1(EPOLL_CLOEXEC);
+	rt.epfd = above_stdio(epoll_create1(EPOLL_CLOEXEC));
 	if (rt.epfd < 0)
 		return errno;
-	rt.evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	rt.evfd = above_stdio(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
 	if (rt.evfd < 0)
 		return errno;
 	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = KICK_TAG};
@@ -53,6 +67,14 @@ void rt_poll_fini(void)
 	rt.heap = NULL;
 	rt.heap_len = rt.heap_cap = 0;
 	atomic_store(&rt.next_deadline, INT64_MAX);
+}
+
+void rt_poll_reset_child(void)
+{
+	/* Closing drops only the child's references: the parent's epoll
+	 * instance and its registrations live on. */
+	pthread_mutex_init(&rt.poll_lock, NULL);
+	rt_poll_fini();
 }
 
 void rt_poll_kick(void)
@@ -334,7 +356,7 @@ static void commit_fd_wait(struct co *co, void *arg)
 		if (e == EEXIST) {
 			/* Another coroutine waits on this fd: epoll keys on (file, fd),
 			 * so a second descriptor for the same file gets its own entry. */
-			fw->dup = fcntl(fw->fd, F_DUPFD_CLOEXEC, 0);
+			fw->dup = fcntl(fw->fd, F_DUPFD_CLOEXEC, 3); /* not 0-2: see above_stdio */
 			e = fw->dup < 0 ? errno : 0;
 			if (!e) {
 				fw->fd = fw->dup;

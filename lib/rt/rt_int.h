@@ -133,6 +133,17 @@ struct co *rt_current(void);
 
 int64_t rt_now_ns(void);
 
+/* In the child of fork(), the reset of each file's part of the runtime
+ * (called from sched.c's atfork child handler, see there): */
+/* poll.c: closes the child's copies of the epoll and eventfd descriptors,
+ * drops the timer heap, re-initialises poll_lock. */
+void rt_poll_reset_child(void);
+/* offload.c: no helper, no job, locks re-initialised. */
+void rt_offload_reset_child(void);
+/* guard.c: the workers' signal stacks back to the pool (self, the forking
+ * thread's worker or NULL, first leaves its own), the handler removed. */
+void rt_guard_reset_child(struct worker *workers, int n, struct worker *self);
+
 /* poll.c */
 int rt_poll_init(void);
 void rt_poll_fini(void);

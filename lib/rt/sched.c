@@ -505,17 +505,19 @@ static void co_stack_put(struct worker *w, nf_stack *st)
 	nf_stack_put_chain(st, last);
 }
 
-/* After the worker's thread is gone: its cache back to the pool. */
+/* After the worker's thread is gone: its cache back to the pool. The cache
+ * is detached before the put, so a fork() in between loses it in the child
+ * instead of pooling it twice there. */
 static void co_stack_flush(struct worker *w)
 {
-	nf_stack *last = w->stacks;
-	if (!last)
+	nf_stack *first = w->stacks, *last = first;
+	if (!first)
 		return;
 	for (nf_stack *n; (n = atomic_load_explicit(&last->next, RELAXED));)
 		last = n;
-	nf_stack_put_chain(w->stacks, last);
 	w->stacks = NULL;
 	w->n_stacks = 0;
+	nf_stack_put_chain(first, last);
 }
 
 static void co_exit(struct co *co, void *arg)
@@ -531,6 +533,12 @@ static void co_main(void *arg)
 {
 	struct co *co = arg;
 	co->fn(co->arg);
+	/* Only in the child of a fork() this coroutine made: the thread is no
+	 * worker there and has no scheduler to switch back to. End the process,
+	 * as the last thread of a process returning from its start function
+	 * does. */
+	if (!rt_self())
+		exit(0);
 	rt_park(co, co_exit, NULL);
 	__builtin_unreachable();
 }
@@ -626,13 +634,17 @@ static void stop_workers(int started)
 		struct worker *w = &rt.workers[i];
 		pthread_join(w->thread, NULL);
 		/* The thread is gone (join saw the kernel clear its tid), so
-		 * nothing runs on its stack any more. */
-		nf_stack_put(w->stack);
+		 * nothing runs on its stack any more. Detached first, as in
+		 * co_stack_flush. */
+		nf_stack *st = w->stack;
+		w->stack = NULL;
+		nf_stack_put(st);
 		co_stack_flush(w);
 	}
-	free(rt.workers);
+	struct worker *ws = rt.workers;
 	rt.workers = NULL;
 	rt.nworkers = 0;
+	free(ws);
 	rt_guard_uninstall();
 	rt_poll_fini();
 }
@@ -654,18 +666,94 @@ static int start_worker(struct worker *w)
 		return 0;
 put:
 	nf_stack_put(w->stack);
+	w->stack = NULL;
 	return e;
+}
+
+/* ---- fork ---------------------------------------------------------------------- */
+
+/* pthread_atfork's child handler: fork() copied the runtime's memory but
+ * only the forking thread. Everything goes back to "never started", so the
+ * child can start the runtime afresh:
+ * - the worker threads do not exist here; their thread and signal stacks and
+ *   the stacks they cached go back to the pool, since nothing can run on
+ *   them. Not the forking worker's own thread stack: glibc keeps that
+ *   thread's TLS and thread descriptor at its top.
+ * - the coroutines that were alive are gone with their stacks (the child
+ *   cannot know which stacks they were; the address space just keeps
+ *   them). A coroutine that forked continues here as a plain thread on its
+ *   coroutine stack (tls_worker cleared).
+ * - every lock may have been held by a thread that does not exist here.
+ * - the epoll and eventfd descriptors refer to the parent's instances:
+ *   using them would steal the parent's events.
+ * Each rt file resets its own part through one hook. */
+static void rt_reset_after_fork(void)
+{
+	struct worker *self = tls_worker; /* the forking thread's, or NULL */
+	tls_worker = NULL;
+	pthread_mutex_init(&life_lock, NULL);
+	pthread_mutex_init(&rt.gq_lock, NULL);
+	rt.gq_head = rt.gq_tail = NULL;
+	atomic_store(&rt.gq_len, 0);
+
+	struct worker *ws = rt.workers;
+	int n = rt.nworkers;
+	rt_guard_reset_child(ws, n, self);
+	for (int i = 0; i < n; i++) {
+		co_stack_flush(&ws[i]);
+		if (&ws[i] != self && ws[i].stack)
+			nf_stack_put(ws[i].stack);
+	}
+	rt.workers = NULL;
+	rt.nworkers = 0;
+	free(ws);
+
+	atomic_store(&rt.running, 0);
+	atomic_store(&rt.stopping, 0);
+	atomic_store(&rt.live, 0);
+	atomic_store(&rt.stop_waiting, 0);
+	atomic_store(&rt.seq, 0);
+	atomic_store(&rt.nsleepers, 0);
+	atomic_store(&rt.nspinning, 0);
+	atomic_store(&rt.polling, 0);
+	atomic_store(&rt.poll_blocked, 0);
+	atomic_store(&rt.poll_kicked, 0);
+	rt_poll_reset_child();
+	rt_offload_reset_child();
+}
+
+/* Whether the calling thread runs with a CET shadow stack (ARCH_SHSTK_STATUS,
+ * Linux 6.6; older kernels have no shadow stacks and refuse the query). */
+static int shadow_stack_enabled(void)
+{
+#ifdef __x86_64__
+	unsigned long features = 0;
+	return syscall(SYS_arch_prctl, 0x5005 /* ARCH_SHSTK_STATUS */, &features) == 0 &&
+	       (features & 1 /* ARCH_SHSTK_SHSTK */);
+#else
+	return 0;
+#endif
 }
 
 int nf_rt_start(int workers)
 {
 	NF_NOCANCEL;
+	static int atfork_registered; /* under life_lock */
 	if (workers < 0)
 		return EINVAL;
+	/* nf_ctx_switch pops a return address and jumps, to another stack: the
+	 * next `ret` would not match the shadow stack and fault. */
+	if (shadow_stack_enabled())
+		return ENOTSUP;
 	pthread_mutex_lock(&life_lock);
 	int e = EBUSY;
 	if (atomic_load(&rt.running))
 		goto out;
+	if (!atfork_registered) {
+		if ((e = pthread_atfork(NULL, NULL, rt_reset_after_fork)))
+			goto out;
+		atfork_registered = 1;
+	}
 	int n = workers ? workers : cpu_count();
 	e = ENOMEM;
 	rt.workers = aligned_alloc(64, sizeof(struct worker) * (size_t)n);
