@@ -52,9 +52,6 @@
  * this value after the clone: the child never wrote to our memory. */
 #define RUN_UNTOUCHED (-2)
 
-/* The child's stack: its frame is ~1.2 KiB, so the smallest class does. */
-#define SPAWN_STACK (16 * 1024)
-
 long nf_child_clone3(struct clone_args *args, size_t size, nf_run *run);
 long nf_child_clone(unsigned long flags, void *stack_top, int *pidfd, nf_run *run);
 
@@ -149,9 +146,9 @@ static int reap(pid_t pid, int pidfd)
 	return r == 0 && (si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED) ? si.si_status : 0;
 }
 
-static nf_run *run_init(const nf_plan *plan, nf_stack *st)
+static nf_run *run_init(const nf_plan *plan, char *top)
 {
-	nf_run *run = (nf_run *)(nf_stack_top(st) - sizeof(nf_run));
+	nf_run *run = (nf_run *)(top - sizeof(nf_run));
 	*run = (nf_run){
 	    .plan = plan,
 	    .envp = plan->envp ? plan->envp : environ,
@@ -201,22 +198,29 @@ static void ids_end(const nf_plan *plan)
 		prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
 }
 
-static int spawn_plan(const nf_plan *plan, nf_proc *proc, nf_error *err, bool in_coroutine)
+/* st NULL: a stack from the pool, given back before returning; else the
+ * caller's, with the run record below top (nf_spawn_plan). */
+static int spawn_plan(const nf_plan *plan, nf_stack *st, char *top, nf_proc *proc, nf_error *err,
+                      bool in_coroutine)
 {
-	nf_stack *st;
-	int e = nf_stack_get(SPAWN_STACK, &st);
-	if (e) {
-		nf_error_parent(err, e, NF_OP_CLONE);
-		return e;
+	bool own = !st;
+	int e;
+	if (own) {
+		if ((e = nf_stack_get(NF_CHILD_STACK, &st))) {
+			nf_error_parent(err, e, NF_OP_CLONE);
+			return e;
+		}
+		top = nf_stack_top(st);
 	}
-	nf_run *run = run_init(plan, st);
+	nf_run *run = run_init(plan, top);
 	int pipefd[2] = {-1, -1};
 	if (in_coroutine) {
 		rt_spawn_slot_take();
 		if (pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) < 0) {
 			e = errno;
 			rt_spawn_slot_give();
-			nf_stack_put(st);
+			if (own)
+				nf_stack_put(st);
 			nf_error_parent(err, e, NF_OP_REPORT);
 			return e;
 		}
@@ -245,7 +249,8 @@ static int spawn_plan(const nf_plan *plan, nf_proc *proc, nf_error *err, bool in
 		rt_spawn_slot_give();
 	}
 	nf_run report = *run; /* the child is out of our memory: final */
-	nf_stack_put(st);
+	if (own)
+		nf_stack_put(st);
 	ids_end(plan);
 
 	if (pid < 0) {
@@ -274,7 +279,7 @@ static int spawn_plan(const nf_plan *plan, nf_proc *proc, nf_error *err, bool in
 		 * (a seccomp filter): from now on the kernel copies the table. */
 		reap((pid_t)pid, pidfd);
 		atomic_store_explicit(&files_refused, 1, memory_order_relaxed);
-		return spawn_plan(plan, proc, err, in_coroutine);
+		return spawn_plan(plan, own ? NULL : st, top, proc, err, in_coroutine);
 	}
 	if (report.err) {
 		int sig = reap((pid_t)pid, pidfd);
@@ -314,5 +319,10 @@ int nf_spawn(const nf_cmd *cmd, nf_proc *proc, nf_error *err)
 		nf_error_parent(err, e, NF_OP_NONE);
 		return e;
 	}
-	return spawn_plan(plan, proc, err, nf_rt_in_coroutine() && !rt_spawn_may_block());
+	return nf_spawn_plan(plan, NULL, NULL, proc, err);
+}
+
+int nf_spawn_plan(const nf_plan *plan, nf_stack *st, char *top, nf_proc *proc, nf_error *err)
+{
+	return spawn_plan(plan, st, top, proc, err, nf_rt_in_coroutine() && !rt_spawn_may_block());
 }
