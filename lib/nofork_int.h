@@ -124,9 +124,10 @@ void nf_error_fill(nf_error *err, const nf_plan *plan, const nf_run *run);
 void nf_error_parent(nf_error *err, int e, int op);
 
 /* glibc posix_spawn semantics the public API does not offer. lib/compat
- * fills its on-stack nf_cmd with them directly (sigign: glibc 2.36's child
- * sets its internal signals 32/33 to SIG_IGN; exec_err; CLOSE c=2 actions;
- * NF_SH_FILE_AS_GIVEN); these setters are the same for a heap cmd. One
+ * writes them straight into its on-stack nf_cmd: sigign (glibc 2.36's child
+ * sets its internal signals 32/33 to SIG_IGN), exec_err, resetids, CLOSE
+ * actions with c=1 or 2 (plan.h), NF_SH_FILE_AS_GIVEN. Two of them have
+ * setters for a heap cmd (tests/fuzz/fuzz_cmd.c compiles them). One
  * difference stays: a child killed by a signal before exec is reaped and
  * reported as EINTR, where glibc reports success and leaves the dead child
  * to the caller. */
