@@ -55,8 +55,7 @@ static int dup_strv(char *const src[], char ***out)
 	return 0;
 }
 
-static int cmd_create(nf_cmd **out, const char *path, char *const argv[], char *const envp[], bool search,
-                      bool borrow)
+static int cmd_create(nf_cmd **out, const char *path, char *const argv[], char *const envp[], bool search)
 {
 	int e;
 	if (!out)
@@ -75,13 +74,7 @@ static int cmd_create(nf_cmd **out, const char *path, char *const argv[], char *
 		return ENOMEM;
 	c->search = search;
 	c->cgroup_fd = c->exec_fd = -1;
-	c->borrowed = borrow;
-	if (borrow) {
-		c->argv = (char **)argv;
-		c->envp = (char **)envp;
-	}
-	if (!(c->path = strdup(path)) || (!borrow && ((e = dup_strv(argv, &c->argv)) ||
-	                                              (envp && (e = dup_strv(envp, &c->envp)))))) {
+	if (!(c->path = strdup(path)) || (e = dup_strv(argv, &c->argv)) || (envp && (e = dup_strv(envp, &c->envp)))) {
 		nf_cmd_free(c);
 		return e ? e : ENOMEM;
 	}
@@ -92,18 +85,13 @@ static int cmd_create(nf_cmd **out, const char *path, char *const argv[], char *
 int nf_cmd_new(nf_cmd **cmd, const char *path, char *const argv[], char *const envp[])
 {
 	NF_NOCANCEL;
-	return cmd_create(cmd, path, argv, envp, false, false);
+	return cmd_create(cmd, path, argv, envp, false);
 }
 
 int nf_cmd_newp(nf_cmd **cmd, const char *file, char *const argv[], char *const envp[])
 {
 	NF_NOCANCEL;
-	return cmd_create(cmd, file, argv, envp, true, false);
-}
-
-int nf_cmd_new_borrowed(nf_cmd **cmd, const char *path, char *const argv[], char *const envp[], bool search)
-{
-	return cmd_create(cmd, path, argv, envp, search, true);
+	return cmd_create(cmd, file, argv, envp, true);
 }
 
 void nf_cmd_free(nf_cmd *c)
@@ -117,12 +105,11 @@ void nf_cmd_free(nf_cmd *c)
 	free(c->acts);
 	free(c->keep);
 	free(c->groups);
+	free(c->rlim);
 	free(c->search_path);
 	free(c->path);
-	if (!c->borrowed) {
-		free_strv(c->argv);
-		free_strv(c->envp);
-	}
+	free_strv(c->argv);
+	free_strv(c->envp);
 	free(c);
 }
 
@@ -282,7 +269,7 @@ int nf_cmd_setpgid(nf_cmd *c, pid_t pgid)
 	SET_ATTR(c, (c->has_pgid = true, c->pgid = pgid));
 }
 
-static uint64_t sigset_bits(const sigset_t *set)
+uint64_t nf_sigset_bits(const sigset_t *set)
 {
 	uint64_t bits = 0;
 	for (int s = 1; s <= 64; s++)
@@ -296,7 +283,7 @@ int nf_cmd_sigmask(nf_cmd *c, const sigset_t *mask)
 	NF_NOCANCEL;
 	if (!mask)
 		return EINVAL;
-	SET_ATTR(c, (c->has_mask = true, c->mask = sigset_bits(mask)));
+	SET_ATTR(c, (c->has_mask = true, c->mask = nf_sigset_bits(mask)));
 }
 
 int nf_cmd_sigdefault(nf_cmd *c, const sigset_t *set)
@@ -304,21 +291,7 @@ int nf_cmd_sigdefault(nf_cmd *c, const sigset_t *set)
 	NF_NOCANCEL;
 	if (!set)
 		return EINVAL;
-	SET_ATTR(c, c->sigdef = sigset_bits(set));
-}
-
-int nf_cmd_sigignore(nf_cmd *c, const sigset_t *set)
-{
-	if (!set)
-		return EINVAL;
-	SET_ATTR(c, c->sigign = sigset_bits(set));
-}
-
-int nf_cmd_fail_action(nf_cmd *c, int err)
-{
-	if (!c || err <= 0)
-		return EINVAL;
-	return add_act(c, OPK_FAIL, err, 0, 0, NULL);
+	SET_ATTR(c, c->sigdef = nf_sigset_bits(set));
 }
 
 int nf_cmd_setgroups(nf_cmd *c, size_t n, const gid_t *groups)
@@ -368,6 +341,8 @@ int nf_cmd_rlimit(nf_cmd *c, int resource, const struct rlimit *lim)
 		return EINVAL;
 	if (lim->rlim_cur > lim->rlim_max)
 		return EINVAL;
+	if (c && !c->rlim && !(c->rlim = calloc(NF_NLIMITS, sizeof *c->rlim)))
+		return ENOMEM;
 	SET_ATTR(c, (c->rlim_set |= 1u << resource, c->rlim[resource] = *lim));
 }
 

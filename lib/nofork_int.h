@@ -21,14 +21,28 @@ typedef struct nf_act {
 
 #define NF_NLIMITS 16
 
+/* Internal flag (nf_cmd.flags, never accepted by nf_cmd_flags): with
+ * NF_ENOEXEC_SH, /bin/sh gets the file as the cmd names it instead of the
+ * candidate that failed with ENOEXEC, as glibc's posix_spawnp before 2.15
+ * does (its PATH search stops there and execs /bin/sh with the caller's
+ * name). One sh argv then serves every candidate. */
+#define NF_SH_FILE_AS_GIVEN 0x100u
+
+/* What the plan compiler reads. Made by the nf_cmd_* setters (which own
+ * every pointer), or filled in place by lib/compat for one spawn with every
+ * pointer borrowed (borrowed = true), so that a posix_spawn allocates
+ * nothing: keep it small, it lives on that caller's stack. */
 struct nf_cmd {
 	char *path;  /* program (nf_cmd_new) or file (nf_cmd_newp) */
 	bool search; /* nf_cmd_newp: search PATH */
 	char **argv; /* owned, NULL-terminated copies (borrowed: the caller's) */
 	char **envp; /* NULL: the live environ */
-	bool borrowed; /* argv/envp are the caller's, valid only for one spawn */
+	/* argv, envp, path and the action paths are the caller's, valid only
+	 * for one spawn: the plan points at them instead of copying them. */
+	bool borrowed;
 	char *search_path; /* nf_cmd_search_path, or NULL */
-	unsigned flags;    /* NF_* flags */
+	unsigned flags;    /* NF_* flags, NF_SH_FILE_AS_GIVEN */
+	int exec_err;      /* compat: the exec step fails with this errno instead */
 
 	nf_act *acts;
 	size_t n_acts, cap_acts;
@@ -47,7 +61,7 @@ struct nf_cmd {
 	gid_t *groups;
 	size_t n_groups;
 	uint32_t rlim_set; /* bit per resource */
-	struct rlimit rlim[NF_NLIMITS];
+	struct rlimit *rlim; /* NF_NLIMITS entries, allocated by the first nf_cmd_rlimit */
 	int cgroup_fd, exec_fd;
 
 	/* The compiled plan, built on first spawn and shared by every later
@@ -55,37 +69,76 @@ struct nf_cmd {
 	_Atomic(nf_plan *) plan;
 };
 
-/* plan.c */
-int nf_plan_compile(const nf_cmd *cmd, nf_plan **out);
+/* A plan is laid out by one routine run twice: measuring (base NULL: only
+ * off advances) and filling (base: the memory, as large as measured). */
+typedef struct nf_builder {
+	char *base;
+	size_t off;
+} nf_builder;
+
+/* size bytes aligned to align (a power of two): their address, or NULL
+ * while measuring. */
+static inline void *nf_take(nf_builder *b, size_t size, size_t align)
+{
+	b->off = (b->off + align - 1) & ~(align - 1);
+	void *p = b->base ? b->base + b->off : NULL;
+	b->off += size;
+	return p;
+}
+
+/* plan.c. Compiling is measure, get memory, fill; only getting the memory
+ * may allocate, so a plan can live anywhere its spawner puts it. `list` is
+ * nf_path_list(cmd), read once so both passes see the same PATH. */
+size_t nf_plan_size(const nf_cmd *cmd, const char *list);
+/* Lay the plan out at mem (64-byte aligned, nf_plan_size bytes). */
+nf_plan *nf_plan_fill(const nf_cmd *cmd, const char *list, void *mem, size_t size);
+int nf_plan_compile(const nf_cmd *cmd, nf_plan **out); /* one aligned_alloc */
 int nf_cmd_plan(const nf_cmd *cmd, const nf_plan **out); /* cached */
 void nf_cmd_invalidate(nf_cmd *cmd);
+/* Spawn cmd once without keeping its plan and without allocating: the plan
+ * is laid out in the upper part of a pooled child stack (the pool maps one
+ * only when it is empty), the child's run record and stack below it. For
+ * lib/compat, whose cmd lives on the caller's stack for one call. */
+int nf_spawn_once(const nf_cmd *cmd, nf_proc *proc, nf_error *err);
 
-/* path.c: the exec candidates of a cmd, as a NULL-terminated, malloc'd
- * array of malloc'd strings. */
-int nf_path_candidates(const nf_cmd *cmd, char ***out);
-void nf_path_free(char **cands);
+/* path.c: PATH search, prepared in the parent. */
+/* The colon-separated list to search for cmd's file, or NULL when the path
+ * is used as given (nf_cmd_new, or a name with a '/'). */
+const char *nf_path_list(const nf_cmd *cmd);
+/* Lay out the exec candidates (the path as given, or each element of list
+ * joined with the file): a NULL-terminated pointer array and the strings.
+ * Returns the array (NULL while measuring); *n gets the count. */
+char **nf_path_layout(nf_builder *b, const nf_cmd *cmd, const char *list, size_t *n);
+
+/* spawn.c. The stack every spawn child gets: its frame is ~1.2 KiB, the
+ * rest is room for a signal frame (the stop catcher, child.S). */
+#define NF_CHILD_STACK (16 * 1024)
+struct nf_stack;
+/* Start a compiled plan. st NULL: on a stack from the pool, returned
+ * before this returns. Otherwise on st, with the run record just below
+ * `top` (a 64-byte aligned address inside st, the plan may lie above it);
+ * the caller gives st back to the pool once this returned. */
+int nf_spawn_plan(const nf_plan *plan, struct nf_stack *st, char *top, nf_proc *proc, nf_error *err);
 
 /* error.c */
 void nf_error_fill(nf_error *err, const nf_plan *plan, const nf_run *run);
 void nf_error_parent(nf_error *err, int e, int op);
 
-/* Internal cmd hooks for lib/compat: glibc posix_spawn semantics the public
- * API does not offer. glibc 2.36's child sets its internal signals 32/33 to
- * SIG_IGN (sigignore); it reports some bad requests only from the child, in
- * their place among the actions (fail_action). One difference stays: a child
- * killed by a signal before exec is reaped and reported as EINTR, where
- * glibc reports success and leaves the dead child to the caller. */
-/* A cmd that uses the caller's argv and envp as they are, without copying:
- * for posix_spawn, whose arrays outlive its one spawn. Its plan points at
- * them too, so it must not be spawned after they change. */
-int nf_cmd_new_borrowed(nf_cmd **cmd, const char *path, char *const argv[], char *const envp[], bool search);
-int nf_cmd_close_lenient(nf_cmd *cmd, int fd);  /* addclose: a non-open fd is fine */
+/* glibc posix_spawn semantics the public API does not offer. lib/compat
+ * writes them straight into its on-stack nf_cmd: sigign (glibc 2.36's child
+ * sets its internal signals 32/33 to SIG_IGN), exec_err, resetids, CLOSE
+ * actions with c=1 or 2 (plan.h), NF_SH_FILE_AS_GIVEN. Two of them have
+ * setters for a heap cmd (tests/fuzz/fuzz_cmd.c compiles them). One
+ * difference stays: a child killed by a signal before exec is reaped and
+ * reported as EINTR, where glibc reports success and leaves the dead child
+ * to the caller. */
+int nf_cmd_close_lenient(nf_cmd *cmd, int fd);  /* a non-open fd is fine */
 int nf_cmd_resetids(nf_cmd *cmd);               /* POSIX_SPAWN_RESETIDS, glibc's point */
-int nf_cmd_sigignore(nf_cmd *cmd, const sigset_t *set); /* SIG_IGN after sigdefault */
-int nf_cmd_fail_action(nf_cmd *cmd, int err);   /* an action failing with err */
 
 /* Validation shared by setters. */
 int nf_check_fd(int fd);
 int nf_check_path(const char *path);
+/* A sigset_t as the 64-bit set of signals 1..64 (bit n-1: signal n). */
+uint64_t nf_sigset_bits(const sigset_t *set);
 
 #endif

@@ -1,9 +1,9 @@
-/* PATH search, done in the parent: the child only walks the candidates. */
+/* PATH search, done in the parent: the child only walks the candidates,
+ * which are laid out straight into the plan (no list of its own, so a plan
+ * built on a child stack allocates nothing). */
 #include "nofork_int.h"
 
-#include <errno.h>
 #include <limits.h>
-#include <stdlib.h>
 #include <string.h>
 
 #define DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
@@ -19,62 +19,70 @@ static const char *env_path(char *const *env)
 	return NULL;
 }
 
-void nf_path_free(char **cands)
+const char *nf_path_list(const nf_cmd *cmd)
 {
-	if (cands)
-		for (char **c = cands; *c; c++)
-			free(*c);
-	free(cands);
-}
-
-int nf_path_candidates(const nf_cmd *cmd, char ***out)
-{
-	const char *file = cmd->path;
-	if (!cmd->search || strchr(file, '/')) {
-		char **v = calloc(2, sizeof *v);
-		if (!v || !(v[0] = strdup(file))) {
-			free(v);
-			return ENOMEM;
-		}
-		*out = v;
-		return 0;
-	}
+	if (!cmd->search || strchr(cmd->path, '/'))
+		return NULL;
 	/* The child's PATH decides (execvpe semantics), unless the caller named
 	 * a list; with the live environment, PATH is read now, at compile time. */
-	const char *path = cmd->search_path ? cmd->search_path : env_path(cmd->envp ? cmd->envp : environ);
-	if (!path)
-		path = DEFAULT_PATH;
-	size_t n = 1, flen = strlen(file);
-	for (const char *p = path; *p; p++)
-		n += *p == ':';
-	char **v = calloc(n + 1, sizeof *v);
-	if (!v)
-		return ENOMEM;
-	size_t k = 0;
-	for (const char *p = path;; p++) {
+	if (cmd->search_path)
+		return cmd->search_path;
+	const char *path = env_path(cmd->envp ? cmd->envp : environ);
+	return path ? path : DEFAULT_PATH;
+}
+
+/* Walks list and lays out (or, while measuring, counts) one candidate per
+ * element: an empty element means the current directory, so the candidate
+ * is the file itself. One the kernel would refuse as too long is not a
+ * place the file can be, and is left out. Returns how many there are. */
+static size_t put_candidates(nf_builder *b, const char *list, const char *file, char **out)
+{
+	size_t n = 0, flen = strlen(file);
+	for (const char *p = list;; p++) {
 		const char *end = strchrnul(p, ':');
 		size_t dlen = (size_t)(end - p);
-		/* An empty element means the current directory. A candidate the
-		 * kernel would refuse as too long is not a place the file can be. */
 		if (dlen + 1 + flen < PATH_MAX) {
-			char *c = malloc(dlen + 1 + flen + 1);
-			if (!c) {
-				nf_path_free(v);
-				return ENOMEM;
+			char *c = b ? nf_take(b, (dlen ? dlen + 1 : 0) + flen + 1, 1) : NULL;
+			if (c) {
+				if (dlen) {
+					memcpy(c, p, dlen);
+					c[dlen] = '/';
+				}
+				memcpy(c + (dlen ? dlen + 1 : 0), file, flen + 1);
 			}
-			if (dlen) {
-				memcpy(c, p, dlen);
-				c[dlen] = '/';
-				memcpy(c + dlen + 1, file, flen + 1);
-			} else {
-				memcpy(c, file, flen + 1);
-			}
-			v[k++] = c;
+			if (out)
+				out[n] = c;
+			n++;
 		}
 		if (!*end)
-			break;
+			return n;
 		p = end;
 	}
-	*out = v;
-	return 0;
+}
+
+char **nf_path_layout(nf_builder *b, const nf_cmd *cmd, const char *list, size_t *n)
+{
+	if (!list) {
+		char **v = nf_take(b, 2 * sizeof *v, 8);
+		const char *file = cmd->path;
+		if (!cmd->borrowed) {
+			size_t len = strlen(file) + 1;
+			char *copy = nf_take(b, len, 1);
+			if (copy)
+				memcpy(copy, file, len);
+			file = copy;
+		}
+		if (v) {
+			v[0] = (char *)file;
+			v[1] = NULL;
+		}
+		*n = 1;
+		return v;
+	}
+	*n = put_candidates(NULL, list, cmd->path, NULL);
+	char **v = nf_take(b, (*n + 1) * sizeof *v, 8);
+	put_candidates(b, list, cmd->path, v);
+	if (v)
+		v[*n] = NULL;
+	return v;
 }

@@ -1,10 +1,14 @@
-/* Compiles a cmd into a plan: one allocation holding the header, the flat op
+/* Compiles a cmd into a plan: one block holding the header, the flat op
  * array and every string and pointer array the ops refer to, so the child
- * reads nothing outside it (except the live environ when asked for).
+ * reads nothing outside it (except the live environ when asked for, and a
+ * borrowed cmd's own strings for its one spawn).
  *
  * Layout is produced by one routine run twice: first to measure (no base),
- * then to fill, so the size and the layout cannot disagree. */
+ * then to fill, so the size and the layout cannot disagree. The routine
+ * allocates nothing: a native cmd's plan is one aligned_alloc, cached in the
+ * cmd; a compat spawn's plan lives on its child's stack (nf_spawn_once). */
 #include "nofork_int.h"
+#include "stack_pool.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -44,34 +48,27 @@ _Static_assert(ABI_AT_FDCWD == AT_FDCWD && ABI_AT_EMPTY_PATH == AT_EMPTY_PATH &&
                "the child's constants match libc's");
 _Static_assert(sizeof(struct rlimit) == 16 && sizeof(int) == 4, "prlimit64 operand fits {b,c}");
 
-typedef struct builder {
-	char *base; /* NULL while measuring */
-	size_t off;
-} builder;
-
-static void *take(builder *b, size_t size, size_t align)
-{
-	b->off = (b->off + align - 1) & ~(align - 1);
-	void *p = b->base ? b->base + b->off : NULL;
-	b->off += size;
-	return p;
-}
-
-static const char *put_str(builder *b, const char *s)
+static const char *put_str(nf_builder *b, const char *s)
 {
 	size_t n = strlen(s) + 1;
-	char *p = take(b, n, 1);
+	char *p = nf_take(b, n, 1);
 	if (p)
 		memcpy(p, s, n);
 	return p;
 }
 
-static char **put_strv(builder *b, char *const *v, size_t *count)
+/* A string of the cmd: the caller's own while it is borrowed, else a copy. */
+static const char *use_str(nf_builder *b, const nf_cmd *c, const char *s)
+{
+	return c->borrowed ? s : put_str(b, s);
+}
+
+static char **put_strv(nf_builder *b, char *const *v, size_t *count)
 {
 	size_t n = 0;
 	while (v[n])
 		n++;
-	char **out = take(b, (n + 1) * sizeof *out, 8);
+	char **out = nf_take(b, (n + 1) * sizeof *out, 8);
 	for (size_t i = 0; i < n; i++) {
 		const char *s = put_str(b, v[i]);
 		if (out)
@@ -84,14 +81,45 @@ static char **put_strv(builder *b, char *const *v, size_t *count)
 	return out;
 }
 
-static int cmp_int(const void *x, const void *y)
+/* Room for the fds that survive the fd policy: 0-2, kept fds, action
+ * targets and the exec fd. */
+static size_t keep_cap(const nf_cmd *c)
 {
-	int a = *(const int *)x, b = *(const int *)y;
-	return (a > b) - (a < b);
+	size_t n = 3 + c->n_keep + (c->exec_fd >= 0);
+	for (size_t i = 0; i < c->n_acts; i++)
+		n += c->acts[i].kind == OPK_DUP2 || c->acts[i].kind == OPK_OPEN;
+	return n;
 }
 
-/* The fds that survive the fd policy: 0-2, kept fds, action targets and the
- * exec fd. Sorted and unique, written to `keep` (room for `cap`). */
+static void sift_down(int *v, size_t root, size_t n)
+{
+	for (size_t child; (child = 2 * root + 1) < n; root = child) {
+		if (child + 1 < n && v[child] < v[child + 1])
+			child++;
+		if (v[root] >= v[child])
+			return;
+		int t = v[root];
+		v[root] = v[child];
+		v[child] = t;
+	}
+}
+
+/* Heapsort: in place, no recursion, no allocation (qsort may malloc), and
+ * O(n log n) for a cmd with thousands of actions. */
+static void sort_fds(int *v, size_t n)
+{
+	for (size_t i = n / 2; i-- > 0;)
+		sift_down(v, i, n);
+	for (size_t end = n; end-- > 1;) {
+		int t = v[0];
+		v[0] = v[end];
+		v[end] = t;
+		sift_down(v, 0, end);
+	}
+}
+
+/* The keep list, written in place into the plan (room for keep_cap):
+ * sorted and unique, as the child's close_range gaps need it. */
 static size_t keep_list(const nf_cmd *c, int *keep)
 {
 	size_t n = 0;
@@ -107,15 +135,13 @@ static size_t keep_list(const nf_cmd *c, int *keep)
 	}
 	if (c->exec_fd >= 0)
 		keep[n++] = c->exec_fd;
-	qsort(keep, n, sizeof *keep, cmp_int);
+	sort_fds(keep, n);
 	size_t u = 0;
 	for (size_t i = 0; i < n; i++)
 		if (!u || keep[u - 1] != keep[i])
 			keep[u++] = keep[i];
 	return u;
 }
-
-static size_t keep_cap(const nf_cmd *c) { return 4 + c->n_keep + c->n_acts; }
 
 /* 1 + the highest fd any op names (at least 3). A child that shares the
  * caller's fd table unshares it copying only the fds below this one, so its
@@ -146,9 +172,11 @@ static uint32_t fd_first(const nf_op *ops, size_t n)
 	return (uint32_t)max + 1;
 }
 
-static void layout(builder *b, const nf_cmd *c, char **cands, int *keep, size_t n_keep)
+/* Measures (b->base NULL) or fills the plan of c. Every take happens in
+ * both passes in the same order, so the size and the layout agree. */
+static void layout(nf_builder *b, const nf_cmd *c, const char *list)
 {
-	nf_plan *pl = take(b, sizeof *pl, 64);
+	nf_plan *pl = nf_take(b, sizeof *pl, 64);
 	size_t n_ops = 0;
 	/* Count ops exactly as they are emitted below. */
 	n_ops += c->cgroup_fd >= 0;
@@ -161,12 +189,11 @@ static void layout(builder *b, const nf_cmd *c, char **cands, int *keep, size_t 
 	n_ops += c->has_sched + c->has_nice + (size_t)__builtin_popcount(c->rlim_set) + c->has_umask;
 	n_ops += c->n_keep + c->n_acts + !c->inherit_all;
 	n_ops += c->has_groups + c->has_gid + c->has_uid + c->nnp;
+	n_ops += c->exec_err != 0;
 	n_ops += 1; /* exec */
-	nf_op *ops = take(b, n_ops * sizeof *ops, 8);
-	int *keep_copy = take(b, n_keep * sizeof *keep_copy, 4);
-	if (keep_copy)
-		memcpy(keep_copy, keep, n_keep * sizeof *keep_copy);
-	gid_t *groups = take(b, c->n_groups * sizeof *groups, 4);
+	nf_op *ops = nf_take(b, n_ops * sizeof *ops, 8);
+	int *keep = c->inherit_all ? NULL : nf_take(b, keep_cap(c) * sizeof *keep, 4);
+	gid_t *groups = nf_take(b, c->n_groups * sizeof *groups, 4);
 	if (groups && c->n_groups)
 		memcpy(groups, c->groups, c->n_groups * sizeof *groups);
 	size_t argc = 0;
@@ -181,18 +208,24 @@ static void layout(builder *b, const nf_cmd *c, char **cands, int *keep, size_t 
 		envp = c->envp ? put_strv(b, c->envp, NULL) : NULL;
 	}
 	size_t n_cands;
-	char **cv = put_strv(b, cands, &n_cands);
-	/* For NF_ENOEXEC_SH: per candidate {"/bin/sh", candidate, argv[1..], NULL}. */
+	char **cv = nf_path_layout(b, c, list, &n_cands);
+	/* For NF_ENOEXEC_SH: per candidate {"/bin/sh", candidate, argv[1..],
+	 * NULL}; with NF_SH_FILE_AS_GIVEN one {"/bin/sh", file, ...} for all
+	 * (stride 0: the child indexes it with every candidate). */
 	size_t stride = 0;
 	char **sh = NULL;
 	if (c->flags & NF_ENOEXEC_SH) {
-		stride = (argc ? argc : 1) + 2;
-		sh = take(b, n_cands * stride * sizeof *sh, 8);
+		size_t per = (argc ? argc : 1) + 2;
+		bool one = c->flags & NF_SH_FILE_AS_GIVEN;
+		size_t n_sh = one ? 1 : n_cands;
+		stride = one ? 0 : per;
+		sh = nf_take(b, n_sh * per * sizeof *sh, 8);
 		const char *bin_sh = put_str(b, "/bin/sh");
-		for (size_t i = 0; sh && i < n_cands; i++) {
-			char **v = sh + i * stride;
+		const char *file = one ? use_str(b, c, c->path) : NULL;
+		for (size_t i = 0; sh && i < n_sh; i++) {
+			char **v = sh + i * per;
 			v[0] = (char *)bin_sh;
-			v[1] = cv[i];
+			v[1] = one ? (char *)file : cv[i];
 			for (size_t j = 1; j < argc; j++)
 				v[j + 1] = argv[j];
 			v[argc > 1 ? argc + 1 : 2] = NULL;
@@ -204,10 +237,13 @@ static void layout(builder *b, const nf_cmd *c, char **cands, int *keep, size_t 
 	if (!b->base) { /* measuring: account for action paths, then stop */
 		for (size_t i = 0; i < c->n_acts; i++)
 			if (c->acts[i].p)
-				put_str(b, c->acts[i].p);
+				use_str(b, c, c->acts[i].p);
 		return;
 	}
 
+	size_t n_keep = keep ? keep_list(c, keep) : 0;
+	struct rlimit rl;
+	int64_t nofile = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? (int64_t)rl.rlim_cur : -1;
 	size_t k = 0;
 #define EMIT(...) (ops[k++] = (nf_op){__VA_ARGS__})
 	if (c->cgroup_fd >= 0)
@@ -238,10 +274,13 @@ static void layout(builder *b, const nf_cmd *c, char **cands, int *keep, size_t 
 		EMIT(.kind = OPK_KEEP_FD, .a = c->keep[i]);
 	for (size_t i = 0; i < c->n_acts; i++) {
 		const nf_act *a = &c->acts[i];
-		EMIT(.kind = a->kind, .a = a->a, .b = a->b, .c = a->c, .p = a->p ? put_str(b, a->p) : NULL);
+		int64_t cc = a->c;
+		if (a->kind == OPK_CLOSE && cc == 2) /* glibc's close: see plan.h */
+			cc = nofile >= 0 && a->a >= nofile ? 0 : 1;
+		EMIT(.kind = a->kind, .a = a->a, .b = a->b, .c = cc, .p = a->p ? use_str(b, c, a->p) : NULL);
 	}
 	if (!c->inherit_all)
-		EMIT(.kind = OPK_CLOSE_FDS, .a = (int32_t)n_keep, .b = 0, .p = keep_copy);
+		EMIT(.kind = OPK_CLOSE_FDS, .a = (int32_t)n_keep, .b = 0, .p = keep);
 	if (c->has_groups)
 		EMIT(.kind = OPK_SETGROUPS, .a = (int32_t)c->n_groups, .p = groups);
 	if (c->has_gid)
@@ -255,12 +294,13 @@ static void layout(builder *b, const nf_cmd *c, char **cands, int *keep, size_t 
 		EMIT(.kind = OPK_PDEATHSIG, .a = c->pdeathsig);
 	if (c->nnp)
 		EMIT(.kind = OPK_NO_NEW_PRIVS);
+	if (c->exec_err)
+		EMIT(.kind = OPK_FAIL, .a = c->exec_err);
 	EMIT(.kind = OPK_EXEC, .a = (int32_t)n_cands, .b = c->flags & NF_ENOEXEC_SH, .c = c->exec_fd, .p = cv);
 #undef EMIT
 	if (k != n_ops)
 		abort(); /* the count above and the emission disagree: a bug here */
 
-	struct rlimit rl;
 	*pl = (nf_plan){
 	    .n_ops = (uint32_t)k,
 	    .flags = (c->has_mask ? PLANF_MASK : 0) | (c->pdeathsig ? PLANF_PDEATH : 0) |
@@ -272,7 +312,7 @@ static void layout(builder *b, const nf_cmd *c, char **cands, int *keep, size_t 
 	    .sh_stride = stride,
 	    .procfd = procfd,
 	    .empty = empty,
-	    .fd_limit = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? rl.rlim_cur : 1u << 20,
+	    .fd_limit = nofile >= 0 ? (uint64_t)nofile : 1u << 20,
 	    .fd_first = c->inherit_all ? 0 : fd_first(ops, k),
 	    .envp = envp,
 	    .mask = c->mask,
@@ -283,30 +323,48 @@ static void layout(builder *b, const nf_cmd *c, char **cands, int *keep, size_t 
 	};
 }
 
+size_t nf_plan_size(const nf_cmd *c, const char *list)
+{
+	nf_builder b = {0};
+	layout(&b, c, list);
+	return b.off;
+}
+
+nf_plan *nf_plan_fill(const nf_cmd *c, const char *list, void *mem, size_t size)
+{
+	nf_builder b = {.base = mem};
+	layout(&b, c, list);
+	if (b.off != size)
+		abort(); /* the cmd or its PATH changed between the passes */
+	return mem;
+}
+
 int nf_plan_compile(const nf_cmd *c, nf_plan **out)
 {
-	char **cands;
-	int e = nf_path_candidates(c, &cands);
-	if (e)
-		return e;
-	int *keep = malloc(keep_cap(c) * sizeof *keep);
-	if (!keep) {
-		nf_path_free(cands);
+	const char *list = nf_path_list(c);
+	size_t size = nf_plan_size(c, list);
+	void *mem = aligned_alloc(64, (size + 63) & ~(size_t)63);
+	if (!mem)
 		return ENOMEM;
-	}
-	size_t n_keep = keep_list(c, keep);
-	builder b = {0};
-	layout(&b, c, cands, keep, n_keep);
-	size_t size = b.off;
-	b = (builder){.base = aligned_alloc(64, (size + 63) & ~(size_t)63)};
-	if (b.base)
-		layout(&b, c, cands, keep, n_keep);
-	free(keep);
-	nf_path_free(cands);
-	if (!b.base)
-		return ENOMEM;
-	*out = (nf_plan *)b.base;
+	*out = nf_plan_fill(c, list, mem, size);
 	return 0;
+}
+
+int nf_spawn_once(const nf_cmd *c, nf_proc *proc, nf_error *err)
+{
+	const char *list = nf_path_list(c);
+	size_t size = nf_plan_size(c, list), room = (size + 63) & ~(size_t)63;
+	nf_stack *st;
+	int e = nf_stack_get(room + NF_CHILD_STACK, &st);
+	if (e) {
+		e = e == EINVAL ? ENOMEM : e; /* larger than the largest stack */
+		nf_error_parent(err, e, NF_OP_CLONE);
+		return e;
+	}
+	char *top = nf_stack_top(st) - room; /* the plan on top, the child below it */
+	e = nf_spawn_plan(nf_plan_fill(c, list, top, size), st, top, proc, err);
+	nf_stack_put(st);
+	return e;
 }
 
 int nf_cmd_plan(const nf_cmd *cmd, const nf_plan **out)

@@ -43,7 +43,10 @@ enum {
 /* Operands of each op (a: int32, b, c: int64, p: pointer into the plan):
  *  DUP2       a=oldfd b=newfd
  *  OPEN       a=fd b=flags c=mode p=path
- *  CLOSE      a=fd c=1: a non-open fd is not an error (glibc's addclose)
+ *  CLOSE      a=fd c=1: a non-open fd is not an error. In a cmd's actions
+ *             c=2 is glibc's addclose, which the compiler turns into c=1
+ *             below RLIMIT_NOFILE's soft limit (at compile time) and c=0 at
+ *             or above it (glibc's child: close errors count only there)
  *  CHDIR      p=path             FCHDIR a=fd       KEEP_FD a=fd
  *  CLOSE_FDS  b=first fd, p=sorted int32 fds to keep, a=their count
  *  SETPGID    b=pgid             SIGDEFAULT b=64-bit signal set c=SIG_DFL/SIG_IGN
@@ -69,13 +72,14 @@ enum {
 #define PLAN_OPS 8       /* const op * */
 #define PLAN_ARGV 16     /* char *const * */
 #define PLAN_SHARGV 24   /* per candidate: {"/bin/sh", cand, argv[1..], NULL} */
-#define PLAN_SHSTRIDE 32 /* u64: pointers per sh argv */
+#define PLAN_SHSTRIDE 32 /* u64: pointers per sh argv (0: one sh argv serves every candidate) */
 #define PLAN_PROCFD 40   /* "/proc/self/fd" */
 #define PLAN_EMPTY 48    /* "" */
 #define PLAN_FDLIMIT 56  /* u64: bound for closing fds without /proc */
 #define PLAN_FDFIRST 64  /* u32: 1 + the highest fd any op names; 0: no fd policy */
 
-/* Run record: per spawn, at the top of the child's stack. */
+/* Run record: per spawn, at the top of the child's stack (below the plan,
+ * when the plan lives on that stack: nf_spawn_once). */
 #define RUN_PLAN 0    /* const plan * */
 #define RUN_ENVP 8    /* char *const *: the plan's envp or the live environ */
 #define RUN_MASK 16   /* u64: signal mask to exec with */

@@ -53,9 +53,6 @@
  * this value after the clone: the child never wrote to our memory. */
 #define RUN_UNTOUCHED (-2)
 
-/* The child's stack: its frame is ~1.2 KiB, so the smallest class does. */
-#define SPAWN_STACK (16 * 1024)
-
 long nf_child_clone3(struct clone_args *args, size_t size, nf_run *run);
 long nf_child_clone(unsigned long flags, void *stack_top, int *pidfd, nf_run *run);
 
@@ -150,9 +147,9 @@ static int reap(pid_t pid, int pidfd)
 	return r == 0 && (si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED) ? si.si_status : 0;
 }
 
-static nf_run *run_init(const nf_plan *plan, nf_stack *st)
+static nf_run *run_init(const nf_plan *plan, char *top)
 {
-	nf_run *run = (nf_run *)(nf_stack_top(st) - sizeof(nf_run));
+	nf_run *run = (nf_run *)(top - sizeof(nf_run));
 	*run = (nf_run){
 	    .plan = plan,
 	    .envp = plan->envp ? plan->envp : environ,
@@ -278,18 +275,24 @@ static int conclude(const nf_plan *plan, long pid, nf_run *report, nf_proc *proc
 	return 0;
 }
 
-/* mask: the signal mask the program starts with unless the plan sets one;
- * NULL: the calling thread's. */
-static int spawn_plan(const nf_plan *plan, const uint64_t *mask, nf_proc *proc, nf_error *err)
+/* st NULL: a stack from the pool, given back before returning; else the
+ * caller's, with the run record below top (nf_spawn_plan). mask: the signal
+ * mask the program starts with unless the plan sets one; NULL: the calling
+ * thread's. */
+static int spawn_plan(const nf_plan *plan, nf_stack *st, char *top, const uint64_t *mask, nf_proc *proc,
+                      nf_error *err)
 {
+	bool own = !st;
 	for (;;) {
-		nf_stack *st;
-		int e = nf_stack_get(SPAWN_STACK, &st);
-		if (e) {
-			nf_error_parent(err, e, NF_OP_CLONE);
-			return e;
+		int e;
+		if (own) {
+			if ((e = nf_stack_get(NF_CHILD_STACK, &st))) {
+				nf_error_parent(err, e, NF_OP_CLONE);
+				return e;
+			}
+			top = nf_stack_top(st);
 		}
-		nf_run *run = run_init(plan, st);
+		nf_run *run = run_init(plan, top);
 		uint64_t old;
 		ids_begin(plan);
 		block_all(&old);
@@ -297,7 +300,8 @@ static int spawn_plan(const nf_plan *plan, const uint64_t *mask, nf_proc *proc, 
 		long pid = clone_child(plan, st, run);
 		restore_mask(&old);
 		nf_run report = *run; /* the child is out of our memory: final */
-		nf_stack_put(st);
+		if (own)
+			nf_stack_put(st);
 		ids_end(plan);
 		if (pid < 0) {
 			nf_error_parent(err, (int)-pid, NF_OP_CLONE);
@@ -310,6 +314,8 @@ static int spawn_plan(const nf_plan *plan, const uint64_t *mask, nf_proc *proc, 
 
 struct spawn_job {
 	const nf_plan *plan;
+	nf_stack *st;
+	char *top;
 	uint64_t mask;
 	nf_proc *proc;
 	nf_error *err;
@@ -318,7 +324,7 @@ struct spawn_job {
 static int spawn_job_run(void *arg)
 {
 	struct spawn_job *j = arg;
-	return spawn_plan(j->plan, &j->mask, j->proc, j->err);
+	return spawn_plan(j->plan, j->st, j->top, &j->mask, j->proc, j->err);
 }
 
 int nf_spawn(const nf_cmd *cmd, nf_proc *proc, nf_error *err)
@@ -336,11 +342,16 @@ int nf_spawn(const nf_cmd *cmd, nf_proc *proc, nf_error *err)
 		nf_error_parent(err, e, NF_OP_NONE);
 		return e;
 	}
+	return nf_spawn_plan(plan, NULL, NULL, proc, err);
+}
+
+int nf_spawn_plan(const nf_plan *plan, nf_stack *st, char *top, nf_proc *proc, nf_error *err)
+{
 	if (nf_rt_in_coroutine() && !rt_spawn_may_block()) {
 		/* The program's mask is this worker's, not the helper's. */
-		struct spawn_job j = {plan, 0, proc, err};
+		struct spawn_job j = {plan, st, top, 0, proc, err};
 		syscall(SYS_rt_sigprocmask, SIG_BLOCK, NULL, &j.mask, sizeof j.mask);
 		return rt_offload(spawn_job_run, &j);
 	}
-	return spawn_plan(plan, NULL, proc, err);
+	return spawn_plan(plan, st, top, NULL, proc, err);
 }

@@ -9,6 +9,11 @@
  *   (tests/test_preload_python.py prints what each probe child saw).
  * - GNU make -j2 and ninja -j2 building a small generated C project: same
  *   commands, same program, same output.
+ * - Binaries linked against glibc's old posix_spawn[p]@GLIBC_2.2.5 and the
+ *   current ones, spawning a script without "#!": each gets what glibc gives
+ *   it (/bin/sh runs it, or ENOEXEC), through the version it bound.
+ * - posix_spawn from a SIGALRM handler while the program mallocs and frees:
+ *   the preload allocates nothing, so the heap survives.
  *
  * Needs python3, make, ninja and cc (Debian: python3 make ninja-build gcc).
  */
@@ -310,6 +315,85 @@ START_TEST(ninja_j2)
 }
 END_TEST
 
+/* One run of spawn_script (old or current symbols) under glibc and under the
+ * preload: the outputs must be the same; returns the preload's. */
+static char *spawn_script_both(const char *prog, const char *how, const char *file, const char *dir)
+{
+	char *argv[] = { (char *)prog, (char *)how, (char *)file, "one", "two", NULL };
+	char *plain, *pre;
+	int s1 = run(argv, dir, false, &plain);
+	int s2 = run(argv, dir, true, &pre);
+	ck_assert_msg(s1 == 0 && s2 == 0, "%s %s: status %#x / %#x", prog, how, s1, s2);
+	ck_assert_msg(!strcmp(plain, pre), "%s %s %s:\n--- glibc\n%s--- preload\n%s", prog, how, file,
+		plain, pre);
+	free(plain);
+	return pre;
+}
+
+/* A program linked before glibc 2.15 binds posix_spawn@GLIBC_2.2.5, which runs
+ * a file without a valid header (a script without "#!") as /bin/sh FILE
+ * args; one linked since binds posix_spawn@@GLIBC_2.15, which returns
+ * ENOEXEC. posix_spawnp likewise, where FILE is the name as given (glibc
+ * stops the PATH search at the ENOEXEC). The preload must give each binary
+ * glibc's answer, through the version it bound (the trace names it). */
+START_TEST(old_and_new_symbols_get_glibcs_semantics)
+{
+	char bin[PATH_MAX], script[PATH_MAX + 16], path[2 * PATH_MAX];
+	snprintf(bin, sizeof bin, "%s/bin", scratch);
+	ck_assert_int_eq(mkdir(bin, 0755), 0);
+	snprintf(script, sizeof script, "%s/nf-script", bin);
+	write_file("bin/nf-script", "echo \"script $0 $*\"\n");
+	ck_assert_int_eq(chmod(script, 0755), 0);
+	/* The script is found in the second PATH element; sh reads it by the
+	 * name as given, from the directory the helper runs in. */
+	snprintf(path, sizeof path, "%s/nonexistent:%s:%s", scratch, bin, getenv("PATH"));
+	ck_assert_int_eq(setenv("PATH", path, 1), 0);
+
+	char want[3 * PATH_MAX];
+	char *out = spawn_script_both(SPAWN_SCRIPT_OLD, "spawn", script, bin);
+	snprintf(want, sizeof want, "script %s one two\nrc 0\nexit 0\n", script);
+	ck_assert_str_eq(out, want);
+	free(out);
+	out = spawn_script_both(SPAWN_SCRIPT_OLD, "spawnp", "nf-script", bin);
+	ck_assert_str_eq(out, "script nf-script one two\nrc 0\nexit 0\n");
+	free(out);
+	out = spawn_script_both(SPAWN_SCRIPT, "spawn", script, bin);
+	ck_assert_str_eq(out, "rc 8\n"); /* ENOEXEC */
+	free(out);
+	out = spawn_script_both(SPAWN_SCRIPT, "spawnp", "nf-script", bin);
+	ck_assert_str_eq(out, "rc 8\n");
+	free(out);
+
+	ck_assert_int_eq(trace_lines(NULL), 4);
+	ck_assert_int_eq(trace_lines(" posix_spawn@GLIBC_2.2.5 "), 1);
+	ck_assert_int_eq(trace_lines(" posix_spawnp@GLIBC_2.2.5 "), 1);
+	ck_assert_int_eq(trace_lines(" posix_spawn "), 1);
+	ck_assert_int_eq(trace_lines(" posix_spawnp "), 1);
+}
+END_TEST
+
+/* posix_spawn from a SIGALRM handler that keeps interrupting malloc and
+ * free (tests/progs/spawn_in_handler): glibc's allocates nothing, so this
+ * works with it; the preload's must not allocate either. Every spawn is
+ * traced, so the trace proves they went through the preload. */
+START_TEST(spawn_from_signal_handler_during_malloc)
+{
+	char *argv[] = { SPAWN_IN_HANDLER, "2", PROBE_PATH, "exit", "0", NULL };
+	char *plain, *pre;
+	int s1 = run(argv, scratch, false, &plain);
+	ck_assert_msg(s1 == 0, "glibc: status %#x: %s", s1, plain);
+	int s2 = run(argv, scratch, true, &pre);
+	ck_assert_msg(s2 == 0, "preload: status %#x: %s", s2, pre);
+	int spawned = -1;
+	ck_assert_int_eq(sscanf(pre, "spawned %d", &spawned), 1);
+	ck_assert_int_gt(spawned, 0);
+	ck_assert_int_eq(trace_lines(" posix_spawn "), spawned);
+	ck_assert_int_eq(trace_lines(" 0\n"), spawned);
+	free(plain);
+	free(pre);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("preload");
@@ -318,6 +402,8 @@ int main(void)
 	tcase_add_test(tc, python_posix_spawn);
 	tcase_add_test(tc, make_j2);
 	tcase_add_test(tc, ninja_j2);
+	tcase_add_test(tc, old_and_new_symbols_get_glibcs_semantics);
+	tcase_add_test(tc, spawn_from_signal_handler_during_malloc);
 	suite_add_tcase(s, tc);
 	return common_main(s);
 }

@@ -23,6 +23,11 @@
  * - Objects may be shared read-only by threads spawning concurrently.
  * - A spawn is not a cancellation point (cancellation is disabled inside, as
  *   in glibc).
+ * - A spawn allocates nothing, the first one of a process included (its plan
+ *   is laid out on the child's pooled stack, which is mapped only when the
+ *   pool is empty), and needs about 1 KiB of the caller's stack: like
+ *   glibc's, it may be called from a signal handler that interrupted malloc,
+ *   on a small sigaltstack. Adding file actions allocates, as in glibc.
  *
  * Where glibc differs from POSIX or from fork+exec, nofork does what glibc
  * does (checked against glibc 2.36 by tests/test_compat_diff.c):

@@ -1,11 +1,14 @@
 /* The glibc posix_spawn family on nofork (see include/nofork/spawn.h).
  *
  * The objects keep glibc's sizes (ABI) and nofork's contents: a file-actions
- * object holds one pointer to a growable array of actions allocated here; an
- * attribute object holds its fields inline. Each spawn builds an nf_cmd from
- * them, spawns it and frees it. glibc's checks and error codes are copied
- * exactly where the caller can see them; the child-side behaviour comes from
- * the core (internal hooks in lib/nofork_int.h).
+ * object holds a growable array of the core's own actions (nf_act), each add*
+ * converting its request as it comes; an attribute object holds its fields
+ * inline. A spawn allocates nothing, ever, so that it works wherever glibc's
+ * does, in a signal handler that interrupted malloc included: it describes
+ * itself in an nf_cmd on the caller's stack that borrows argv, envp, PATH and
+ * the action array, and nf_spawn_once lays the plan out on the child's pooled
+ * stack. glibc's checks and error codes are copied exactly where the caller
+ * can see them; the child-side behaviour comes from the core (lib/nofork_int.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,37 +23,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "compat_int.h"
 #include "nofork/spawn.h"
 #include "nofork_int.h"
 
-enum compat_action_kind {
-	CA_OPEN,
-	CA_CLOSE,
-	CA_DUP2,
-	CA_CHDIR,
-	CA_FCHDIR,
-	CA_CLOSEFROM,
-	CA_TCSETPGRP,
-};
-
-struct compat_action {
-	enum compat_action_kind kind;
-	int fd;     /* target fd (dup2: newfd; closefrom: from) */
-	int oldfd;  /* dup2's source */
-	int oflag;
-	mode_t mode;
-	char *path; /* open, chdir: owned copy */
-};
-
-struct compat_actions {
-	size_t n, cap;
-	struct compat_action *v;
-};
-
-/* Inside a posix_spawn_file_actions_t: only this pointer; NULL until the
- * first add, so init cannot fail and init+destroy allocates nothing. */
+/* Inside a posix_spawn_file_actions_t: the action array, ready to be
+ * borrowed by a spawn (the object outlives the call and must not change
+ * during it, as with glibc). All zero after init, so init cannot fail and
+ * init+destroy allocates nothing. */
 struct fa_overlay {
-	struct compat_actions *impl;
+	nf_act *v; /* each path (p) owned */
+	size_t n, cap;
 };
 _Static_assert(sizeof(struct fa_overlay) <= sizeof(posix_spawn_file_actions_t),
 	"file actions overlay must fit glibc's object");
@@ -89,9 +72,9 @@ static struct fa_overlay *fa_of(posix_spawn_file_actions_t *fa)
 	return (struct fa_overlay *)(void *)fa;
 }
 
-static const struct compat_actions *actions_of(const posix_spawn_file_actions_t *fa)
+static const struct fa_overlay *cfa_of(const posix_spawn_file_actions_t *fa)
 {
-	return fa ? ((const struct fa_overlay *)(const void *)fa)->impl : NULL;
+	return (const struct fa_overlay *)(const void *)fa;
 }
 
 static struct attr_overlay *attr_of(posix_spawnattr_t *attr)
@@ -106,14 +89,10 @@ static const struct attr_overlay *cattr_of(const posix_spawnattr_t *attr)
 
 /* glibc's __spawn_valid_fd. sysconf reads RLIMIT_NOFILE's soft limit at each
  * call, as glibc does: a program may raise the limit between two adds. */
-static bool fd_below(int fd, long maxfd)
-{
-	return fd >= 0 && (maxfd < 0 || fd < maxfd);
-}
-
 static bool valid_fd(int fd)
 {
-	return fd_below(fd, sysconf(_SC_OPEN_MAX));
+	long maxfd = sysconf(_SC_OPEN_MAX);
+	return fd >= 0 && (maxfd < 0 || fd < maxfd);
 }
 
 /* ---- file actions ----------------------------------------------------------- */
@@ -126,49 +105,42 @@ int nofork_posix_spawn_file_actions_init(posix_spawn_file_actions_t *fa)
 
 int nofork_posix_spawn_file_actions_destroy(posix_spawn_file_actions_t *fa)
 {
-	struct compat_actions *ca = fa_of(fa)->impl;
-	if (ca) {
-		for (size_t i = 0; i < ca->n; i++)
-			free(ca->v[i].path);
-		free(ca->v);
-		free(ca);
-	}
-	fa_of(fa)->impl = NULL;
+	struct fa_overlay *o = fa_of(fa);
+	for (size_t i = 0; i < o->n; i++)
+		free(o->v[i].p);
+	free(o->v);
+	*o = (struct fa_overlay){0};
 	return 0;
 }
 
-/* Append a, taking ownership of a.path (freed on failure). */
-static int push_action(posix_spawn_file_actions_t *fa, struct compat_action a)
+/* Append n (1 or 2) actions, the last one with a copy of path (if any).
+ * The kinds and operands are the core's (plan.h): what glibc's child does
+ * for the request, decided now, so a spawn can use the array as it is. */
+static int push_acts(posix_spawn_file_actions_t *fa, const nf_act *acts, size_t n, const char *path)
 {
-	struct compat_actions *ca = fa_of(fa)->impl;
-	if (!ca) {
-		ca = calloc(1, sizeof *ca);
-		if (!ca)
-			goto nomem;
-		fa_of(fa)->impl = ca;
-	}
-	if (ca->n == ca->cap) {
-		size_t cap = ca->cap ? 2 * ca->cap : 8;
-		struct compat_action *v = realloc(ca->v, cap * sizeof *v);
-		if (!v)
-			goto nomem;
-		ca->v = v;
-		ca->cap = cap;
-	}
-	ca->v[ca->n++] = a;
-	return 0;
-nomem:
-	free(a.path);
-	return ENOMEM;
-}
-
-static int push_path_action(posix_spawn_file_actions_t *fa, struct compat_action a,
-	const char *path)
-{
-	a.path = strdup(path);
-	if (!a.path)
+	struct fa_overlay *o = fa_of(fa);
+	char *copy = NULL;
+	if (path && !(copy = strdup(path)))
 		return ENOMEM;
-	return push_action(fa, a);
+	if (o->cap - o->n < n) {
+		size_t cap = o->cap ? 2 * o->cap : 8;
+		nf_act *v = realloc(o->v, cap * sizeof *v);
+		if (!v) {
+			free(copy);
+			return ENOMEM;
+		}
+		o->v = v;
+		o->cap = cap;
+	}
+	for (size_t i = 0; i < n; i++)
+		o->v[o->n++] = acts[i];
+	o->v[o->n - 1].p = copy;
+	return 0;
+}
+
+static int push_act(posix_spawn_file_actions_t *fa, uint32_t kind, int32_t a, int64_t b, int64_t c)
+{
+	return push_acts(fa, &(nf_act){kind, a, b, c, NULL}, 1, NULL);
 }
 
 int nofork_posix_spawn_file_actions_addopen(posix_spawn_file_actions_t *fa, int fd,
@@ -176,32 +148,42 @@ int nofork_posix_spawn_file_actions_addopen(posix_spawn_file_actions_t *fa, int 
 {
 	if (!valid_fd(fd))
 		return EBADF;
-	return push_path_action(fa, (struct compat_action){ .kind = CA_OPEN, .fd = fd,
-		.oflag = oflag, .mode = mode }, path);
+	/* glibc (and POSIX) close the target first, ignoring errors: at the fd
+	 * limit the open can then succeed, and an O_CLOEXEC file that lands on
+	 * the target keeps its flag. The open then places the file at fd as
+	 * glibc's child does (a dup2 that fails with EBADF once fd is beyond
+	 * a lowered RLIMIT_NOFILE), and "" fails with the kernel's ENOENT. */
+	nf_act acts[2] = {
+		{ .kind = OPK_CLOSE, .a = fd, .c = 1 },
+		{ .kind = OPK_OPEN, .a = fd, .b = oflag, .c = mode },
+	};
+	return push_acts(fa, acts, 2, path);
 }
 
 int nofork_posix_spawn_file_actions_addclose(posix_spawn_file_actions_t *fa, int fd)
 {
 	if (!valid_fd(fd))
 		return EBADF;
-	return push_action(fa, (struct compat_action){ .kind = CA_CLOSE, .fd = fd });
+	/* c=2: glibc's close, which fails only for an fd beyond RLIMIT_NOFILE
+	 * at spawn time (a program may lower the limit after the add). */
+	return push_act(fa, OPK_CLOSE, fd, 0, 2);
 }
 
 int nofork_posix_spawn_file_actions_adddup2(posix_spawn_file_actions_t *fa, int fd, int newfd)
 {
 	if (!valid_fd(fd) || !valid_fd(newfd))
 		return EBADF;
-	return push_action(fa, (struct compat_action){ .kind = CA_DUP2, .fd = newfd, .oldfd = fd });
+	return push_act(fa, OPK_DUP2, fd, newfd, 0);
 }
 
 int nofork_posix_spawn_file_actions_addchdir_np(posix_spawn_file_actions_t *fa, const char *path)
 {
-	return push_path_action(fa, (struct compat_action){ .kind = CA_CHDIR, .fd = -1 }, path);
+	return push_acts(fa, &(nf_act){ .kind = OPK_CHDIR }, 1, path);
 }
 
 int nofork_posix_spawn_file_actions_addfchdir_np(posix_spawn_file_actions_t *fa, int fd)
 {
-	return push_action(fa, (struct compat_action){ .kind = CA_FCHDIR, .fd = fd });
+	return push_act(fa, OPK_FCHDIR, fd, 0, 0);
 }
 
 int nofork_posix_spawn_file_actions_addchdir(posix_spawn_file_actions_t *fa, const char *path)
@@ -218,14 +200,14 @@ int nofork_posix_spawn_file_actions_addclosefrom_np(posix_spawn_file_actions_t *
 {
 	if (!valid_fd(from))
 		return EBADF;
-	return push_action(fa, (struct compat_action){ .kind = CA_CLOSEFROM, .fd = from });
+	return push_act(fa, OPK_CLOSE_FDS, 0, from, 0);
 }
 
 int nofork_posix_spawn_file_actions_addtcsetpgrp_np(posix_spawn_file_actions_t *fa, int tcfd)
 {
 	if (!valid_fd(tcfd))
 		return EBADF;
-	return push_action(fa, (struct compat_action){ .kind = CA_TCSETPGRP, .fd = tcfd });
+	return push_act(fa, OPK_FOREGROUND, tcfd, 0, 0);
 }
 
 /* ---- attributes ------------------------------------------------------------------ */
@@ -332,48 +314,6 @@ int nofork_posix_spawnattr_getcgroup_np(const posix_spawnattr_t *attr, int *cgro
 
 /* ---- spawning ------------------------------------------------------------------------- */
 
-/* glibc: close(fd), ignoring errors unless fd is out of RLIMIT_NOFILE range
- * (maxfd: the soft limit now, which may have been lowered since the add). */
-static int add_close(nf_cmd *cmd, int fd, long maxfd)
-{
-	if (!fd_below(fd, maxfd))
-		return nf_cmd_fail_action(cmd, EBADF);
-	return nf_cmd_close_lenient(cmd, fd);
-}
-
-static int add_action(nf_cmd *cmd, const struct compat_action *a, long maxfd)
-{
-	int r;
-	switch (a->kind) {
-	case CA_OPEN:
-		/* glibc (and POSIX) close the target first, ignoring errors: at the
-		 * fd limit the open can then succeed, and an O_CLOEXEC file that lands
-		 * on the target keeps its flag. */
-		if (!fd_below(a->fd, maxfd))
-			return nf_cmd_fail_action(cmd, EBADF);
-		if ((r = nf_cmd_close_lenient(cmd, a->fd)))
-			return r;
-		if (!a->path[0])
-			return nf_cmd_fail_action(cmd, ENOENT);
-		return nf_cmd_open(cmd, a->fd, a->path, a->oflag, a->mode);
-	case CA_CLOSE:
-		return add_close(cmd, a->fd, maxfd);
-	case CA_DUP2:
-		return nf_cmd_dup2(cmd, a->oldfd, a->fd);
-	case CA_CHDIR:
-		if (!a->path[0])
-			return nf_cmd_fail_action(cmd, ENOENT);
-		return nf_cmd_chdir(cmd, a->path);
-	case CA_FCHDIR:
-		return nf_cmd_fchdir(cmd, a->fd);
-	case CA_CLOSEFROM:
-		return nf_cmd_closefrom(cmd, a->fd);
-	case CA_TCSETPGRP:
-		return nf_cmd_foreground(cmd, a->fd);
-	}
-	return EINVAL;
-}
-
 /* Whether the kernel will refuse this scheduler request with EINVAL. glibc
  * sets the scheduler first in its child, so such a request fails with EINVAL
  * whatever else would fail later; the native plan runs setsid/setpgid before
@@ -394,43 +334,44 @@ static bool sched_invalid(int policy, int prio)
 	return lo >= 0 && hi >= 0 && (prio < lo || prio > hi);
 }
 
-static int add_attributes(nf_cmd *cmd, const struct attr_overlay *at)
+/* Describe the attributes in cmd the way glibc's child applies them. */
+static int describe_attributes(nf_cmd *cmd, const struct attr_overlay *at)
 {
-	int r = 0;
 	short fl = at ? at->flags : 0;
-	sigset_t ign;
-
 	/* glibc's child leaves its internal signals ignored unless SETSIGDEF
-	 * names them (only possible by writing the set's bits directly). */
-	sigemptyset(&ign);
-	ign.__val[0] |= 1ul << (SIG_GLIBC_CANCEL - 1) | 1ul << (SIG_GLIBC_SETXID - 1);
+	 * names them (only possible by writing the set's bits directly), and
+	 * its sigprocmask never blocks them. */
+	const uint64_t internal = 1ull << (SIG_GLIBC_CANCEL - 1) | 1ull << (SIG_GLIBC_SETXID - 1);
+
+	cmd->sigign = internal;
 	if (fl & POSIX_SPAWN_SETSIGDEF) {
-		ign.__val[0] &= ~at->sigdefault.__val[0];
-		r = nf_cmd_sigdefault(cmd, &at->sigdefault);
+		cmd->sigdef = nf_sigset_bits(&at->sigdefault);
+		cmd->sigign &= ~cmd->sigdef;
 	}
-	if (!r)
-		r = nf_cmd_sigignore(cmd, &ign);
-	if (!r && (fl & (POSIX_SPAWN_SETSCHEDULER | POSIX_SPAWN_SETSCHEDPARAM))) {
+	if (fl & (POSIX_SPAWN_SETSCHEDULER | POSIX_SPAWN_SETSCHEDPARAM)) {
 		int policy = fl & POSIX_SPAWN_SETSCHEDULER ? at->policy : -1;
 		if (sched_invalid(policy, at->param.sched_priority))
 			return EINVAL;
-		r = nf_cmd_sched(cmd, policy, at->param.sched_priority);
+		cmd->has_sched = true;
+		cmd->sched_policy = policy;
+		cmd->sched_prio = at->param.sched_priority;
 	}
-	if (!r && (fl & POSIX_SPAWN_SETSID))
-		r = nf_cmd_setsid(cmd);
-	if (!r && (fl & POSIX_SPAWN_SETPGROUP))
-		r = nf_cmd_setpgid(cmd, at->pgroup);
-	if (!r && (fl & POSIX_SPAWN_RESETIDS))
-		r = nf_cmd_resetids(cmd);
-	if (!r && (fl & POSIX_SPAWN_SETSIGMASK)) {
-		/* glibc's sigprocmask never blocks SIGCANCEL/SIGSETXID. */
-		sigset_t m = at->sigmask;
-		m.__val[0] &= ~(1ul << (SIG_GLIBC_CANCEL - 1) | 1ul << (SIG_GLIBC_SETXID - 1));
-		r = nf_cmd_sigmask(cmd, &m);
+	cmd->setsid = fl & POSIX_SPAWN_SETSID;
+	/* A negative group fails in the child, in glibc's order (EINVAL). */
+	cmd->has_pgid = fl & POSIX_SPAWN_SETPGROUP;
+	cmd->pgid = at ? at->pgroup : 0;
+	cmd->resetids = fl & POSIX_SPAWN_RESETIDS;
+	if (fl & POSIX_SPAWN_SETSIGMASK) {
+		cmd->has_mask = true;
+		cmd->mask = nf_sigset_bits(&at->sigmask) & ~internal;
 	}
-	if (!r && (fl & NOFORK_POSIX_SPAWN_SETCGROUP))
-		r = nf_cmd_cgroup(cmd, at->cgroup);
-	return r;
+	if (fl & NOFORK_POSIX_SPAWN_SETCGROUP) {
+		int e = nf_check_fd(at->cgroup);
+		if (e)
+			return e;
+		cmd->cgroup_fd = at->cgroup;
+	}
+	return 0;
 }
 
 /* glibc's __clone_pidfd_supported: waitid(P_PIDFD) on a bad fd answers EBADF
@@ -449,98 +390,100 @@ static bool pidfd_supported(void)
 	return k == 1;
 }
 
-/* The work behind posix_spawn[p] and pidfd_spawn[p]: exactly one of pid and
- * pidfd_out is the caller's output (either may be NULL for posix_spawn). */
-static int compat_spawn(pid_t *pid, int *pidfd_out, bool want_pidfd, const char *file,
-	bool search, const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *attrp,
+/* How compat_spawn spawns. */
+#define HOW_SEARCH 0x1    /* posix_spawnp: search PATH */
+#define HOW_PIDFD 0x2     /* the result is a pidfd (pidfd_spawn) */
+#define HOW_TRY_SHELL 0x4 /* glibc < 2.15: an ENOEXEC file runs with /bin/sh */
+
+/* The work behind every spawn here: `out` is a pid_t * (may be NULL) or,
+ * with HOW_PIDFD, an int *. Nothing here allocates: the cmd describing the
+ * spawn is on this stack and borrows everything it points to. */
+static int compat_spawn(void *out, unsigned how, const char *file,
+	const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *attrp,
 	char *const argv[], char *const envp[])
 {
 	static char *const empty_env[] = { NULL };
-	const struct compat_actions *ca = actions_of(fa);
-	const struct attr_overlay *at = attrp ? cattr_of(attrp) : NULL;
-	nf_cmd *cmd = NULL;
-	nf_proc proc;
-	int r;
 
 	if (!file || !argv)
 		return EINVAL;
-	if (want_pidfd && !pidfd_supported())
+	if (how & HOW_PIDFD && !pidfd_supported())
 		return ENOSYS;
-	if (!envp)
-		envp = empty_env;
-	/* glibc fails these at exec, after the actions: the cmd gets a stand-in
-	 * path that is never executed. */
-	int exec_err = 0;
-	search = search && !strchr(file, '/');
-	if (file[0] == '\0')
-		exec_err = ENOENT;
-	else if (search && strnlen(file, NAME_MAX + 1) > NAME_MAX)
-		exec_err = ENAMETOOLONG;
-
-	/* The cmd borrows argv and envp: they outlive this one spawn, and a
-	 * copy would cost more than the spawn with a large environment. */
-	if (exec_err) {
-		r = nf_cmd_new_borrowed(&cmd, "/", argv, envp, false);
+	bool search = how & HOW_SEARCH && !strchr(file, '/');
+	nf_cmd cmd = {
+		.path = (char *)file,
+		.argv = (char **)argv,
+		.envp = (char **)(envp ? envp : empty_env),
+		.borrowed = true,
+		.flags = (how & HOW_PIDFD ? 0 : NF_NO_PIDFD) |
+			(how & HOW_TRY_SHELL ? NF_ENOEXEC_SH | NF_SH_FILE_AS_GIVEN : 0),
+		.acts = fa ? cfa_of(fa)->v : NULL,
+		.n_acts = fa ? cfa_of(fa)->n : 0,
+		.inherit_all = true,
+		.cgroup_fd = -1,
+		.exec_fd = -1,
+	};
+	/* glibc fails these at exec, after the actions. */
+	if (file[0] == '\0') {
+		cmd.exec_err = ENOENT;
+	} else if (search && strnlen(file, NAME_MAX + 1) > NAME_MAX) {
+		cmd.exec_err = ENAMETOOLONG;
 	} else if (search) {
 		const char *path = getenv("PATH");
-		r = nf_cmd_new_borrowed(&cmd, file, argv, envp, true);
-		if (!r)
-			r = nf_cmd_search_path(cmd, path ? path : DEFAULT_PATH);
-	} else {
-		r = nf_cmd_new_borrowed(&cmd, file, argv, envp, false);
+		cmd.search = true;
+		cmd.search_path = (char *)(path ? path : DEFAULT_PATH);
 	}
-	if (!r)
-		r = nf_cmd_inherit_all_fds(cmd);
-	if (!r && !want_pidfd)
-		r = nf_cmd_flags(cmd, NF_NO_PIDFD);
-	if (!r)
-		r = add_attributes(cmd, at);
-	long maxfd = ca && ca->n ? sysconf(_SC_OPEN_MAX) : -1;
-	for (size_t i = 0; !r && ca && i < ca->n; i++)
-		r = add_action(cmd, &ca->v[i], maxfd);
-	if (!r && exec_err)
-		r = nf_cmd_fail_action(cmd, exec_err);
-	if (!r) {
-		/* As glibc: a spawn is not a cancellation point, so a cancel can
-		 * never leave a half-started child or a leaked plan behind. */
-		int cancel;
-		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
-		r = nf_spawn(cmd, &proc, NULL);
-		pthread_setcancelstate(cancel, NULL);
-	}
-	nf_cmd_free(cmd);
+	int r = describe_attributes(&cmd, attrp ? cattr_of(attrp) : NULL);
 	if (r)
 		return r;
 
-	if (want_pidfd) {
-		*pidfd_out = proc.pidfd;
-		return 0;
-	}
-	if (pid)
-		*pid = proc.pid;
+	/* As glibc: a spawn is not a cancellation point, so a cancel can never
+	 * leave a half-started child behind. */
+	nf_proc proc;
+	int cancel;
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
+	r = nf_spawn_once(&cmd, &proc, NULL);
+	pthread_setcancelstate(cancel, NULL);
+	if (r)
+		return r;
+	if (how & HOW_PIDFD)
+		*(int *)out = proc.pidfd;
+	else if (out)
+		*(pid_t *)out = proc.pid;
 	return 0;
 }
 
 int nofork_posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
 	const posix_spawnattr_t *attrp, char *const argv[], char *const envp[])
 {
-	return compat_spawn(pid, NULL, false, path, false, fa, attrp, argv, envp);
+	return compat_spawn(pid, 0, path, fa, attrp, argv, envp);
 }
 
 int nofork_posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
 	const posix_spawnattr_t *attrp, char *const argv[], char *const envp[])
 {
-	return compat_spawn(pid, NULL, false, file, true, fa, attrp, argv, envp);
+	return compat_spawn(pid, HOW_SEARCH, file, fa, attrp, argv, envp);
 }
 
 int nofork_pidfd_spawn(int *pidfd, const char *path, const posix_spawn_file_actions_t *fa,
 	const posix_spawnattr_t *attrp, char *const argv[], char *const envp[])
 {
-	return compat_spawn(NULL, pidfd, true, path, false, fa, attrp, argv, envp);
+	return compat_spawn(pidfd, HOW_PIDFD, path, fa, attrp, argv, envp);
 }
 
 int nofork_pidfd_spawnp(int *pidfd, const char *file, const posix_spawn_file_actions_t *fa,
 	const posix_spawnattr_t *attrp, char *const argv[], char *const envp[])
 {
-	return compat_spawn(NULL, pidfd, true, file, true, fa, attrp, argv, envp);
+	return compat_spawn(pidfd, HOW_PIDFD | HOW_SEARCH, file, fa, attrp, argv, envp);
+}
+
+int nofork_posix_spawn_try_shell(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
+	const posix_spawnattr_t *attrp, char *const argv[], char *const envp[])
+{
+	return compat_spawn(pid, HOW_TRY_SHELL, path, fa, attrp, argv, envp);
+}
+
+int nofork_posix_spawnp_try_shell(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
+	const posix_spawnattr_t *attrp, char *const argv[], char *const envp[])
+{
+	return compat_spawn(pid, HOW_SEARCH | HOW_TRY_SHELL, file, fa, attrp, argv, envp);
 }

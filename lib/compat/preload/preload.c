@@ -7,23 +7,36 @@
  * internal users (system, popen) call glibc's hidden aliases and keep working
  * on glibc's objects.
  *
- * Unversioned definitions here satisfy the versioned references programs
- * carry (posix_spawn@GLIBC_2.15, posix_spawn_file_actions_init@GLIBC_2.2.5,
- * ...): the dynamic linker accepts a base-version definition for any version.
+ * Symbol versions (preload.map): every name carries glibc's own version, so
+ * a program gets the semantics of the glibc it was linked against. That
+ * matters for posix_spawn and posix_spawnp, which exist twice: programs
+ * linked before glibc 2.15 call posix_spawn@GLIBC_2.2.5, which runs a file
+ * execve refuses with ENOEXEC (a script without "#!") through /bin/sh; newer
+ * ones call posix_spawn@@GLIBC_2.15, which does not. The POSIX.1-2024 names
+ * posix_spawn_file_actions_add[f]chdir exist in no released glibc (a patch
+ * proposes them for a future version node): they stay unversioned, which the
+ * dynamic linker binds for a reference of any version, whichever node glibc
+ * puts them in.
  *
  * Proving use: with NOFORK_PRELOAD_TRACE=FILE in the environment, each spawn
  * appends one line "PID FUNCTION FILE RESULT" to FILE (O_APPEND, one write, so
  * lines from concurrent processes do not mix). Without it nothing is written.
+ * Like the spawn itself, this allocates nothing (it may run in a signal
+ * handler that interrupted malloc).
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
+#include "compat/compat_int.h"
 #include "nofork/spawn.h"
 
 #define EXPORT __attribute__((visibility("default")))
+/* A definition exported under name@version only (preload.map keeps the C
+ * name itself local). */
+#define VERSIONED(nameversion) EXPORT __attribute__((symver(nameversion)))
 
 /* glibc 2.39 and POSIX.1-2024 names that this machine's <spawn.h> may lack;
  * declared here so the definitions below have prototypes. */
@@ -40,8 +53,29 @@ EXPORT int posix_spawn_file_actions_addfchdir_np(posix_spawn_file_actions_t *, i
 EXPORT int posix_spawn_file_actions_addclosefrom_np(posix_spawn_file_actions_t *, int);
 EXPORT int posix_spawn_file_actions_addtcsetpgrp_np(posix_spawn_file_actions_t *, int);
 
+/* Appends s to the line at *n (cap bytes), cutting it if it does not fit. */
+static void put(char *line, size_t *n, size_t cap, const char *s)
+{
+	size_t len = strnlen(s, cap - *n);
+	memcpy(line + *n, s, len);
+	*n += len;
+}
+
+static void put_int(char *line, size_t *n, size_t cap, long v)
+{
+	char digits[24], *p = digits + sizeof digits;
+	unsigned long u = v < 0 ? -(unsigned long)v : (unsigned long)v;
+	*--p = '\0';
+	do
+		*--p = (char)('0' + u % 10);
+	while (u /= 10);
+	if (v < 0)
+		*--p = '-';
+	put(line, n, cap, p);
+}
+
 /* Errors are ignored: tracing must never change what the program sees, and
- * errno is restored for the same reason. */
+ * errno is restored for the same reason. No stdio: snprintf may allocate. */
 static void trace(const char *fn, const char *file, int result)
 {
 	const char *out = getenv("NOFORK_PRELOAD_TRACE");
@@ -49,22 +83,26 @@ static void trace(const char *fn, const char *file, int result)
 		return;
 	int saved = errno;
 	char line[512];
-	int n = snprintf(line, sizeof line, "%d %s %s %d\n", (int)getpid(), fn, file ? file : "(null)",
-		result);
-	if (n > (int)sizeof line - 1) {
-		n = (int)sizeof line - 1;
-		line[n - 1] = '\n';
-	}
+	size_t n = 0, cap = sizeof line - 1; /* room kept for the newline */
+	put_int(line, &n, cap, getpid());
+	put(line, &n, cap, " ");
+	put(line, &n, cap, fn);
+	put(line, &n, cap, " ");
+	put(line, &n, cap, file ? file : "(null)");
+	put(line, &n, cap, " ");
+	put_int(line, &n, cap, result);
+	line[n++] = '\n';
 	int fd = open(out, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 	if (fd >= 0) {
-		ssize_t w = write(fd, line, (size_t)n);
+		ssize_t w = write(fd, line, n);
 		(void)w;
 		close(fd);
 	}
 	errno = saved;
 }
 
-EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
+VERSIONED("posix_spawn@@GLIBC_2.15")
+int nofork_preload_posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
 	const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
 	int r = nofork_posix_spawn(pid, path, fa, attr, argv, envp);
@@ -72,11 +110,31 @@ EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_acti
 	return r;
 }
 
-EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
+VERSIONED("posix_spawnp@@GLIBC_2.15")
+int nofork_preload_posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
 	const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
 	int r = nofork_posix_spawnp(pid, file, fa, attr, argv, envp);
 	trace("posix_spawnp", file, r);
+	return r;
+}
+
+/* glibc before 2.15: an ENOEXEC file runs through /bin/sh. */
+VERSIONED("posix_spawn@GLIBC_2.2.5")
+int nofork_preload_posix_spawn_2_2_5(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
+	const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+	int r = nofork_posix_spawn_try_shell(pid, path, fa, attr, argv, envp);
+	trace("posix_spawn@GLIBC_2.2.5", path, r);
+	return r;
+}
+
+VERSIONED("posix_spawnp@GLIBC_2.2.5")
+int nofork_preload_posix_spawnp_2_2_5(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
+	const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+	int r = nofork_posix_spawnp_try_shell(pid, file, fa, attr, argv, envp);
+	trace("posix_spawnp@GLIBC_2.2.5", file, r);
 	return r;
 }
 
