@@ -25,6 +25,8 @@
  */
 #include <nofork.h>
 
+#include "harness.h"
+
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -42,13 +44,6 @@ static const char *target;
 static char *targv[] = {"exit0", NULL};
 static nf_cmd *cmd;
 static int per_round;
-
-static double now_s(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 /* ---- threads ---------------------------------------------------------------- */
 
@@ -84,12 +79,12 @@ static void *thread_loop(void *arg)
 static double run_threads(void (*one)(void))
 {
 	pthread_t t[2];
-	double t0 = now_s();
+	double t0 = hn_now_s();
 	for (int i = 0; i < 2; i++)
 		pthread_create(&t[i], NULL, thread_loop, (void *)one);
 	for (int i = 0; i < 2; i++)
 		pthread_join(t[i], NULL);
-	return per_round / (now_s() - t0);
+	return per_round / (hn_now_s() - t0);
 }
 
 static double run_vfork(double *late) { *late = NAN; return run_threads(vfork_one); }
@@ -137,7 +132,7 @@ static double run_coroutines(double *late)
 	atomic_store(&left, per_round);
 	atomic_store(&running, COROS);
 	atomic_store(&worst_ns, 0);
-	double t0 = now_s();
+	double t0 = hn_now_s();
 	for (int i = 0; i < COROS; i++)
 		if (nf_go(spawner, NULL))
 			abort();
@@ -145,7 +140,7 @@ static double run_coroutines(double *late)
 		abort();
 	while (atomic_load(&running) > 0) /* the ticker ends with the spawners */
 		nf_sleep_ms(1);
-	double rate = per_round / (now_s() - t0);
+	double rate = per_round / (hn_now_s() - t0);
 	*late = (double)atomic_load(&worst_ns) / 1e6;
 	return rate;
 }
@@ -184,10 +179,46 @@ static double run_with_thread_ticker(double (*run)(double *late), double *late, 
 
 /* ---- driver ----------------------------------------------------------------- */
 
-static int cmp(const void *a, const void *b)
+struct method {
+	const char *name;
+	double (*run)(double *late);
+	double rate[64], late[64], tlate[64];
+};
+
+static struct method m[] = {
+	{"vfork x2 threads", run_vfork, {0}, {0}, {0}},
+	{"nofork x2 threads", run_nofork_threads, {0}, {0}, {0}},
+	{"nofork 1000 coroutines / 2 workers", run_coroutines, {0}, {0}, {0}},
+};
+enum { M = sizeof m / sizeof *m };
+
+/* Method j's round (hn_interleave's callback). */
+static void one_round(void *arg, int r, int j)
 {
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
+	(void)arg;
+	m[j].rate[r] = run_with_thread_ticker(m[j].run, &m[j].late[r], &m[j].tlate[r]);
+}
+
+/* The table, with medians over rounds (and of the per-round ratios). */
+static void print_table(int rounds)
+{
+	double ratio[M][64];
+	for (int r = 0; r < rounds; r++)
+		for (int j = 0; j < M; j++)
+			ratio[j][r] = m[j].rate[r] / m[0].rate[r];
+	printf("### Spawn throughput: threads vs coroutines (%d rounds x %d spawn+wait of %s)\n\n", rounds, per_round,
+	       target);
+	printf("| method | median spawns/s | min-max | ratio to vfork x2 (median of per-round ratios) | coroutine ticker worst lateness, ms (median, max) | plain-thread ticker worst lateness, ms (median, max) |\n");
+	printf("|---|---:|---|---:|---|---|\n");
+	for (int j = 0; j < M; j++) {
+		struct hn_stats rate = hn_stats(m[j].rate, rounds), rat = hn_stats(ratio[j], rounds);
+		struct hn_stats late = hn_stats(m[j].late, rounds), tlate = hn_stats(m[j].tlate, rounds);
+		char lates[64] = "-";
+		if (!isnan(m[j].late[0]))
+			snprintf(lates, sizeof lates, "%.2f, %.2f", late.med, late.max);
+		printf("| %s | %.0f | %.0f-%.0f | %.3f | %s | %.2f, %.2f |\n", m[j].name, rate.med, rate.min,
+		       rate.max, rat.med, lates, tlate.med, tlate.max);
+	}
 }
 
 int main(int argc, char **argv)
@@ -206,16 +237,6 @@ int main(int argc, char **argv)
 	if (nf_cmd_new(&cmd, target, targv, NULL) || nf_rt_start(2))
 		return 1;
 
-	struct {
-		const char *name;
-		double (*run)(double *late);
-		double rate[64], late[64], tlate[64];
-	} m[] = {
-	    {"vfork x2 threads", run_vfork, {0}, {0}, {0}},
-	    {"nofork x2 threads", run_nofork_threads, {0}, {0}, {0}},
-	    {"nofork 1000 coroutines / 2 workers", run_coroutines, {0}, {0}, {0}},
-	};
-	enum { M = sizeof m / sizeof *m };
 	const char *only = getenv("CORO_ONLY"); /* one method, a bare loop for perf */
 	if (only) {
 		double late;
@@ -231,35 +252,8 @@ int main(int argc, char **argv)
 	double late_dummy;
 	for (int j = 0; j < M; j++) /* warm-up: pools, page cache, plan */
 		m[j].run(&late_dummy);
-	for (int r = 0; r < rounds; r++)
-		for (int j = 0; j < M; j++) {
-			int k = (j + r) % M;
-			m[k].rate[r] = run_with_thread_ticker(m[k].run, &m[k].late[r], &m[k].tlate[r]);
-		}
-
-	double ratio[M][64];
-	for (int r = 0; r < rounds; r++)
-		for (int j = 0; j < M; j++)
-			ratio[j][r] = m[j].rate[r] / m[0].rate[r];
-	printf("### Spawn throughput: threads vs coroutines (%d rounds x %d spawn+wait of %s)\n\n", rounds, per_round,
-	       target);
-	printf("| method | median spawns/s | min-max | ratio to vfork x2 (median of per-round ratios) | coroutine ticker worst lateness, ms (median, max) | plain-thread ticker worst lateness, ms (median, max) |\n");
-	printf("|---|---:|---|---:|---|---|\n");
-	for (int j = 0; j < M; j++) {
-		double late_max = 0;
-		for (int r = 0; r < rounds; r++)
-			if (m[j].late[r] > late_max)
-				late_max = m[j].late[r];
-		qsort(m[j].rate, (size_t)rounds, sizeof(double), cmp);
-		qsort(ratio[j], (size_t)rounds, sizeof(double), cmp);
-		qsort(m[j].late, (size_t)rounds, sizeof(double), cmp);
-		qsort(m[j].tlate, (size_t)rounds, sizeof(double), cmp);
-		char late[64] = "-";
-		if (!isnan(m[j].late[0]))
-			snprintf(late, sizeof late, "%.2f, %.2f", m[j].late[rounds / 2], late_max);
-		printf("| %s | %.0f | %.0f-%.0f | %.3f | %s | %.2f, %.2f |\n", m[j].name, m[j].rate[rounds / 2], m[j].rate[0],
-		       m[j].rate[rounds - 1], ratio[j][rounds / 2], late, m[j].tlate[rounds / 2], m[j].tlate[rounds - 1]);
-	}
+	hn_interleave(rounds, M, one_round, NULL);
+	print_table(rounds);
 	nf_rt_stop();
 	nf_cmd_free(cmd);
 	return 0;

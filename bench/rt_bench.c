@@ -15,6 +15,7 @@
  */
 #include <nofork.h>
 
+#include "harness.h"
 #include "rt/rt.h"
 #include "stack_pool.h"
 
@@ -29,43 +30,16 @@
 #include <ucontext.h>
 #include <unistd.h>
 
-#define MAX_ROUNDS 101
-
-static double now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
 struct series {
 	const char *name;
-	double v[MAX_ROUNDS];
+	double v[HN_MAX_ROUNDS];
 	int n;
 };
 
-static double median(struct series *s)
-{
-	double t[MAX_ROUNDS];
-	memcpy(t, s->v, sizeof(double) * (size_t)s->n);
-	qsort(t, (size_t)s->n, sizeof(double), cmp_double);
-	return s->n % 2 ? t[s->n / 2] : (t[s->n / 2 - 1] + t[s->n / 2]) / 2;
-}
-
 static void row(struct series *s, const char *unit)
 {
-	double lo = s->v[0], hi = s->v[0];
-	for (int i = 1; i < s->n; i++) {
-		lo = s->v[i] < lo ? s->v[i] : lo;
-		hi = s->v[i] > hi ? s->v[i] : hi;
-	}
-	printf("| %-34s | %10.2f | %10.2f - %-10.2f | %s |\n", s->name, median(s), lo, hi, unit);
+	struct hn_stats st = hn_stats(s->v, s->n);
+	printf("| %-34s | %10.2f | %10.2f - %-10.2f | %s |\n", s->name, st.med, st.min, st.max, unit);
 }
 
 /* ---- 1. raw switch ------------------------------------------------------- */
@@ -81,10 +55,10 @@ static void bounce(void *arg)
 
 static double switch_nf(long iters)
 {
-	double t = now_ns();
+	double t = hn_now_ns();
 	for (long i = 0; i < iters; i++)
 		nf_ctx_switch(&main_sp, co_sp);
-	return (now_ns() - t) / (2.0 * (double)iters);
+	return (hn_now_ns() - t) / (2.0 * (double)iters);
 }
 
 static ucontext_t uc_main, uc_co;
@@ -108,10 +82,10 @@ static __attribute__((noinline)) void make_ucontext(void)
 
 static double switch_uc(long iters)
 {
-	double t = now_ns();
+	double t = hn_now_ns();
 	for (long i = 0; i < iters; i++)
 		swapcontext(&uc_main, &uc_co);
-	return (now_ns() - t) / (2.0 * (double)iters);
+	return (hn_now_ns() - t) / (2.0 * (double)iters);
 }
 
 /* ---- 2. yield through the scheduler ------------------------------------- */
@@ -132,11 +106,11 @@ static void yield_driver(void *arg)
 	(void)arg;
 	nf_wg wg = NF_WG_INIT;
 	nf_wg_add(&wg, 2);
-	double t = now_ns();
+	double t = hn_now_ns();
 	nf_go(yielder, &wg);
 	nf_go(yielder, &wg);
 	nf_wg_wait(&wg);
-	yield_ns = (now_ns() - t) / (2.0 * (double)yield_iters);
+	yield_ns = (hn_now_ns() - t) / (2.0 * (double)yield_iters);
 }
 
 /* ---- 3. create + join ---------------------------------------------------- */
@@ -151,7 +125,7 @@ static void cj_driver(void *arg)
 {
 	(void)arg;
 	nf_wg wg = NF_WG_INIT;
-	double t = now_ns();
+	double t = hn_now_ns();
 	for (long b = 0; b < cj_batches; b++) {
 		nf_wg_add(&wg, 1000);
 		for (int i = 0; i < 1000; i++) {
@@ -163,7 +137,7 @@ static void cj_driver(void *arg)
 		}
 		nf_wg_wait(&wg);
 	}
-	cj_ns = (now_ns() - t) / (1000.0 * (double)cj_batches);
+	cj_ns = (hn_now_ns() - t) / (1000.0 * (double)cj_batches);
 }
 
 static double run_in_rt(int workers, void (*fn)(void *), double *out)
@@ -180,14 +154,14 @@ static void *pthread_empty(void *arg) { return arg; }
 
 static double create_join_pthread(int n)
 {
-	double t = now_ns();
+	double t = hn_now_ns();
 	for (int i = 0; i < n; i++) {
 		pthread_t th;
 		if (pthread_create(&th, NULL, pthread_empty, NULL))
 			return -1;
 		pthread_join(th, NULL);
 	}
-	return (now_ns() - t) / n;
+	return (hn_now_ns() - t) / n;
 }
 
 /* ---- 4. many live coroutines ---------------------------------------------- */
@@ -246,11 +220,11 @@ static void live_coroutines(long n)
 	nf_wg_add(&gate, 1);
 	long made = 0;
 	int err = 0;
-	double t = now_ns();
+	double t = hn_now_ns();
 	for (; made < n; made++)
 		if ((err = nf_go(parked, NULL)))
 			break;
-	double create_ns = (now_ns() - t) / (double)(made ? made : 1);
+	double create_ns = (hn_now_ns() - t) / (double)(made ? made : 1);
 	/* Let every one of them run up to its park. */
 	for (int i = 0; i < 200; i++) {
 		struct nf_rt_stats st;
@@ -270,21 +244,21 @@ static void live_coroutines(long n)
 	printf("| mappings in /proc/self/maps before / with them | %ld / %ld (vm.max_map_count %ld) |\n", maps0,
 	       maps1, max_map_count());
 	nf_wg_done(&gate);
-	t = now_ns();
+	t = hn_now_ns();
 	nf_rt_stop();
-	printf("| release all + nf_rt_stop | %.1f ms |\n", (now_ns() - t) / 1e6);
+	printf("| release all + nf_rt_stop | %.1f ms |\n", (hn_now_ns() - t) / 1e6);
 	/* Again with every stack already pooled and faulted in: what is left is
 	 * the runtime's own cost (the first pass is mostly the kernel's
 	 * first-touch page fault of each new stack). */
 	if (nf_rt_start(0))
 		exit(1);
 	nf_wg_add(&gate, 1);
-	t = now_ns();
+	t = hn_now_ns();
 	for (made = 0; made < n; made++)
 		if (nf_go(parked, NULL))
 			break;
 	printf("| again with pooled stacks: nf_go from a plain thread, mean | %.0f ns |\n",
-	       (now_ns() - t) / (double)(made ? made : 1));
+	       (hn_now_ns() - t) / (double)(made ? made : 1));
 	nf_wg_done(&gate);
 	nf_rt_stop();
 }
@@ -319,11 +293,44 @@ static void prot_none_limit(long want)
 	free(maps);
 }
 
+/* ---- driver ---------------------------------------------------------------- */
+
+static struct series s_nf = {"switch: nf_ctx_switch", {0}, 0}, s_uc = {"switch: swapcontext", {0}, 0},
+		     s_ratio = {"switch: swapcontext / nf_ctx_switch", {0}, 0},
+		     s_yield = {"nf_yield round trip (1 worker), per yield", {0}, 0},
+		     s_cj1 = {"create+join, 1 worker", {0}, 0}, s_cj2 = {"create+join, 2 workers", {0}, 0},
+		     s_pt = {"create+join, pthread", {0}, 0};
+
+/* Measure j of one round (hn_interleave's callback). */
+static void one_round(void *arg, int round, int j)
+{
+	(void)arg;
+	(void)round;
+	switch (j) {
+	case 0:
+		s_nf.v[s_nf.n++] = switch_nf(2000000);
+		break;
+	case 1:
+		s_uc.v[s_uc.n++] = switch_uc(200000);
+		break;
+	case 2:
+		s_yield.v[s_yield.n++] = run_in_rt(1, yield_driver, &yield_ns);
+		break;
+	case 3:
+		s_cj1.v[s_cj1.n++] = run_in_rt(1, cj_driver, &cj_ns);
+		s_cj2.v[s_cj2.n++] = run_in_rt(2, cj_driver, &cj_ns);
+		break;
+	case 4:
+		s_pt.v[s_pt.n++] = create_join_pthread(2000);
+		break;
+	}
+}
+
 int main(int argc, char **argv)
 {
 	int rounds = argc > 1 ? atoi(argv[1]) : 15;
 	long live = argc > 2 ? atol(argv[2]) : 100000;
-	if (rounds < 1 || rounds > MAX_ROUNDS)
+	if (rounds < 1 || rounds > HN_MAX_ROUNDS)
 		rounds = 15;
 
 	nf_stack *st;
@@ -332,11 +339,6 @@ int main(int argc, char **argv)
 	co_sp = nf_ctx_init(nf_stack_top(st), bounce, NULL, nf_ctx_fpmodes());
 	make_ucontext();
 
-	struct series s_nf = {"switch: nf_ctx_switch", {0}, 0}, s_uc = {"switch: swapcontext", {0}, 0},
-	              s_ratio = {"switch: swapcontext / nf_ctx_switch", {0}, 0},
-	              s_yield = {"nf_yield round trip (1 worker), per yield", {0}, 0},
-	              s_cj1 = {"create+join, 1 worker", {0}, 0}, s_cj2 = {"create+join, 2 workers", {0}, 0},
-	              s_pt = {"create+join, pthread", {0}, 0};
 	/* Warm-up: fault in stacks, settle the CPU frequency. */
 	switch_nf(200000);
 	switch_uc(20000);
@@ -345,31 +347,10 @@ int main(int argc, char **argv)
 	run_in_rt(1, yield_driver, &yield_ns);
 	run_in_rt(1, cj_driver, &cj_ns);
 
-	for (int r = 0; r < rounds; r++) {
-		/* Rotate the order so drift hits every method alike. */
-		for (int k = 0; k < 5; k++) {
-			switch ((k + r) % 5) {
-			case 0:
-				s_nf.v[s_nf.n++] = switch_nf(2000000);
-				break;
-			case 1:
-				s_uc.v[s_uc.n++] = switch_uc(200000);
-				break;
-			case 2:
-				s_yield.v[s_yield.n++] = run_in_rt(1, yield_driver, &yield_ns);
-				break;
-			case 3:
-				s_cj1.v[s_cj1.n++] = run_in_rt(1, cj_driver, &cj_ns);
-				s_cj2.v[s_cj2.n++] = run_in_rt(2, cj_driver, &cj_ns);
-				break;
-			case 4:
-				s_pt.v[s_pt.n++] = create_join_pthread(2000);
-				break;
-			}
-		}
-		s_ratio.v[s_ratio.n] = s_uc.v[s_ratio.n] / s_nf.v[s_ratio.n];
-		s_ratio.n++;
-	}
+	/* Rotate the order so drift hits every method alike. */
+	hn_interleave(rounds, 5, one_round, NULL);
+	for (int r = 0; r < rounds; r++)
+		s_ratio.v[s_ratio.n++] = s_uc.v[r] / s_nf.v[r];
 	if (cj_err)
 		fprintf(stderr, "rt_bench: nf_go failed: %s\n", strerror(cj_err));
 

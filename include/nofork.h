@@ -116,8 +116,8 @@ NF_API void nf_cmd_free(nf_cmd *cmd);
 #define NF_ENOEXEC_SH 0x1u
 /* No pidfd: proc.pidfd is -1 and waiting/killing use the pid, which is safe
  * only until the child is reaped. Saves the kernel's pidfd setup and teardown
- * (about 5 µs per spawn on Linux 6.18, measured in bench/); for callers that
- * reap by pid, like posix_spawn's. */
+ * per spawn (measured: bench/RESULTS.md, "Numbers behind design choices in
+ * the code"); for callers that reap by pid, like posix_spawn's. */
 #define NF_NO_PIDFD 0x2u
 
 /* Set behaviour flags (a bitwise or of NF_* flags above; replaces previous

@@ -57,9 +57,10 @@ void nf_stack_put_chain(nf_stack *first, nf_stack *last);
  * other, so the guard fixes their stride. With a 64 KiB guard every stride
  * (guard + a power-of-two size) is a multiple of 32 pages, and the second
  * level TLB, indexed by the low bits of the page number, put every stack top
- * into the same few sets: 1000 live coroutines missed the dTLB 3.5 times per
- * create+join (140 ns each). One more page makes every stride an odd number
- * of pages, which spreads the tops over all sets: 0.04 misses, 73 ns. */
+ * into the same few sets, and 1000 live coroutines missed the dTLB on nearly
+ * every create+join. One more page makes every stride an odd number of pages,
+ * which spreads the tops over all sets (measured: bench/RESULTS.md, "Numbers
+ * behind design choices in the code"). */
 #define NF_STACK_GUARD (68 * 1024)
 
 /* Default size of spawn-child and coroutine stacks. */

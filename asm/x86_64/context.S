@@ -5,7 +5,8 @@
  *   *save_sp, then resumes the context whose stack pointer is load_sp. Returns
  *   when some other nf_ctx_switch resumes the saved context. No syscall: the
  *   signal mask is per thread and not part of a coroutine (that is the
- *   rt_sigprocmask that makes swapcontext ~50x slower).
+ *   rt_sigprocmask that makes swapcontext many times slower: bench/RESULTS.md,
+ *   "Numbers behind design choices in the code").
  *
  * void nf_ctx_entry(void);
  *   First "return address" of a fresh context (see nf_ctx_init in lib/rt):
@@ -71,10 +72,11 @@ nf_ctx_switch:
 	popq	%rbx
 	popq	%rbp
 	/* Not `ret`: the return-stack predictor expects our own caller, never
-	 * the other context's, so a ret mispredicts on every switch (~2x the
-	 * cost of the whole switch on the machines measured). An indirect jump
-	 * is predicted from the branch target buffer instead. notrack: the
-	 * target is a return address (after a call), never an endbr64. */
+	 * the other context's, so a ret mispredicts on every switch (it cost
+	 * more than the rest of the switch: bench/RESULTS.md, "Numbers behind
+	 * design choices in the code"). An indirect jump is predicted from the
+	 * branch target buffer instead. notrack: the target is a return address
+	 * (after a call), never an endbr64. */
 	popq	%rcx
 	notrack jmp	*%rcx
 	.cfi_endproc

@@ -13,9 +13,9 @@
  *
  * At most HELPERS_PER_WORKER helpers per worker exist, created on demand and
  * kept until nf_rt_stop: more children between clone and exec than that only
- * thrash a small machine (bench/coro_bench, with the earlier pipe design:
- * 1 per worker 0.63x two vfork threads, 4: 0.81x, uncapped 0.47x and 130 ms
- * timer lateness). Jobs beyond that queue FIFO. A helper runs with every
+ * thrash a small machine, and fewer leave throughput unused (bench/coro_bench;
+ * bench/RESULTS.md, "Numbers behind design choices in the code"). Jobs beyond
+ * that queue FIFO. A helper runs with every
  * signal blocked: process signals keep going to the caller's threads.
  *
  * Also here: whether a coroutine spawn may skip all that and go the thread

@@ -63,8 +63,9 @@ void nf_rt_stats(struct nf_rt_stats *st);
 void nf_ctx_switch(void **save_sp, void *load_sp);
 
 /* The calling thread's FP control modes (MXCSR | x87 control word << 32),
- * in the form nf_ctx_init takes. stmxcsr costs ~7 ns on some CPUs, so the
- * runtime reads this once per nf_rt_start, not per coroutine. */
+ * in the form nf_ctx_init takes. stmxcsr is slow on some CPUs (bench/RESULTS.md,
+ * "Numbers behind design choices in the code"), so the runtime reads this
+ * once per nf_rt_start, not per coroutine. */
 uint64_t nf_ctx_fpmodes(void);
 
 /* Build a fresh context on the stack below `top` that calls fn(arg) with

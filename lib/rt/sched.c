@@ -34,11 +34,11 @@
 
 #define WORKER_STACK (256 * 1024)
 /* An idle worker's search before it sleeps: each round is a steal attempt,
- * a look at the global queue and 16 pauses (~2k cycles). 32 rounds (~25 µs)
- * made spinning workers 4% of all CPU in coro_bench, taken from the children
- * they had just spawned on a 2-core machine; with 4 rounds coroutine spawning
- * went from 0.79x to 0.83x two vfork threads and 2-worker create+join from
- * 126 to 104 ns. */
+ * a look at the global queue and 16 pauses. Few rounds: on a small machine
+ * the CPU a worker spins on is taken from the children it has just spawned,
+ * and a short spin made both coroutine spawning and create+join faster
+ * (measured: bench/RESULTS.md, "Numbers behind design choices in the
+ * code"). */
 #define SPIN_ROUNDS 4
 #define FAIR_TICKS 61 /* look at the global queue and the poller this often */
 #define TIMER_TICKS 4  /* and at due timers this often (a power of two) */
@@ -469,9 +469,9 @@ static void live_put(void)
 
 /* Per-worker stack cache: refilled and drained in batches of STACK_BATCH,
  * one compare-and-swap on the shared pool each; holds up to RT_STACK_CACHE.
- * Measured (1000 coroutines created and joined per batch, 2 workers):
- * 143-160 ns per coroutine with every get and put on the shared pool, whose
- * line ping-ponged between the workers (38% of the time); 90-95 ns. */
+ * With every get and put on the shared pool, its cache line ping-pongs
+ * between the workers and create+join is much slower (measured:
+ * bench/RESULTS.md, "Numbers behind design choices in the code"). */
 #define STACK_BATCH (RT_STACK_CACHE / 2)
 
 static int co_stack_get(nf_stack **out)
