@@ -191,7 +191,7 @@ NF_API int nf_cmd_ctty(nf_cmd *cmd, int fd);
 
 /* ---- more attributes (applied at fixed points, see below) --------------------- */
 /* Order in the child: caught signals reset (legacy clone), cgroup (fallback), sigdefault,
- * sched, setsid, setpgid, nice, rlimits, umask, the actions in the order
+ * sched, setsid, setpgid, nice, ioprio, rlimits, umask, the actions in the order
  * added (after nf_cmd_keep_fd's), closing of unlisted fds, setgroups, setgid,
  * setuid, pdeathsig, no_new_privs, sigmask, exec. So privileged files can be
  * opened before the ids are dropped, and pdeathsig survives dropping them
@@ -214,6 +214,14 @@ NF_API int nf_cmd_rlimit(nf_cmd *cmd, int resource, const struct rlimit *lim);
 /* setpriority(PRIO_PROCESS, 0, value): the child's absolute nice value
  * (-20..19). EINVAL outside that range. */
 NF_API int nf_cmd_nice(nf_cmd *cmd, int value);
+
+/* ioprio_set(IOPRIO_WHO_PROCESS, 0, ioprio) in the child, right after the
+ * nice value: its I/O scheduling class and level, IOPRIO_PRIO_VALUE(class,
+ * level) of <linux/ioprio.h> (class NONE 0, RT 1, BE 2, IDLE 3 in bits 13-15;
+ * level 0-7). EINVAL for another class, a level above 7, hint bits, or a
+ * level with class NONE. The spawn fails with EPERM where the RT class
+ * needs CAP_SYS_ADMIN or CAP_SYS_NICE the caller lacks. */
+NF_API int nf_cmd_ioprio(nf_cmd *cmd, int ioprio);
 
 /* sched_setscheduler(0, policy, {priority}); policy -1 keeps the policy and
  * only sets the priority (sched_setparam). EINVAL for an unknown policy. */

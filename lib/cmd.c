@@ -354,6 +354,17 @@ int nf_cmd_nice(nf_cmd *c, int value)
 	SET_ATTR(c, (c->has_nice = true, c->nice = value));
 }
 
+int nf_cmd_ioprio(nf_cmd *c, int ioprio)
+{
+	NF_NOCANCEL;
+	/* <linux/ioprio.h>: class in bits 13-15, level in 0-2; no hints. The
+	 * class NONE takes no level. */
+	int cls = ioprio >> 13, level = ioprio & 0x1fff;
+	if (ioprio < 0 || cls > 3 || level > 7 || (cls == 0 && level))
+		return EINVAL;
+	SET_ATTR(c, (c->has_ioprio = true, c->ioprio = ioprio));
+}
+
 int nf_cmd_sched(nf_cmd *c, int policy, int priority)
 {
 	NF_NOCANCEL;

@@ -4,14 +4,14 @@
 
 #include "nofork.h"
 #include "cancel.h"
-#include "plan.h"
+#include "child_abi.h"
 
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 /* One ordered action as the user added it (file actions, foreground, ctty,
- * closefrom); kind is an OPK_*, operands as in plan.h. */
+ * closefrom); kind is an OPK_*, operands as in child_abi.h. */
 typedef struct nf_act {
 	uint32_t kind;
 	int32_t a;
@@ -53,9 +53,9 @@ struct nf_cmd {
 	bool setsid, has_pgid, has_mask, nnp, resetids;
 	pid_t pgid;
 	uint64_t mask, sigdef, sigign;
-	bool has_umask, has_nice, has_sched, has_gid, has_uid, has_groups;
+	bool has_umask, has_nice, has_ioprio, has_sched, has_gid, has_uid, has_groups;
 	mode_t umask;
-	int nice, sched_policy, sched_prio, pdeathsig;
+	int nice, ioprio, sched_policy, sched_prio, pdeathsig;
 	gid_t gid;
 	uid_t uid;
 	gid_t *groups;
@@ -74,6 +74,7 @@ struct nf_cmd {
 typedef struct nf_builder {
 	char *base;
 	size_t off;
+	uint32_t n_ops; /* measuring: 0; filling: what the measuring pass emitted */
 } nf_builder;
 
 /* size bytes aligned to align (a power of two): their address, or NULL
@@ -89,9 +90,6 @@ static inline void *nf_take(nf_builder *b, size_t size, size_t align)
 /* plan.c. Compiling is measure, get memory, fill; only getting the memory
  * may allocate, so a plan can live anywhere its spawner puts it. `list` is
  * nf_path_list(cmd), read once so both passes see the same PATH. */
-size_t nf_plan_size(const nf_cmd *cmd, const char *list);
-/* Lay the plan out at mem (64-byte aligned, nf_plan_size bytes). */
-nf_plan *nf_plan_fill(const nf_cmd *cmd, const char *list, void *mem, size_t size);
 int nf_plan_compile(const nf_cmd *cmd, nf_plan **out); /* one aligned_alloc */
 int nf_cmd_plan(const nf_cmd *cmd, const nf_plan **out); /* cached */
 void nf_cmd_invalidate(nf_cmd *cmd);
@@ -127,7 +125,7 @@ void nf_error_parent(nf_error *err, int e, int op);
 /* glibc posix_spawn semantics the public API does not offer. lib/compat
  * writes them straight into its on-stack nf_cmd: sigign (glibc 2.36's child
  * sets its internal signals 32/33 to SIG_IGN), exec_err, resetids, CLOSE
- * actions with c=1 or 2 (plan.h), NF_SH_FILE_AS_GIVEN. Two of them have
+ * actions with c=1 or 2 (child_abi.h), NF_SH_FILE_AS_GIVEN. Two of them have
  * setters for a heap cmd (tests/fuzz/fuzz_cmd.c compiles them). One
  * difference stays: a child killed by a signal before exec is reaped and
  * reported as EINTR, where glibc reports success and leaves the dead child

@@ -23,13 +23,13 @@
 
 _Static_assert(offsetof(nf_op, kind) == OP_KIND && offsetof(nf_op, a) == OP_A && offsetof(nf_op, b) == OP_B &&
                    offsetof(nf_op, c) == OP_C && offsetof(nf_op, p) == OP_P && sizeof(nf_op) == OP_SIZE,
-               "op layout matches plan.h");
+               "op layout matches child_abi.h");
 _Static_assert(offsetof(nf_plan, n_ops) == PLAN_NOPS && offsetof(nf_plan, ops) == PLAN_OPS &&
                    offsetof(nf_plan, argv) == PLAN_ARGV && offsetof(nf_plan, sh_argv) == PLAN_SHARGV &&
                    offsetof(nf_plan, sh_stride) == PLAN_SHSTRIDE && offsetof(nf_plan, procfd) == PLAN_PROCFD &&
                    offsetof(nf_plan, empty) == PLAN_EMPTY && offsetof(nf_plan, fd_limit) == PLAN_FDLIMIT &&
                    offsetof(nf_plan, fd_first) == PLAN_FDFIRST,
-               "plan layout matches plan.h");
+               "plan layout matches child_abi.h");
 _Static_assert(offsetof(nf_run, plan) == RUN_PLAN && offsetof(nf_run, envp) == RUN_ENVP &&
                    offsetof(nf_run, mask) == RUN_MASK && offsetof(nf_run, pidfd) == RUN_PIDFD &&
                    offsetof(nf_run, mode) == RUN_MODE && offsetof(nf_run, ppid) == RUN_PPID &&
@@ -38,7 +38,7 @@ _Static_assert(offsetof(nf_run, plan) == RUN_PLAN && offsetof(nf_run, envp) == R
                    offsetof(nf_run, detail) == RUN_DETAIL && offsetof(nf_run, stops) == RUN_STOPS &&
                    offsetof(nf_run, closed) == RUN_CLOSED &&
                    sizeof(nf_run) == RUN_SIZE,
-               "run layout matches plan.h");
+               "run layout matches child_abi.h");
 _Static_assert(ABI_AT_FDCWD == AT_FDCWD && ABI_AT_EMPTY_PATH == AT_EMPTY_PATH &&
                    ABI_O_RDONLY_DIR_CLOEXEC == (O_RDONLY | O_DIRECTORY | O_CLOEXEC) &&
                    ABI_O_WRONLY_CLOEXEC == (O_WRONLY | O_CLOEXEC) && ABI_F_SETFD == F_SETFD &&
@@ -177,21 +177,11 @@ static uint32_t fd_first(const nf_op *ops, size_t n)
 static void layout(nf_builder *b, const nf_cmd *c, const char *list)
 {
 	nf_plan *pl = nf_take(b, sizeof *pl, 64);
-	size_t n_ops = 0;
-	/* Count ops exactly as they are emitted below. */
-	n_ops += c->cgroup_fd >= 0;
-	n_ops += c->sigdef != 0;
-	n_ops += c->sigign != 0;
-	n_ops += c->pdeathsig != 0;
-	n_ops += c->setsid;
-	n_ops += c->has_pgid;
-	n_ops += c->resetids ? 2 : 0;
-	n_ops += c->has_sched + c->has_nice + (size_t)__builtin_popcount(c->rlim_set) + c->has_umask;
-	n_ops += c->n_keep + c->n_acts + !c->inherit_all;
-	n_ops += c->has_groups + c->has_gid + c->has_uid + c->nnp;
-	n_ops += c->exec_err != 0;
-	n_ops += 1; /* exec */
-	nf_op *ops = nf_take(b, n_ops * sizeof *ops, 8);
+	/* The ops are counted by emitting them: the measuring pass runs the
+	 * same emission without a place to write, then adds their room at the
+	 * end; the filling pass puts them here. Their size is a multiple of 32,
+	 * so every later take aligns alike in both passes. */
+	nf_op *ops = nf_take(b, b->n_ops * sizeof *ops, 8);
 	int *keep = c->inherit_all ? NULL : nf_take(b, keep_cap(c) * sizeof *keep, 4);
 	gid_t *groups = nf_take(b, c->n_groups * sizeof *groups, 4);
 	if (groups && c->n_groups)
@@ -234,18 +224,17 @@ static void layout(nf_builder *b, const nf_cmd *c, const char *list)
 	const char *procfd = put_str(b, "/proc/self/fd");
 	const char *empty = put_str(b, "");
 	const char *cgprocs = c->cgroup_fd >= 0 ? put_str(b, "cgroup.procs") : NULL;
-	if (!b->base) { /* measuring: account for action paths, then stop */
-		for (size_t i = 0; i < c->n_acts; i++)
-			if (c->acts[i].p)
-				use_str(b, c, c->acts[i].p);
-		return;
-	}
-
 	size_t n_keep = keep ? keep_list(c, keep) : 0;
 	struct rlimit rl;
 	int64_t nofile = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? (int64_t)rl.rlim_cur : -1;
 	size_t k = 0;
-#define EMIT(...) (ops[k++] = (nf_op){__VA_ARGS__})
+#define EMIT(...)                          \
+	do {                               \
+		nf_op o_ = {__VA_ARGS__};  \
+		if (ops)                   \
+			ops[k] = o_;       \
+		k++;                       \
+	} while (0)
 	if (c->cgroup_fd >= 0)
 		EMIT(.kind = OPK_CGROUP, .a = c->cgroup_fd, .c = '0', .p = cgprocs);
 	if (c->sigdef)
@@ -265,6 +254,8 @@ static void layout(nf_builder *b, const nf_cmd *c, const char *list)
 	}
 	if (c->has_nice)
 		EMIT(.kind = OPK_NICE, .a = c->nice);
+	if (c->has_ioprio)
+		EMIT(.kind = OPK_IOPRIO, .a = c->ioprio);
 	for (int r = 0; r < NF_NLIMITS; r++)
 		if (c->rlim_set & (1u << r))
 			EMIT(.kind = OPK_RLIMIT, .a = r, .b = (int64_t)c->rlim[r].rlim_cur, .c = (int64_t)c->rlim[r].rlim_max);
@@ -275,7 +266,7 @@ static void layout(nf_builder *b, const nf_cmd *c, const char *list)
 	for (size_t i = 0; i < c->n_acts; i++) {
 		const nf_act *a = &c->acts[i];
 		int64_t cc = a->c;
-		if (a->kind == OPK_CLOSE && cc == 2) /* glibc's close: see plan.h */
+		if (a->kind == OPK_CLOSE && cc == 2) /* glibc's close: see child_abi.h */
 			cc = nofile >= 0 && a->a >= nofile ? 0 : 1;
 		EMIT(.kind = a->kind, .a = a->a, .b = a->b, .c = cc, .p = a->p ? use_str(b, c, a->p) : NULL);
 	}
@@ -298,8 +289,11 @@ static void layout(nf_builder *b, const nf_cmd *c, const char *list)
 		EMIT(.kind = OPK_FAIL, .a = c->exec_err);
 	EMIT(.kind = OPK_EXEC, .a = (int32_t)n_cands, .b = c->flags & NF_ENOEXEC_SH, .c = c->exec_fd, .p = cv);
 #undef EMIT
-	if (k != n_ops)
-		abort(); /* the count above and the emission disagree: a bug here */
+	if (!pl) {
+		b->n_ops = (uint32_t)k;
+		b->off += k * sizeof *ops;
+		return;
+	}
 
 	*pl = (nf_plan){
 	    .n_ops = (uint32_t)k,
@@ -323,18 +317,20 @@ static void layout(nf_builder *b, const nf_cmd *c, const char *list)
 	};
 }
 
-size_t nf_plan_size(const nf_cmd *c, const char *list)
+/* The measuring pass: b.off is the size, b.n_ops the ops it emitted. */
+static nf_builder measure(const nf_cmd *c, const char *list)
 {
 	nf_builder b = {0};
 	layout(&b, c, list);
-	return b.off;
+	return b;
 }
 
-nf_plan *nf_plan_fill(const nf_cmd *c, const char *list, void *mem, size_t size)
+/* The filling pass at mem (64-byte aligned, m.off bytes). */
+static nf_plan *fill(const nf_cmd *c, const char *list, nf_builder m, void *mem)
 {
-	nf_builder b = {.base = mem};
+	nf_builder b = {.base = mem, .n_ops = m.n_ops};
 	layout(&b, c, list);
-	if (b.off != size)
+	if (b.off != m.off || ((nf_plan *)mem)->n_ops != m.n_ops)
 		abort(); /* the cmd or its PATH changed between the passes */
 	return mem;
 }
@@ -342,18 +338,19 @@ nf_plan *nf_plan_fill(const nf_cmd *c, const char *list, void *mem, size_t size)
 int nf_plan_compile(const nf_cmd *c, nf_plan **out)
 {
 	const char *list = nf_path_list(c);
-	size_t size = nf_plan_size(c, list);
-	void *mem = aligned_alloc(64, (size + 63) & ~(size_t)63);
+	nf_builder m = measure(c, list);
+	void *mem = aligned_alloc(64, (m.off + 63) & ~(size_t)63);
 	if (!mem)
 		return ENOMEM;
-	*out = nf_plan_fill(c, list, mem, size);
+	*out = fill(c, list, m, mem);
 	return 0;
 }
 
 int nf_spawn_once(const nf_cmd *c, nf_proc *proc, nf_error *err)
 {
 	const char *list = nf_path_list(c);
-	size_t size = nf_plan_size(c, list), room = (size + 63) & ~(size_t)63;
+	nf_builder m = measure(c, list);
+	size_t room = (m.off + 63) & ~(size_t)63;
 	nf_stack *st;
 	int e = nf_stack_get(room + NF_CHILD_STACK, &st);
 	if (e) {
@@ -362,7 +359,7 @@ int nf_spawn_once(const nf_cmd *c, nf_proc *proc, nf_error *err)
 		return e;
 	}
 	char *top = nf_stack_top(st) - room; /* the plan on top, the child below it */
-	e = nf_spawn_plan(nf_plan_fill(c, list, top, size), st, top, proc, err);
+	e = nf_spawn_plan(fill(c, list, m, top), st, top, proc, err);
 	nf_stack_put(st);
 	return e;
 }

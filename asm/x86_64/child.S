@@ -9,7 +9,7 @@
  * record and ends in exit_group(127). No symbol outside this file is used.
  *
  * Registers in the child (callee-saved are simply owned: nothing returns):
- *   rbx  run record (RUN_* offsets, lib/plan.h), constant
+ *   rbx  run record (RUN_* offsets, lib/child_abi.h), constant
  *   r12  plan (PLAN_*), constant
  *   r13  current op (OP_*)
  *   r14  current op index
@@ -43,12 +43,12 @@
  * fail, which exits. exec_stop_handler's `ret` goes to exec_stop_restorer,
  * the address the kernel put on both stacks.
  */
-#include "plan.h"
+#include "child_abi.h"
 #include "cet.h"
 
 /* Syscall numbers (__NR_*), errno values, signal numbers and sigaction
  * flags, clone flags and ioctls come from the kernel's own headers; the few
- * constants no assembler-safe header gives are in plan.h (ABI_*), checked
+ * constants no assembler-safe header gives are in child_abi.h (ABI_*), checked
  * against libc's by plan.c. The uapi headers hide their C behind
  * __ASSEMBLY__ (gcc defines only __ASSEMBLER__). */
 #define __ASSEMBLY__ 1
@@ -471,6 +471,15 @@ op_sched:
 	jmp next_op
 1:	mov %rdx, %rsi
 	mov $__NR_sched_setparam, %eax
+	syscall
+	JERR(fail)
+	jmp next_op
+
+op_ioprio:
+	mov $1, %edi /* IOPRIO_WHO_PROCESS */
+	xor %esi, %esi /* this process */
+	movslq OP_A(%r13), %rdx
+	mov $__NR_ioprio_set, %eax
 	syscall
 	JERR(fail)
 	jmp next_op
@@ -920,6 +929,7 @@ op_table:
 	OP OPK_NO_NEW_PRIVS, op_no_new_privs
 	OP OPK_CGROUP, op_cgroup
 	OP OPK_FAIL, op_fail
+	OP OPK_IOPRIO, op_ioprio
 	.if (. - op_table) != (OPK_MAX + 1) * 4
 	.error "op_table: the last entry is not OPK_MAX"
 	.endif

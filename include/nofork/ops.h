@@ -17,15 +17,19 @@
  * octal, %r the arg as an RLIMIT_ name, %p the path; an EXEC with an fd reads
  * as "execveat fd %f".
  *
- * Adding a step (the whole recipe; say in the commit how many files it took):
+ * Adding a step (the whole recipe; IOPRIO was added by it, in 10 files):
  *   1. one X entry here, before CLONE (the parent-side steps come last);
- *   2. one routine in asm/<arch>/child.S (op_<name>, ending in next_op or fail)
- *      and one OP line in its op_table (the assembler checks the position);
- *   3. one setter in lib/cmd.c (declared and documented in <nofork.h>) that
- *      validates and records, and its emission in lib/plan.c's layout at the
- *      step's place in the documented order (operands as child_abi.h says);
- *   4. one test that spawns tests/progs/probe and compares what it saw, and
- *      one that makes the step fail and compares the message.
+ *   2. one routine in asm/<arch>/child.S (op_<name>, ending in next_op or
+ *      fail) and one OP line in its op_table (the assembler checks the
+ *      position); one line on its operands in lib/child_abi.h;
+ *   3. one setter in lib/cmd.c that validates and records (a field in
+ *      struct nf_cmd, lib/nofork_int.h), declared and documented in
+ *      <nofork.h> (with its place in the order the child applies steps), and
+ *      its emission at that place in lib/plan.c's layout;
+ *   4. one test that spawns tests/progs/probe and compares what it saw (a
+ *      line in the probe if it does not print that state yet), and one that
+ *      makes the step fail and compares the message; registered in
+ *      tests/meson.build.
  * This file is assembler-safe: only preprocessor definitions. */
 #ifndef NOFORK_OPS_H
 #define NOFORK_OPS_H
@@ -58,6 +62,7 @@
 	X(NO_NEW_PRIVS, _, _,      _,    "set no_new_privs") \
 	X(CGROUP,       A, _,      _,    "enter cgroup of fd %f") \
 	X(FAIL,         _, _,      _,    "spawn request") \
+	X(IOPRIO,       _, A,      _,    "ioprio_set %a") \
 	X(CLONE,        _, _,      _,    "clone")
 /* clang-format on */
 

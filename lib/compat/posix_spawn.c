@@ -114,7 +114,7 @@ int nofork_posix_spawn_file_actions_destroy(posix_spawn_file_actions_t *fa)
 }
 
 /* Append n (1 or 2) actions, the last one with a copy of path (if any).
- * The kinds and operands are the core's (plan.h): what glibc's child does
+ * The kinds and operands are the core's (child_abi.h): what glibc's child does
  * for the request, decided now, so a spawn can use the array as it is. */
 static int push_acts(posix_spawn_file_actions_t *fa, const nf_act *acts, size_t n, const char *path)
 {

@@ -21,6 +21,7 @@
  *   umask OOO / rlimit NAME CUR MAX                ('inf' = RLIM_INFINITY)
  *   uid R E S / gid R E S / groups G1,G2,...
  *   nice N / sched POLICY PRIO                     (POLICY numeric, SCHED_*)
+ *   ioprio N                                       (ioprio_get of this process)
  *   nnp 0|1 / pdeathsig N
  *
  * The fd listing is taken first, before anything else could open an fd, and
@@ -265,6 +266,7 @@ static void report(int argc, char **argv)
 	struct sched_param sp = { 0 };
 	sched_getparam(0, &sp);
 	fprintf(out, "nice %d\nsched %d %d\n", nice_val, sched_getscheduler(0), sp.sched_priority);
+	fprintf(out, "ioprio %ld\n", syscall(SYS_ioprio_get, 1 /* IOPRIO_WHO_PROCESS */, 0));
 	int pdeath = 0;
 	prctl(PR_GET_PDEATHSIG, &pdeath, 0, 0, 0);
 	fprintf(out, "nnp %d\npdeathsig %d\n", (int)prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0), pdeath);

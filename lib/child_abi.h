@@ -1,10 +1,12 @@
-/* The plan and the run record: the only memory the child reads (plan, run)
- * and writes (run's report). Shared by the C compiler (plan.c), the parent
- * (spawn.c) and the child interpreter (asm/<arch>/child.S), so every offset is
- * a macro here and checked against the C structs by _Static_assert in plan.c.
- */
-#ifndef NF_PLAN_H
-#define NF_PLAN_H
+/* The child ABI: everything the child interpreter (asm/<arch>/child.S) and
+ * the C side agree on, in the one file both include: the op kinds (from
+ * nofork/ops.h), each op's operands, the plan header and the run record (the
+ * only memory the child reads and writes), and the constants the child uses
+ * that no assembler-safe kernel header gives. Every offset and constant is a
+ * macro here, checked against the C structs and libc by _Static_assert in
+ * plan.c. */
+#ifndef NF_CHILD_ABI_H
+#define NF_CHILD_ABI_H
 
 #include "nofork/ops.h"
 
@@ -16,14 +18,14 @@
 #define NF_OPK_SET(name, fd, arg, path, what) .set OPK_##name, nf_opk_next; .set nf_opk_next, nf_opk_next + 1;
 	NF_OP_LIST(NF_OPK_SET)
 #undef NF_OPK_SET
-	.set OPK_MAX, OPK_FAIL
+	.set OPK_MAX, OPK_CLONE - 1
 #else
 enum {
 	OPK_NONE,
 #define NF_OPK_ENUM(name, fd, arg, path, what) OPK_##name,
 	NF_OP_LIST(NF_OPK_ENUM)
 #undef NF_OPK_ENUM
-	OPK_MAX = OPK_FAIL
+	OPK_MAX = OPK_CLONE - 1
 };
 #endif
 
@@ -58,6 +60,7 @@ enum {
  *  NICE a     SCHED a=policy (-1: sched_setparam), b = struct sched_param
  *  PDEATHSIG a=signal   NO_NEW_PRIVS   CGROUP a=dir fd p="cgroup.procs" c='0'
  *  FAIL       a=errno to fail with (posix_spawn compat)
+ *  IOPRIO     a=ioprio (class << 13 | data), for ioprio_set(IOPRIO_WHO_PROCESS, 0, a)
  *  EXEC       a=candidate count p=candidate paths b=flags c=exec fd (-1: none)
  */
 #define OP_KIND 0
