@@ -256,6 +256,9 @@ static int fallback_child(int err)
 	sa.sa_handler = record_handler;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGUSR2, &sa, NULL);
+	for (int s = 1; s < 32; s++) /* nothing ignored but what we ignore (nohup ignores SIGHUP) */
+		if (s != SIGKILL && s != SIGSTOP && signal(s, SIG_DFL) == SIG_IGN)
+			continue;
 	signal(SIGUSR1, SIG_IGN);
 	for (int i = 0; i < 50; i++) {
 		nf_cmd *cmd = probe_cmd(NULL);

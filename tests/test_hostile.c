@@ -239,6 +239,7 @@ START_TEST(pending_fatal_signal_fails_the_spawn)
 {
 	struct pending_case c = {.path = (enum path)(_i / 6), .sig = fatal_sigs[_i % 6]};
 	take_path(c.path);
+	signal(c.sig, SIG_DFL); /* a caller run by nohup ignores SIGHUP */
 	c.fifo = make_fifo();
 	run_on_path(c.path, pending_fatal, &c);
 	free((void *)c.fifo);
