@@ -123,18 +123,30 @@ int nf_cmd_flags(nf_cmd *c, unsigned flags)
 	return 0;
 }
 
+int nf_grow(void **v, size_t *cap, size_t n, size_t more, size_t size)
+{
+	if (*cap - n >= more)
+		return 0;
+	size_t c = *cap ? *cap : 8;
+	while (c - n < more) {
+		if (c > SIZE_MAX / 2 / size)
+			return ENOMEM;
+		c *= 2;
+	}
+	void *p = realloc(*v, c * size);
+	if (!p)
+		return ENOMEM;
+	*v = p;
+	*cap = c;
+	return 0;
+}
+
 /* Every setter ends here or in nf_cmd_invalidate: the cached plan no longer
  * describes the cmd. */
 static int add_act(nf_cmd *c, uint32_t kind, int32_t a, int64_t b, int64_t cc, const char *p)
 {
-	if (c->n_acts == c->cap_acts) {
-		size_t cap = c->cap_acts ? 2 * c->cap_acts : 8;
-		nf_act *n = realloc(c->acts, cap * sizeof *n);
-		if (!n)
-			return ENOMEM;
-		c->acts = n;
-		c->cap_acts = cap;
-	}
+	if (nf_grow((void **)&c->acts, &c->cap_acts, c->n_acts, 1, sizeof *c->acts))
+		return ENOMEM;
 	char *copy = NULL;
 	if (p && !(copy = strdup(p)))
 		return ENOMEM;
@@ -233,14 +245,8 @@ int nf_cmd_keep_fd(nf_cmd *c, int fd)
 	for (size_t i = 0; i < c->n_keep; i++)
 		if (c->keep[i] == fd)
 			return 0;
-	if (c->n_keep == c->cap_keep) {
-		size_t cap = c->cap_keep ? 2 * c->cap_keep : 8;
-		int *n = realloc(c->keep, cap * sizeof *n);
-		if (!n)
-			return ENOMEM;
-		c->keep = n;
-		c->cap_keep = cap;
-	}
+	if (nf_grow((void **)&c->keep, &c->cap_keep, c->n_keep, 1, sizeof *c->keep))
+		return ENOMEM;
 	nf_cmd_invalidate(c);
 	c->keep[c->n_keep++] = fd;
 	return 0;
@@ -385,22 +391,25 @@ int nf_cmd_pdeathsig(nf_cmd *c, int sig)
 	SET_ATTR(c, c->pdeathsig = sig);
 }
 
+/* Attributes that are one fd of the caller's, checked like every fd. */
+static int set_fd_attr(nf_cmd *c, int *field, int fd)
+{
+	int e = nf_check_fd(fd);
+	if (e)
+		return e;
+	SET_ATTR(c, *field = fd);
+}
+
 int nf_cmd_cgroup(nf_cmd *c, int cgroup_fd)
 {
 	NF_NOCANCEL;
-	int e = nf_check_fd(cgroup_fd);
-	if (e)
-		return e;
-	SET_ATTR(c, c->cgroup_fd = cgroup_fd);
+	return c ? set_fd_attr(c, &c->cgroup_fd, cgroup_fd) : EINVAL;
 }
 
 int nf_cmd_exec_fd(nf_cmd *c, int fd)
 {
 	NF_NOCANCEL;
-	int e = nf_check_fd(fd);
-	if (e)
-		return e;
-	SET_ATTR(c, c->exec_fd = fd);
+	return c ? set_fd_attr(c, &c->exec_fd, fd) : EINVAL;
 }
 
 int nf_cmd_search_path(nf_cmd *c, const char *path_list)

@@ -6,6 +6,8 @@
 #include "cancel.h"
 #include "child_abi.h"
 
+#include <signal.h>
+#include <sys/wait.h> /* P_PIDFD: glibc 2.36 */
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -118,6 +120,10 @@ struct nf_stack;
  * the caller gives st back to the pool once this returned. */
 int nf_spawn_plan(const nf_plan *plan, struct nf_stack *st, char *top, nf_proc *proc, nf_error *err);
 
+/* proc.c: waitid on the pidfd (>= 0), else on the pid, restarted on EINTR:
+ * 0 or an errno. The one place nofork waits for a child. */
+int nf_waitid(pid_t pid, int pidfd, siginfo_t *si, int flags);
+
 /* error.c */
 void nf_error_fill(nf_error *err, const nf_plan *plan, const nf_run *run);
 void nf_error_parent(nf_error *err, int e, int op);
@@ -132,6 +138,11 @@ void nf_error_parent(nf_error *err, int e, int op);
  * to the caller. */
 int nf_cmd_close_lenient(nf_cmd *cmd, int fd);  /* a non-open fd is fine */
 int nf_cmd_resetids(nf_cmd *cmd);               /* POSIX_SPAWN_RESETIDS, glibc's point */
+
+/* cmd.c: make room for `more` elements of `size` bytes in the array *v of
+ * n used and *cap allocated (doubling, at least 8): 0 or ENOMEM (nothing
+ * changed). The one growable-array idiom of the library. */
+int nf_grow(void **v, size_t *cap, size_t n, size_t more, size_t size);
 
 /* Validation shared by setters. */
 int nf_check_fd(int fd);

@@ -13,10 +13,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef P_PIDFD
-#define P_PIDFD 3
-#endif
-
 
 static int status_of(const siginfo_t *si)
 {
@@ -39,18 +35,23 @@ static long long now_ms(void)
 	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
+int nf_waitid(pid_t pid, int pidfd, siginfo_t *si, int flags)
+{
+	int r;
+	do
+		r = pidfd >= 0 ? waitid((idtype_t)P_PIDFD, (id_t)pidfd, si, flags) : waitid(P_PID, (id_t)pid, si, flags);
+	while (r < 0 && errno == EINTR);
+	return r < 0 ? errno : 0;
+}
+
 /* One waitid on the handle with `flags` (WEXITED, plus WNOHANG and/or
  * WNOWAIT); *done when it reported the child. */
 static int wait_once(const nf_proc *p, int *status, int flags, bool *done)
 {
 	siginfo_t si = {0};
-	int r;
-	do
-		r = p->pidfd >= 0 ? waitid((idtype_t)P_PIDFD, (id_t)p->pidfd, &si, flags)
-		                  : waitid(P_PID, (id_t)p->pid, &si, flags);
-	while (r < 0 && errno == EINTR);
-	if (r < 0)
-		return errno;
+	int e = nf_waitid(p->pid, p->pidfd, &si, flags);
+	if (e)
+		return e;
 	*done = si.si_pid != 0;
 	if (*done && status)
 		*status = status_of(&si);

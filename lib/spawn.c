@@ -45,9 +45,6 @@
 #ifndef CLONE_INTO_CGROUP
 #define CLONE_INTO_CGROUP 0x200000000ULL
 #endif
-#ifndef P_PIDFD
-#define P_PIDFD 3
-#endif
 
 /* run->index before the clone; the child's first store makes it -1. Still
  * this value after the clone: the child never wrote to our memory. */
@@ -136,15 +133,11 @@ static long clone_child(const nf_plan *plan, nf_stack *st, nf_run *run)
 static int reap(pid_t pid, int pidfd)
 {
 	siginfo_t si = {0};
-	int r;
-	do
-		r = pidfd >= 0 ? waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED)
-		               : waitid(P_PID, (id_t)pid, &si, WEXITED);
-	while (r < 0 && errno == EINTR);
 	/* ECHILD: SIGCHLD is ignored and the kernel reaped it already. */
+	int e = nf_waitid(pid, pidfd, &si, WEXITED);
 	if (pidfd >= 0)
 		close(pidfd);
-	return r == 0 && (si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED) ? si.si_status : 0;
+	return !e && (si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED) ? si.si_status : 0;
 }
 
 static nf_run *run_init(const nf_plan *plan, char *top)

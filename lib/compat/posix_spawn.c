@@ -122,15 +122,9 @@ static int push_acts(posix_spawn_file_actions_t *fa, const nf_act *acts, size_t 
 	char *copy = NULL;
 	if (path && !(copy = strdup(path)))
 		return ENOMEM;
-	if (o->cap - o->n < n) {
-		size_t cap = o->cap ? 2 * o->cap : 8;
-		nf_act *v = realloc(o->v, cap * sizeof *v);
-		if (!v) {
-			free(copy);
-			return ENOMEM;
-		}
-		o->v = v;
-		o->cap = cap;
+	if (nf_grow((void **)&o->v, &o->cap, o->n, n, sizeof *o->v)) {
+		free(copy);
+		return ENOMEM;
 	}
 	for (size_t i = 0; i < n; i++)
 		o->v[o->n++] = acts[i];
@@ -382,7 +376,7 @@ static bool pidfd_supported(void)
 	int k = atomic_load_explicit(&known, memory_order_relaxed);
 	if (!k) {
 		siginfo_t si;
-		long r = syscall(SYS_waitid, 3 /* P_PIDFD */, INT_MAX, &si,
+		long r = syscall(SYS_waitid, P_PIDFD, INT_MAX, &si,
 			WEXITED | WNOHANG, NULL);
 		k = (r == -1 && errno == EBADF) ? 1 : 2;
 		atomic_store_explicit(&known, k, memory_order_relaxed);
