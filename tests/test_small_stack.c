@@ -217,6 +217,7 @@ static const char *old_format(const nf_error *e, char *buf, size_t len)
 	case NF_OP_NO_NEW_PRIVS: snprintf(what, sizeof what, "set no_new_privs"); break;
 	case NF_OP_CGROUP: snprintf(what, sizeof what, "enter cgroup of fd %d", e->fd); break;
 	case NF_OP_FAIL: snprintf(what, sizeof what, "spawn request"); break;
+	case NF_OP_IOPRIO: snprintf(what, sizeof what, "ioprio_set %ld", e->arg); break;
 	case NF_OP_CLONE: snprintf(what, sizeof what, "clone"); break;
 	default: snprintf(what, sizeof what, "spawn"); break;
 	}
