@@ -13,7 +13,8 @@
  *   r12  plan (PLAN_*), constant
  *   r13  current op (OP_*)
  *   r14  current op index
- *   r15  loop counter / dirfd / candidate index (per op)
+ *   r15  loop counter / dirfd / candidate index / signal set (per op)
+ *   r8 r9 set_signals' arguments (syscalls keep them)
  *   rbp  scratch preserved across syscalls (per op)
  *   rax rcx r11 clobbered by every syscall; rdi rsi rdx r10 r8 r9 = arguments
  *
@@ -37,8 +38,9 @@
  * (it starts after their syscall and only ever leaves by exit_group or
  * execve). Its pushes land below the parent's shadow-stack pointer, where
  * the parent, asleep in the clone, has nothing live. Checked by reading
- * every call and ret (grep -nE 'call|ret' child.S): close_gap and is_kept
- * are the only called labels, each ends in a `ret` and pushes nothing; the
+ * every call and ret (grep -nE 'call|ret' child.S): close_gap, is_kept and
+ * set_signals are the only called labels, each ends in a `ret` and pushes
+ * nothing; the
  * frame the child drops (fail_close_gap's add $8) is left only through
  * fail, which exits. exec_stop_handler's `ret` goes to exec_stop_restorer,
  * the address the kernel put on both stacks.
@@ -143,34 +145,12 @@ child_main_r9:
 	 * as across exec. */
 	testl $MODE_RESET_SIGNALS, RUN_MODE(%rbx)
 	jz leave_shared_fds
-	mov $1, %ebp
-sig_reset_loop:
-	cmp $SIGKILL, %ebp
-	je sig_reset_next
-	cmp $SIGSTOP, %ebp
-	je sig_reset_next
-	mov %ebp, %edi
-	xor %esi, %esi
-	lea SA_OLD(%rsp), %rdx
-	mov $8, %r10d
-	mov $__NR_rt_sigaction, %eax
-	syscall
-	JERR(sig_reset_fail)
-	cmpq $1, SA_OLD(%rsp) /* SIG_DFL = 0, SIG_IGN = 1, else a handler */
-	jbe sig_reset_next
-	mov %ebp, %edi
-	lea SA_DFL(%rsp), %rsi
-	xor %edx, %edx
-	mov $8, %r10d
-	mov $__NR_rt_sigaction, %eax
-	syscall
-	JERR(sig_reset_fail)
-sig_reset_next:
-	inc %ebp
-	cmp $64, %ebp
-	jbe sig_reset_loop
-	jmp leave_shared_fds
-sig_reset_fail:
+	mov $-1, %r15         /* every signal */
+	lea SA_DFL(%rsp), %r8
+	lea SA_OLD(%rsp), %r9 /* only the caught ones */
+	call set_signals
+	test %rax, %rax
+	jz leave_shared_fds
 	mov %ebp, RUN_DETAIL(%rbx)
 	mov $OPK_SIGRESET, %ecx
 	jmp fail_kind
@@ -354,27 +334,56 @@ op_sigdefault:
 	mov %rax, SA_OLD+8(%rsp)
 	mov %rax, SA_OLD+16(%rsp)
 	mov %rax, SA_OLD+24(%rsp)
+	mov OP_B(%r13), %r15
+	lea SA_OLD(%rsp), %r8
+	xor %r9d, %r9d
+	call set_signals
+	mov %ebp, RUN_DETAIL(%rbx)
+	JERR(fail)
+	jmp next_op
+
+/* set_signals: give every signal in r15 (bit n-1 = signal n) but SIGKILL
+ * and SIGSTOP the disposition at r8 (a struct kernel_sigaction); with r9
+ * non-zero, only those whose handler now is neither SIG_DFL nor SIG_IGN
+ * (each one's current disposition is read into r9's struct first). The one
+ * loop for the legacy clone's handler reset and for nf_cmd_sigdefault.
+ * Returns rax = 0, or -errno with ebp = the signal it failed on. r8, r9
+ * and r15 survive the syscalls (the kernel keeps every register but rax,
+ * rcx and r11). */
+set_signals:
 	mov $1, %ebp
 1:	cmp $SIGKILL, %ebp
-	je 2f
+	je 3f
 	cmp $SIGSTOP, %ebp
-	je 2f
+	je 3f
 	lea -1(%rbp), %ecx
-	mov OP_B(%r13), %rax
-	bt %rcx, %rax
-	jnc 2f
+	bt %rcx, %r15
+	jnc 3f
+	test %r9, %r9
+	jz 2f
 	mov %ebp, %edi
-	lea SA_OLD(%rsp), %rsi
+	xor %esi, %esi
+	mov %r9, %rdx
+	mov $8, %r10d
+	mov $__NR_rt_sigaction, %eax
+	syscall
+	cmp $-4095, %rax
+	jae 4f
+	cmpq $1, (%r9) /* SIG_DFL = 0, SIG_IGN = 1, else a handler */
+	jbe 3f
+2:	mov %ebp, %edi
+	mov %r8, %rsi
 	xor %edx, %edx
 	mov $8, %r10d
 	mov $__NR_rt_sigaction, %eax
 	syscall
-	mov %ebp, RUN_DETAIL(%rbx)
-	JERR(fail)
-2:	inc %ebp
+	cmp $-4095, %rax
+	jae 4f
+3:	inc %ebp
 	cmp $64, %ebp
 	jbe 1b
-	jmp next_op
+	xor %eax, %eax
+4:	ret
 
 /* A step that fails on purpose with errno a: posix_spawn compat reproduces
  * errors glibc only reports from its child, in their place in the order. */
