@@ -40,9 +40,8 @@
  * the parent, asleep in the clone, has nothing live. Checked by reading
  * every call and ret (grep -nE 'call|ret' child.S): close_gap, is_kept and
  * set_signals are the only called labels, each ends in a `ret` and pushes
- * nothing; the
- * frame the child drops (fail_close_gap's add $8) is left only through
- * fail, which exits. exec_stop_handler's `ret` goes to exec_stop_restorer,
+ * nothing; the frame the child drops (fail_close_gap's add $8) is left only
+ * through fail, which exits. exec_stop_handler's `ret` goes to exec_stop_restorer,
  * the address the kernel put on both stacks.
  */
 #include "child_abi.h"
