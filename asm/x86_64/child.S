@@ -78,6 +78,16 @@
 
 /* A raw syscall result in rax is an error iff it lies in [-4095, -1]. */
 #define JERR(label) cmp $-4095, %rax; jae label
+#define JOK(label) cmp $-4095, %rax; jb label
+
+/* A syscall that has a fallback: RUN_STEP names it while it runs, so a
+ * seccomp filter that kills the child there instead of failing the call is
+ * known by its step (spawn.c then takes the fallback). */
+	.macro STEP_SYSCALL step
+	movl $\step, RUN_STEP(%rbx)
+	syscall
+	movl $0, RUN_STEP(%rbx)
+	.endm
 
 	.text
 
@@ -168,23 +178,17 @@ leave_shared_fds:
 	jnz 1f
 	mov $0xffffffff, %esi
 	mov $CLOSE_RANGE_UNSHARE, %edx
-	movl $STEP_CLOSE_RANGE, RUN_STEP(%rbx)
 	mov $__NR_close_range, %eax
-	syscall
-	movl $0, RUN_STEP(%rbx)
-	cmp $-4095, %rax
-	jb 2f
+	STEP_SYSCALL STEP_CLOSE_RANGE
+	JOK(2f)
 1:	movl $0, RUN_CLOSED(%rbx)
 	testl $MODE_SHARED_FDS, RUN_MODE(%rbx)
 	jz run_ops /* private: the fd policy op closes what is left */
 	/* close_range missing or filtered: copy the whole table instead. */
 	mov $CLONE_FILES, %edi
-	movl $STEP_UNSHARE, RUN_STEP(%rbx)
 	mov $__NR_unshare, %eax
-	syscall
-	movl $0, RUN_STEP(%rbx)
-	cmp $-4095, %rax
-	jb 2f
+	STEP_SYSCALL STEP_UNSHARE
+	JOK(2f)
 	/* Still sharing: no fd may be touched. The parent sees CLOSE_FDS at
 	 * index -1 and retries without CLONE_FILES. */
 	mov $OPK_CLOSE_FDS, %ecx
@@ -366,8 +370,7 @@ set_signals:
 	mov $8, %r10d
 	mov $__NR_rt_sigaction, %eax
 	syscall
-	cmp $-4095, %rax
-	jae 4f
+	JERR(4f)
 	cmpq $1, (%r9) /* SIG_DFL = 0, SIG_IGN = 1, else a handler */
 	jbe 3f
 2:	mov %ebp, %edi
@@ -376,8 +379,7 @@ set_signals:
 	mov $8, %r10d
 	mov $__NR_rt_sigaction, %eax
 	syscall
-	cmp $-4095, %rax
-	jae 4f
+	JERR(4f)
 3:	inc %ebp
 	cmp $64, %ebp
 	jbe 1b
@@ -587,10 +589,8 @@ close_gap:
 	testl $MODE_NO_CLOSE_RANGE, RUN_MODE(%rbx)
 	jnz 1f
 	xor %edx, %edx
-	movl $STEP_CLOSE_RANGE, RUN_STEP(%rbx)
 	mov $__NR_close_range, %eax
-	syscall
-	movl $0, RUN_STEP(%rbx)
+	STEP_SYSCALL STEP_CLOSE_RANGE
 	cmp $-ENOSYS, %rax
 	je 1f
 	cmp $-EPERM, %rax /* a seccomp filter that refuses it */
@@ -629,8 +629,7 @@ close_fds_slow:
 	xor %r10d, %r10d
 	mov $__NR_openat, %eax
 	syscall
-	cmp $-4095, %rax
-	jae close_fds_brute
+	JERR(close_fds_brute)
 	mov %rax, %r15 /* dirfd */
 slow_pass:
 	movq $0, TMP1(%rsp) /* closed anything in this pass? */
@@ -756,12 +755,9 @@ op_exec:
 	jnz exec_unmask
 	lea TMP0(%rsp), %rdi
 	mov $8, %esi
-	movl $STEP_SIGPENDING, RUN_STEP(%rbx)
 	mov $__NR_rt_sigpending, %eax
-	syscall
-	movl $0, RUN_STEP(%rbx)
-	cmp $-4095, %rax
-	jae exec_unmask /* refused: nothing to learn */
+	STEP_SYSCALL STEP_SIGPENDING
+	JERR(exec_unmask) /* refused: nothing to learn */
 	mov RUN_MASK(%rbx), %rax
 	not %rax
 	and TMP0(%rsp), %rax
@@ -780,8 +776,7 @@ pending_next:
 	mov $8, %r10d
 	mov $__NR_rt_sigaction, %eax
 	syscall
-	cmp $-4095, %rax
-	jae 1f
+	JERR(1f)
 	cmpq $0, SA_OLD(%rsp) /* SIG_DFL: it would kill */
 	je pending_fatal
 1:	mov TMP1(%rsp), %rax
@@ -799,8 +794,7 @@ exec_unmask:
 	mov $8, %r10d
 	mov $__NR_rt_sigprocmask, %eax
 	syscall
-	cmp $-4095, %rax
-	jb 1f
+	JOK(1f)
 	mov %r14d, RUN_INDEX(%rbx)
 	mov $OPK_SIGMASK, %ecx
 	jmp fail_kind
