@@ -172,61 +172,71 @@ static uint32_t fd_first(const nf_op *ops, size_t n)
 	return (uint32_t)max + 1;
 }
 
-/* Measures (b->base NULL) or fills the plan of c. Every take happens in
- * both passes in the same order, so the size and the layout agree. */
-static void layout(nf_builder *b, const nf_cmd *c, const char *list)
+/* Everything a plan holds besides its header and ops, laid out in the
+ * same order by both passes (NULL while measuring). */
+struct parts {
+	int *keep;
+	gid_t *groups;
+	char **argv, **envp, **cands, **sh;
+	size_t argc, n_cands, sh_stride, n_keep;
+	const char *procfd, *empty, *cgprocs;
+	int64_t nofile; /* RLIMIT_NOFILE's soft limit, -1 if infinite */
+};
+
+/* For NF_ENOEXEC_SH: per candidate {"/bin/sh", candidate, argv[1..], NULL};
+ * with NF_SH_FILE_AS_GIVEN one {"/bin/sh", file, ...} for all (stride 0:
+ * the child indexes it with every candidate). */
+static void layout_sh(nf_builder *b, const nf_cmd *c, struct parts *pt)
 {
-	nf_plan *pl = nf_take(b, sizeof *pl, 64);
-	/* The ops are counted by emitting them: the measuring pass runs the
-	 * same emission without a place to write, then adds their room at the
-	 * end; the filling pass puts them here. Their size is a multiple of 32,
-	 * so every later take aligns alike in both passes. */
-	nf_op *ops = nf_take(b, b->n_ops * sizeof *ops, 8);
-	int *keep = c->inherit_all ? NULL : nf_take(b, keep_cap(c) * sizeof *keep, 4);
-	gid_t *groups = nf_take(b, c->n_groups * sizeof *groups, 4);
-	if (groups && c->n_groups)
-		memcpy(groups, c->groups, c->n_groups * sizeof *groups);
-	size_t argc = 0;
-	char **argv, **envp;
+	size_t per = (pt->argc ? pt->argc : 1) + 2;
+	bool one = c->flags & NF_SH_FILE_AS_GIVEN;
+	size_t n_sh = one ? 1 : pt->n_cands;
+	pt->sh_stride = one ? 0 : per;
+	pt->sh = nf_take(b, n_sh * per * sizeof *pt->sh, 8);
+	const char *bin_sh = put_str(b, "/bin/sh");
+	const char *file = one ? use_str(b, c, c->path) : NULL;
+	for (size_t i = 0; pt->sh && i < n_sh; i++) {
+		char **v = pt->sh + i * per;
+		v[0] = (char *)bin_sh;
+		v[1] = one ? (char *)file : pt->cands[i];
+		for (size_t j = 1; j < pt->argc; j++)
+			v[j + 1] = pt->argv[j];
+		v[pt->argc > 1 ? pt->argc + 1 : 2] = NULL;
+	}
+}
+
+static void layout_parts(nf_builder *b, const nf_cmd *c, const char *list, struct parts *pt)
+{
+	*pt = (struct parts){0};
+	pt->keep = c->inherit_all ? NULL : nf_take(b, keep_cap(c) * sizeof *pt->keep, 4);
+	pt->groups = nf_take(b, c->n_groups * sizeof *pt->groups, 4);
+	if (pt->groups && c->n_groups)
+		memcpy(pt->groups, c->groups, c->n_groups * sizeof *pt->groups);
 	if (c->borrowed) { /* one spawn from the caller's own arrays: no copy */
-		while (c->argv[argc])
-			argc++;
-		argv = c->argv;
-		envp = c->envp;
+		while (c->argv[pt->argc])
+			pt->argc++;
+		pt->argv = c->argv;
+		pt->envp = c->envp;
 	} else {
-		argv = put_strv(b, c->argv, &argc);
-		envp = c->envp ? put_strv(b, c->envp, NULL) : NULL;
+		pt->argv = put_strv(b, c->argv, &pt->argc);
+		pt->envp = c->envp ? put_strv(b, c->envp, NULL) : NULL;
 	}
-	size_t n_cands;
-	char **cv = nf_path_layout(b, c, list, &n_cands);
-	/* For NF_ENOEXEC_SH: per candidate {"/bin/sh", candidate, argv[1..],
-	 * NULL}; with NF_SH_FILE_AS_GIVEN one {"/bin/sh", file, ...} for all
-	 * (stride 0: the child indexes it with every candidate). */
-	size_t stride = 0;
-	char **sh = NULL;
-	if (c->flags & NF_ENOEXEC_SH) {
-		size_t per = (argc ? argc : 1) + 2;
-		bool one = c->flags & NF_SH_FILE_AS_GIVEN;
-		size_t n_sh = one ? 1 : n_cands;
-		stride = one ? 0 : per;
-		sh = nf_take(b, n_sh * per * sizeof *sh, 8);
-		const char *bin_sh = put_str(b, "/bin/sh");
-		const char *file = one ? use_str(b, c, c->path) : NULL;
-		for (size_t i = 0; sh && i < n_sh; i++) {
-			char **v = sh + i * per;
-			v[0] = (char *)bin_sh;
-			v[1] = one ? (char *)file : cv[i];
-			for (size_t j = 1; j < argc; j++)
-				v[j + 1] = argv[j];
-			v[argc > 1 ? argc + 1 : 2] = NULL;
-		}
-	}
-	const char *procfd = put_str(b, "/proc/self/fd");
-	const char *empty = put_str(b, "");
-	const char *cgprocs = c->cgroup_fd >= 0 ? put_str(b, "cgroup.procs") : NULL;
-	size_t n_keep = keep ? keep_list(c, keep) : 0;
+	pt->cands = nf_path_layout(b, c, list, &pt->n_cands);
+	if (c->flags & NF_ENOEXEC_SH)
+		layout_sh(b, c, pt);
+	pt->procfd = put_str(b, "/proc/self/fd");
+	pt->empty = put_str(b, "");
+	pt->cgprocs = c->cgroup_fd >= 0 ? put_str(b, "cgroup.procs") : NULL;
+	pt->n_keep = pt->keep ? keep_list(c, pt->keep) : 0;
 	struct rlimit rl;
-	int64_t nofile = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? (int64_t)rl.rlim_cur : -1;
+	pt->nofile = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? (int64_t)rl.rlim_cur : -1;
+}
+
+/* The ops, in the order the child runs them (the order nofork.h
+ * documents), written to ops (NULL while measuring: only counted; action
+ * paths are still taken). Returns how many. */
+static size_t emit_ops(nf_builder *b, const nf_cmd *c, const struct parts *pt, nf_op *ops)
+{
 	size_t k = 0;
 #define EMIT(...)                          \
 	do {                               \
@@ -236,7 +246,7 @@ static void layout(nf_builder *b, const nf_cmd *c, const char *list)
 		k++;                       \
 	} while (0)
 	if (c->cgroup_fd >= 0)
-		EMIT(.kind = OPK_CGROUP, .a = c->cgroup_fd, .c = '0', .p = cgprocs);
+		EMIT(.kind = OPK_CGROUP, .a = c->cgroup_fd, .c = '0', .p = pt->cgprocs);
 	if (c->sigdef)
 		EMIT(.kind = OPK_SIGDEFAULT, .b = (int64_t)c->sigdef);
 	if (c->sigign)
@@ -267,13 +277,13 @@ static void layout(nf_builder *b, const nf_cmd *c, const char *list)
 		const nf_act *a = &c->acts[i];
 		int64_t cc = a->c;
 		if (a->kind == OPK_CLOSE && cc == 2) /* glibc's close: see child_abi.h */
-			cc = nofile >= 0 && a->a >= nofile ? 0 : 1;
+			cc = pt->nofile >= 0 && a->a >= pt->nofile ? 0 : 1;
 		EMIT(.kind = a->kind, .a = a->a, .b = a->b, .c = cc, .p = a->p ? use_str(b, c, a->p) : NULL);
 	}
 	if (!c->inherit_all)
-		EMIT(.kind = OPK_CLOSE_FDS, .a = (int32_t)n_keep, .b = 0, .p = keep);
+		EMIT(.kind = OPK_CLOSE_FDS, .a = (int32_t)pt->n_keep, .b = 0, .p = pt->keep);
 	if (c->has_groups)
-		EMIT(.kind = OPK_SETGROUPS, .a = (int32_t)c->n_groups, .p = groups);
+		EMIT(.kind = OPK_SETGROUPS, .a = (int32_t)c->n_groups, .p = pt->groups);
 	if (c->has_gid)
 		EMIT(.kind = OPK_SETGID, .a = (int32_t)c->gid, .b = c->gid, .c = c->gid);
 	if (c->has_uid)
@@ -287,31 +297,47 @@ static void layout(nf_builder *b, const nf_cmd *c, const char *list)
 		EMIT(.kind = OPK_NO_NEW_PRIVS);
 	if (c->exec_err)
 		EMIT(.kind = OPK_FAIL, .a = c->exec_err);
-	EMIT(.kind = OPK_EXEC, .a = (int32_t)n_cands, .b = c->flags & NF_ENOEXEC_SH, .c = c->exec_fd, .p = cv);
+	EMIT(.kind = OPK_EXEC, .a = (int32_t)pt->n_cands, .b = c->flags & NF_ENOEXEC_SH, .c = c->exec_fd,
+	     .p = pt->cands);
 #undef EMIT
+	return k;
+}
+
+/* Measures (b->base NULL) or fills the plan of c. Every take happens in
+ * both passes in the same order, so the size and the layout agree. */
+static void layout(nf_builder *b, const nf_cmd *c, const char *list)
+{
+	nf_plan *pl = nf_take(b, sizeof *pl, 64);
+	/* The ops are counted by emitting them: the measuring pass runs the
+	 * same emission without a place to write, then adds their room at the
+	 * end; the filling pass puts them here. Their size is a multiple of 32,
+	 * so every later take aligns alike in both passes. */
+	nf_op *ops = nf_take(b, b->n_ops * sizeof *ops, 8);
+	struct parts pt;
+	layout_parts(b, c, list, &pt);
+	size_t k = emit_ops(b, c, &pt, ops);
 	if (!pl) {
 		b->n_ops = (uint32_t)k;
 		b->off += k * sizeof *ops;
 		return;
 	}
-
 	*pl = (nf_plan){
 	    .n_ops = (uint32_t)k,
 	    .flags = (c->has_mask ? PLANF_MASK : 0) | (c->pdeathsig ? PLANF_PDEATH : 0) |
 	             (c->flags & NF_NO_PIDFD ? PLANF_NO_PIDFD : 0) |
 	             (c->has_uid || c->has_gid || c->resetids ? PLANF_IDS : 0),
 	    .ops = ops,
-	    .argv = argv,
-	    .sh_argv = sh,
-	    .sh_stride = stride,
-	    .procfd = procfd,
-	    .empty = empty,
-	    .fd_limit = nofile >= 0 ? (uint64_t)nofile : 1u << 20,
+	    .argv = pt.argv,
+	    .sh_argv = pt.sh,
+	    .sh_stride = pt.sh_stride,
+	    .procfd = pt.procfd,
+	    .empty = pt.empty,
+	    .fd_limit = pt.nofile >= 0 ? (uint64_t)pt.nofile : 1u << 20,
 	    .fd_first = c->inherit_all ? 0 : fd_first(ops, k),
-	    .envp = envp,
+	    .envp = pt.envp,
 	    .mask = c->mask,
-	    .cands = (const char *const *)cv,
-	    .n_cands = (int32_t)n_cands,
+	    .cands = (const char *const *)pt.cands,
+	    .n_cands = (int32_t)pt.n_cands,
 	    .cgroup_fd = c->cgroup_fd,
 	    .size = b->off,
 	};
