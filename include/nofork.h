@@ -49,8 +49,8 @@ typedef struct nf_error nf_error; /* why a spawn failed: see "errors" below */
 
 /* ==== describing a program ================================================
  * A cmd holds what to run and how; the sections below add to it. Every
- * nf_cmd_* setter returns EINVAL for a NULL cmd, and one that fails leaves
- * the cmd as it was. A setter's errors are those of the call itself; the
+ * nf_cmd_* setter returns EINVAL for a NULL cmd (or the error of another
+ * argument it checks first), and one that fails leaves the cmd as it was. A setter's errors are those of the call itself; the
  * errors a spawn of the cmd can then fail with are listed as "Spawn:". */
 
 /* Create a cmd that execs `path` exactly as given (no PATH search).
