@@ -45,65 +45,38 @@ extern "C" {
 #endif
 
 typedef struct nf_cmd nf_cmd;
+typedef struct nf_error nf_error; /* why a spawn failed: see "errors" below */
 
-/* A started process. pidfd is -1 where the kernel gives none. After a
- * successful nf_proc_wait the pid is reaped: do not signal it by number. */
-typedef struct nf_proc {
-	pid_t pid;
-	int pidfd;
-} nf_proc;
-
-/* What a spawn step is: nofork/ops.h lists them all, with how each one's
- * error reads. Stored in nf_error.op; nf_error_format names it. */
-enum nf_op_kind {
-	NF_OP_NONE = 0,
-#define NF_OP_ENUM_(name, fd, arg, path, what) NF_OP_##name,
-	NF_OP_LIST(NF_OP_ENUM_)
-#undef NF_OP_ENUM_
-	NF_OP_KIND_COUNT
-};
-
-/* Why a spawn failed, filled by nf_spawn when it returns non-zero (if the
- * caller passed one). `err` equals nf_spawn's return value. `index` is the
- * position of the failing step in the plan (-1 for parent-side failures),
- * `op` its kind, `fd`/`arg`/`path` what it was acting on (-1 / "" if none).
- * path is never NULL and never truncated (paths of PATH_MAX or more are
- * refused earlier). It points into the cmd's compiled plan (or at a static
- * ""): it stays valid until that cmd is freed or changed by any nf_cmd_*
- * setter, whichever comes first; copy it to keep it longer. More spawns of
- * the unchanged cmd do not affect it. The record is 40 bytes (64-bit), so it
- * fits the smallest coroutine stacks. */
-typedef struct nf_error {
-	int err;
-	int op;
-	int index;
-	int fd;
-	long arg;
-	int signal; /* killed by this signal before exec (err is then EINTR), else 0 */
-	const char *path;
-} nf_error;
-
-/* A message buffer this large always holds nf_error_format's whole message:
- * a path (< PATH_MAX, 4096) and at most 128 characters more. */
-#define NF_ERROR_MAX 4224
-
-/* ---- describing a program ------------------------------------------------ */
+/* ==== describing a program ================================================
+ * A cmd holds what to run and how; the sections below add to it. Every
+ * nf_cmd_* setter returns EINVAL for a NULL cmd (or the error of another
+ * argument it checks first), and one that fails leaves the cmd as it was. A setter's errors are those of the call itself; the
+ * errors a spawn of the cmd can then fail with are listed as "Spawn:". */
 
 /* Create a cmd that execs `path` exactly as given (no PATH search).
  * argv must be non-NULL (argv[0] conventionally the program name); envp NULL
  * means the caller's `environ` as it is at each spawn. argv and envp are
- * copied. EINVAL: NULL/empty path or NULL argv; ENAMETOOLONG: path ≥ PATH_MAX;
- * ENOMEM. */
+ * copied. On failure *cmd is NULL.
+ * EINVAL: NULL cmd, NULL or empty path, or NULL argv; ENAMETOOLONG: path
+ * ≥ PATH_MAX; ENOMEM.
+ * Spawn: the errno of execve(2) of path (EXEC step, err->path the path). */
 NF_API int nf_cmd_new(nf_cmd **cmd, const char *path, char *const argv[], char *const envp[]);
 
 /* Like nf_cmd_new, but `file` is searched with execvp's rules: a name with a
  * '/' is used as is; otherwise each element of PATH (taken from envp, or from
  * the caller's environment when the plan is compiled if envp is NULL; default
  * "/usr/local/bin:/usr/bin:/bin"; empty element = current directory) is tried
- * in order. EACCES is remembered and reported if nothing succeeds; ENOENT and
- * ENOTDIR move on; any other error stops the search. The search is prepared in
- * the parent: the child only tries execve on the precomputed candidates. A
- * name without '/' longer than NAME_MAX is refused with ENAMETOOLONG. */
+ * in order. EACCES is remembered and reported if nothing succeeds; ENOENT,
+ * ENOTDIR, ESTALE, ENODEV and ETIMEDOUT move on; any other error stops the
+ * search. The search is prepared in the parent: the child only tries execve
+ * on the precomputed candidates (an element that would make a path of
+ * PATH_MAX or more is left out).
+ * EINVAL, ENAMETOOLONG, ENOMEM as nf_cmd_new; also ENAMETOOLONG for a name
+ * without '/' longer than NAME_MAX.
+ * Spawn: the EXEC step's execve(2) errno: EACCES if a candidate gave it and
+ * none succeeded, else the error that stopped the search, else the last
+ * candidate's (ENOENT if there was no candidate); err->path is the
+ * candidate it belongs to. */
 NF_API int nf_cmd_newp(nf_cmd **cmd, const char *file, char *const argv[], char *const envp[]);
 
 /* Free a cmd and its compiled plan. NULL is accepted. Must not race a spawn. */
@@ -112,7 +85,7 @@ NF_API void nf_cmd_free(nf_cmd *cmd);
 /* Flags for nf_cmd_flags. */
 /* When execve fails with ENOEXEC (no valid header, e.g. a script without #!),
  * run it as `/bin/sh file args...`, as execvp does. Off by default, as in
- * posix_spawnp. */
+ * posix_spawnp. A failure of that execve is the spawn's error. */
 #define NF_ENOEXEC_SH 0x1u
 /* No pidfd: proc.pidfd is -1 and waiting/killing use the pid, which is safe
  * only until the child is reaped. Saves the kernel's pidfd setup and teardown
@@ -121,142 +94,286 @@ NF_API void nf_cmd_free(nf_cmd *cmd);
 #define NF_NO_PIDFD 0x2u
 
 /* Set behaviour flags (a bitwise or of NF_* flags above; replaces previous
- * flags). EINVAL for unknown bits. */
+ * flags). EINVAL: NULL cmd or unknown bits. */
 NF_API int nf_cmd_flags(nf_cmd *cmd, unsigned flags);
 
-/* ---- file actions: run in the child in the order they were added ---------- */
-
-/* dup2(oldfd, newfd) in the child. oldfd == newfd clears close-on-exec.
- * EBADF for negative fds or fds ≥ RLIMIT_NOFILE. */
-NF_API int nf_cmd_dup2(nf_cmd *cmd, int oldfd, int newfd);
-
-/* open(path, flags, mode) in the child and place the result at `fd`.
- * EBADF bad fd, EINVAL empty path, ENAMETOOLONG path ≥ PATH_MAX. */
-NF_API int nf_cmd_open(nf_cmd *cmd, int fd, const char *path, int flags, mode_t mode);
-
-/* close(fd) in the child. Closing an fd that is not open fails the spawn with
- * EBADF (a mistake worth hearing about). */
-NF_API int nf_cmd_close(nf_cmd *cmd, int fd);
-
-/* chdir(path) / fchdir(fd) in the child. */
-NF_API int nf_cmd_chdir(nf_cmd *cmd, const char *path);
-NF_API int nf_cmd_fchdir(nf_cmd *cmd, int fd);
-
-/* ---- the fd policy -------------------------------------------------------- */
-/* By default the child gets exactly fds 0-2, every fd a file action produced
- * (dup2/open targets) and every fd named with nf_cmd_keep_fd; every other fd is
- * closed before exec (close_range, or /proc/self/fd where that is missing). */
-
-/* Pass the parent's `fd` to the child under the same number, close-on-exec
- * cleared (applied before the file actions). EBADF for a bad fd number; the
- * spawn fails with EBADF if the fd is not open at spawn time (never is an fd
- * nofork opened for the spawn taken for it: see nf_spawn). */
-NF_API int nf_cmd_keep_fd(nf_cmd *cmd, int fd);
-
-/* POSIX inheritance instead: every fd without close-on-exec is inherited. */
-NF_API int nf_cmd_inherit_all_fds(nf_cmd *cmd);
-
-/* ---- attributes ------------------------------------------------------------ */
-
-/* setsid() in the child, before the file actions. */
-NF_API int nf_cmd_setsid(nf_cmd *cmd);
-
-/* setpgid(0, pgid) in the child (0: a new group led by the child), before the
- * file actions. EINVAL for a negative pgid. */
-NF_API int nf_cmd_setpgid(nf_cmd *cmd, pid_t pgid);
-
-/* The signal mask the program starts with (default: the spawning thread's). */
-NF_API int nf_cmd_sigmask(nf_cmd *cmd, const sigset_t *mask);
-
-/* Signals reset to SIG_DFL in the child. Caught signals always are; this also
- * resets ignored ones. SIGKILL and SIGSTOP in the set are skipped (they are
- * always default). */
-NF_API int nf_cmd_sigdefault(nf_cmd *cmd, const sigset_t *set);
-
-/* ---- more actions (run in order with the file actions) ---------------------- */
-
-/* Close every fd >= `fd` at this point of the action sequence (the glibc
- * addclosefrom_np semantics), independent of the fd policy. */
-NF_API int nf_cmd_closefrom(nf_cmd *cmd, int fd);
-
-/* Make the child's process group the foreground group of the terminal open
- * at `tty_fd` (TIOCSPGRP, with SIGTTOU held off so a background caller works).
- * The group is the one nf_cmd_setpgid gave the child, else its current one. */
-NF_API int nf_cmd_foreground(nf_cmd *cmd, int tty_fd);
-
-/* Give the child a new session (implies nf_cmd_setsid) and make the terminal
- * open at `fd` its controlling terminal (TIOCSCTTY). To detach a child from
- * the caller's terminal, nf_cmd_setsid alone is enough. */
-NF_API int nf_cmd_ctty(nf_cmd *cmd, int fd);
-
-/* ---- more attributes (applied at fixed points, see below) --------------------- */
-/* Order in the child: caught signals reset (legacy clone), cgroup (fallback), sigdefault,
- * sched, setsid, setpgid, nice, ioprio, rlimits, umask, the actions in the order
- * added (after nf_cmd_keep_fd's), closing of unlisted fds, setgroups, setgid,
- * setuid, pdeathsig, no_new_privs, sigmask, exec. So privileged files can be
- * opened before the ids are dropped, and pdeathsig survives dropping them
- * (the kernel clears it when the euid/egid changes). */
-
-/* Supplementary groups, gid and uid of the child (raw syscalls, applied in
- * that order, each real/effective/saved). EINVAL for (uid_t)-1 / (gid_t)-1;
- * E2BIG for more than NGROUPS_MAX groups. */
-NF_API int nf_cmd_setgroups(nf_cmd *cmd, size_t n, const gid_t *groups);
-NF_API int nf_cmd_setgid(nf_cmd *cmd, gid_t gid);
-NF_API int nf_cmd_setuid(nf_cmd *cmd, uid_t uid);
-
-/* umask(mask) in the child. EINVAL for bits outside 0777. */
-NF_API int nf_cmd_umask(nf_cmd *cmd, mode_t mask);
-
-/* prlimit64 in the child; may be called for several resources (the last call
- * per resource wins). EINVAL for an unknown resource or cur > max. */
-NF_API int nf_cmd_rlimit(nf_cmd *cmd, int resource, const struct rlimit *lim);
-
-/* setpriority(PRIO_PROCESS, 0, value): the child's absolute nice value
- * (-20..19). EINVAL outside that range. */
-NF_API int nf_cmd_nice(nf_cmd *cmd, int value);
-
-/* ioprio_set(IOPRIO_WHO_PROCESS, 0, ioprio) in the child, right after the
- * nice value: its I/O scheduling class and level, IOPRIO_PRIO_VALUE(class,
- * level) of <linux/ioprio.h> (class NONE 0, RT 1, BE 2, IDLE 3 in bits 13-15;
- * level 0-7). EINVAL for another class, a level above 7, hint bits, or a
- * level with class NONE. The spawn fails with EPERM where the RT class
- * needs CAP_SYS_ADMIN or CAP_SYS_NICE the caller lacks. */
-NF_API int nf_cmd_ioprio(nf_cmd *cmd, int ioprio);
-
-/* sched_setscheduler(0, policy, {priority}); policy -1 keeps the policy and
- * only sets the priority (sched_setparam). EINVAL for an unknown policy. */
-NF_API int nf_cmd_sched(nf_cmd *cmd, int policy, int priority);
-
-/* PR_SET_PDEATHSIG: the child gets `sig` when the spawning thread exits. If the
- * parent is already gone when it is set, the child exits (status 127, ESRCH)
- * rather than run orphaned. sig 0 clears. */
-NF_API int nf_cmd_pdeathsig(nf_cmd *cmd, int sig);
-
-/* PR_SET_NO_NEW_PRIVS: exec can never grant privileges (setuid bits, caps). */
-NF_API int nf_cmd_no_new_privs(nf_cmd *cmd);
-
-/* Start the child in the cgroup v2 directory open at `cgroup_fd`
- * (CLONE_INTO_CGROUP; where clone3 cannot, the child writes itself into
- * cgroup.procs before anything else; if neither works the spawn fails). */
-NF_API int nf_cmd_cgroup(nf_cmd *cmd, int cgroup_fd);
+/* Search this colon-separated list instead of envp's PATH (nf_cmd_newp only;
+ * glibc's posix_spawnp searches the caller's PATH, not the child's).
+ * EINVAL: NULL cmd or NULL path_list; ENOMEM. */
+NF_API int nf_cmd_search_path(nf_cmd *cmd, const char *path_list);
 
 /* Exec the file open at `fd` (execveat(fd, "", AT_EMPTY_PATH)) instead of the
  * cmd's path, e.g. a memfd. The fd must stay open until nf_spawn returns; as
  * with fexecve, a script opened close-on-exec fails with ENOENT (its
- * interpreter could not reopen it), so open scripts without O_CLOEXEC. */
+ * interpreter could not reopen it), so open scripts without O_CLOEXEC. The
+ * fd survives the fd policy.
+ * EBADF: fd negative or ≥ the RLIMIT_NOFILE soft limit; EINVAL: NULL cmd.
+ * Spawn: the errno of execveat(2) (EXEC step, err->fd the fd). */
 NF_API int nf_cmd_exec_fd(nf_cmd *cmd, int fd);
 
-/* Search this colon-separated list instead of envp's PATH (nf_cmd_newp only;
- * glibc's posix_spawnp searches the caller's PATH, not the child's). */
-NF_API int nf_cmd_search_path(nf_cmd *cmd, const char *path_list);
+/* ==== ordered file actions ================================================
+ * These run in the child in the order they were added (after the fds of
+ * nf_cmd_keep_fd are made inheritable, before the fd policy closes the
+ * rest; see the table under "process attributes"). "A bad fd number" below
+ * is one that is negative or ≥ the caller's RLIMIT_NOFILE soft limit at the
+ * time of the call: the setter refuses it with EBADF. Each adds one step,
+ * so each may fail with ENOMEM. */
 
-/* ---- starting and handling processes ------------------------------------------ */
+/* dup2(oldfd, newfd) in the child. oldfd == newfd clears close-on-exec.
+ * EBADF: a bad fd number; EINVAL; ENOMEM.
+ * Spawn: the errno of dup3(2), or of fcntl(F_SETFD) when oldfd == newfd
+ * (EBADF if oldfd is not open). */
+NF_API int nf_cmd_dup2(nf_cmd *cmd, int oldfd, int newfd);
+
+/* open(path, flags, mode) in the child and place the result at `fd` (a file
+ * that lands elsewhere is moved there with dup3 and its first fd closed).
+ * EBADF: a bad fd number; EINVAL: NULL cmd, NULL or empty path;
+ * ENAMETOOLONG: path ≥ PATH_MAX; ENOMEM.
+ * Spawn: the errno of openat(2), or of the dup3(2) that moves it. */
+NF_API int nf_cmd_open(nf_cmd *cmd, int fd, const char *path, int flags, mode_t mode);
+
+/* close(fd) in the child. Closing an fd that is not open fails the spawn with
+ * EBADF (a mistake worth hearing about).
+ * EBADF: a bad fd number; EINVAL; ENOMEM.
+ * Spawn: the errno of close(2). */
+NF_API int nf_cmd_close(nf_cmd *cmd, int fd);
+
+/* chdir(path) / fchdir(fd) in the child.
+ * nf_cmd_chdir: EINVAL: NULL cmd, NULL or empty path; ENAMETOOLONG: path
+ * ≥ PATH_MAX; ENOMEM. nf_cmd_fchdir: EBADF: a bad fd number; EINVAL; ENOMEM.
+ * Spawn: the errno of chdir(2) / fchdir(2). */
+NF_API int nf_cmd_chdir(nf_cmd *cmd, const char *path);
+NF_API int nf_cmd_fchdir(nf_cmd *cmd, int fd);
+
+/* Close every fd >= `fd` at this point of the action sequence (the glibc
+ * addclosefrom_np semantics), independent of the fd policy (close_range;
+ * where that is missing or refused with EPERM, the fds listed in
+ * /proc/self/fd; without /proc, every number up to the fd limit).
+ * EBADF: fd < 0 (a value past the fd limit is accepted and closes nothing);
+ * EINVAL; ENOMEM.
+ * Spawn: the errno of close_range(2) other than ENOSYS/EPERM, or of
+ * getdents64(2)/lseek(2) on /proc/self/fd. */
+NF_API int nf_cmd_closefrom(nf_cmd *cmd, int fd);
+
+/* Make the child's process group the foreground group of the terminal open
+ * at `tty_fd` (TIOCSPGRP, with SIGTTOU held off so a background caller works:
+ * every signal is blocked in the child until its exec). The group is the one
+ * nf_cmd_setpgid gave the child, else its current one.
+ * EBADF: a bad fd number; EINVAL; ENOMEM.
+ * Spawn: the errno of ioctl(TIOCSPGRP) (e.g. ENOTTY: not a terminal, or not
+ * the child's controlling terminal; EPERM: the group is in another session),
+ * or of getpgid(2). */
+NF_API int nf_cmd_foreground(nf_cmd *cmd, int tty_fd);
+
+/* Give the child a new session (implies nf_cmd_setsid) and make the terminal
+ * open at `fd` its controlling terminal (TIOCSCTTY). To detach a child from
+ * the caller's terminal, nf_cmd_setsid alone is enough.
+ * EBADF: a bad fd number; EINVAL; ENOMEM.
+ * Spawn: the errno of setsid(2) (SETSID step) or of ioctl(TIOCSCTTY) (e.g.
+ * ENOTTY; EPERM: the terminal is another session's). */
+NF_API int nf_cmd_ctty(nf_cmd *cmd, int fd);
+
+/* ==== the fd policy =======================================================
+ * By default the child gets exactly fds 0-2, every fd a file action produced
+ * (dup2/open targets), the nf_cmd_exec_fd fd and every fd named with
+ * nf_cmd_keep_fd; every other fd is closed before exec (close_range, or
+ * /proc/self/fd where that is missing, or every number up to the fd limit
+ * where /proc is missing too). */
+
+/* Pass the parent's `fd` to the child under the same number, close-on-exec
+ * cleared (applied before the file actions). Naming an fd twice is the same
+ * as once. The spawn fails with EBADF if the fd is not open at spawn time
+ * (never is an fd nofork opened for the spawn taken for it: see nf_spawn).
+ * EBADF: negative or ≥ the RLIMIT_NOFILE soft limit; EINVAL; ENOMEM.
+ * Spawn: the errno of fcntl(F_SETFD) (KEEP_FD step). */
+NF_API int nf_cmd_keep_fd(nf_cmd *cmd, int fd);
+
+/* POSIX inheritance instead: every fd without close-on-exec is inherited
+ * (nf_cmd_keep_fd still clears close-on-exec). EINVAL: NULL cmd. */
+NF_API int nf_cmd_inherit_all_fds(nf_cmd *cmd);
+
+/* ==== process attributes ==================================================
+ * Each attribute is applied once, at a fixed point. The whole sequence in
+ * the child, as lib/plan.c lays it out (each numbered step is left out when
+ * not asked for):
+ *
+ *   (clone)  clone3 places the child in its cgroup (nf_cmd_cgroup) and
+ *            resets every caught signal to SIG_DFL (CLONE_CLEAR_SIGHAND)
+ *    1  the legacy clone only: every caught signal reset to SIG_DFL
+ *       (ignored ones stay ignored)                        SIGRESET
+ *    2  with the default fd policy: every fd above the highest one the
+ *       plan names (at least 2) is closed at once, by the
+ *       close_range(CLOSE_RANGE_UNSHARE) that also takes the child off the
+ *       caller's fd table where it started on it (else unshare(CLONE_FILES));
+ *       then the child closes its copy of the caller's pidfd. A failure
+ *       here is not reported (step 14 closes the rest, or nf_spawn makes
+ *       the spawn again without sharing the table); only a signal that
+ *       kills the child here is (EINTR)                CLOSE_FDS
+ *    3  join the cgroup, only where clone3 could not
+ *       place the child                 nf_cmd_cgroup      CGROUP
+ *    4  signals to SIG_DFL              nf_cmd_sigdefault  SIGDEFAULT
+ *    5  scheduler                       nf_cmd_sched       SCHED
+ *    6  new session                     nf_cmd_setsid,
+ *                                       nf_cmd_ctty        SETSID
+ *    7  process group                   nf_cmd_setpgid     SETPGID
+ *    8  nice value                      nf_cmd_nice        NICE
+ *    9  I/O priority                    nf_cmd_ioprio      IOPRIO
+ *   10  resource limits, in the order of their RLIMIT_
+ *       numbers                         nf_cmd_rlimit      RLIMIT
+ *   11  umask                           nf_cmd_umask       UMASK
+ *   12  kept fds, in the order named    nf_cmd_keep_fd     KEEP_FD
+ *   13  the file actions, in the order added (dup2, open, close, chdir,
+ *       fchdir, closefrom, foreground, ctty's TIOCSCTTY)   DUP2 ... CTTY
+ *   14  every fd not kept is closed     (unless
+ *                                       inherit_all_fds)   CLOSE_FDS
+ *   15  supplementary groups            nf_cmd_setgroups   SETGROUPS
+ *   16  gid                             nf_cmd_setgid      SETGID
+ *   17  uid                             nf_cmd_setuid      SETUID
+ *   18  parent-death signal             nf_cmd_pdeathsig   PDEATHSIG
+ *   19  no_new_privs                    nf_cmd_no_new_privs NO_NEW_PRIVS
+ *   20  job-control stops caught until the exec, a pending fatal
+ *       signal checked for, then the
+ *       signal mask                     nf_cmd_sigmask     SIGMASK
+ *   21  execve of each candidate, or
+ *       execveat of the fd              nf_cmd_exec_fd     EXEC
+ *
+ * So privileged files can be opened before the ids are dropped, and
+ * pdeathsig survives dropping them (the kernel clears it when the euid/egid
+ * changes). The right column is the op kind (NF_OP_<kind>, nofork/ops.h) a
+ * failure of the step reports in nf_error.op. The posix_spawn family
+ * (nofork/spawn.h) adds steps of its own that no nf_cmd setter makes:
+ * glibc's internal signals ignored (after 4), RESETIDS (after 7) and a
+ * forced failure (after 19). */
+
+/* setsid() in the child, before the file actions (step 6). EINVAL: NULL cmd.
+ * Spawn: the errno of setsid(2). */
+NF_API int nf_cmd_setsid(nf_cmd *cmd);
+
+/* setpgid(0, pgid) in the child (0: a new group led by the child), before the
+ * file actions (step 7). EINVAL: NULL cmd or a negative pgid.
+ * Spawn: the errno of setpgid(2) (e.g. EPERM for a group in another
+ * session, or with nf_cmd_setsid/nf_cmd_ctty: a session leader cannot
+ * change its group). */
+NF_API int nf_cmd_setpgid(nf_cmd *cmd, pid_t pgid);
+
+/* The signal mask the program starts with (default: the spawning thread's).
+ * EINVAL: NULL cmd or NULL mask.
+ * Spawn: EINTR when a signal the mask lets through is pending with a fatal
+ * default (see nf_spawn); else the errno of rt_sigaction(2) or
+ * rt_sigprocmask(2) (err->arg the signal for rt_sigaction). */
+NF_API int nf_cmd_sigmask(nf_cmd *cmd, const sigset_t *mask);
+
+/* Signals reset to SIG_DFL in the child. Caught signals always are; this also
+ * resets ignored ones. SIGKILL and SIGSTOP in the set are skipped (they are
+ * always default). EINVAL: NULL cmd or NULL set.
+ * Spawn: the errno of rt_sigaction(2) (err->arg the signal). */
+NF_API int nf_cmd_sigdefault(nf_cmd *cmd, const sigset_t *set);
+
+/* Supplementary groups, gid and uid of the child (raw syscalls, applied in
+ * that order, each real/effective/saved).
+ * nf_cmd_setgroups: EINVAL: NULL cmd, or n > 0 with NULL groups; E2BIG:
+ * more than NGROUPS_MAX groups; ENOMEM. nf_cmd_setgid / nf_cmd_setuid:
+ * EINVAL: NULL cmd or (gid_t)-1 / (uid_t)-1.
+ * Spawn: the errno of setgroups(2) / setresgid(2) / setresuid(2) (e.g.
+ * EPERM without CAP_SETGID / CAP_SETUID); err->arg the number of groups /
+ * the id. */
+NF_API int nf_cmd_setgroups(nf_cmd *cmd, size_t n, const gid_t *groups);
+NF_API int nf_cmd_setgid(nf_cmd *cmd, gid_t gid);
+NF_API int nf_cmd_setuid(nf_cmd *cmd, uid_t uid);
+
+/* umask(mask) in the child. EINVAL: NULL cmd or bits outside 0777.
+ * Spawn: umask(2) cannot fail. */
+NF_API int nf_cmd_umask(nf_cmd *cmd, mode_t mask);
+
+/* prlimit64 in the child; may be called for several resources (the last call
+ * per resource wins). EINVAL: NULL cmd or lim, an unknown resource, or
+ * cur > max; ENOMEM (the first call on a cmd allocates the table).
+ * Spawn: the errno of prlimit64(2) (e.g. EPERM: raising a hard limit
+ * without CAP_SYS_RESOURCE; EINVAL: RLIMIT_NOFILE above fs.nr_open). */
+NF_API int nf_cmd_rlimit(nf_cmd *cmd, int resource, const struct rlimit *lim);
+
+/* setpriority(PRIO_PROCESS, 0, value): the child's absolute nice value
+ * (-20..19). EINVAL: NULL cmd or a value outside that range.
+ * Spawn: the errno of setpriority(2) (EACCES: below what RLIMIT_NICE allows
+ * without CAP_SYS_NICE). */
+NF_API int nf_cmd_nice(nf_cmd *cmd, int value);
+
+/* ioprio_set(IOPRIO_WHO_PROCESS, 0, ioprio): the child's I/O scheduling
+ * class and level, IOPRIO_PRIO_VALUE(class, level) of <linux/ioprio.h>
+ * (class NONE 0, RT 1, BE 2, IDLE 3 in bits 13-15; level 0-7). EINVAL: NULL
+ * cmd, another class, a level above 7, hint bits, or a level with class
+ * NONE. Spawn: the errno of ioprio_set(2) (EPERM: the RT class without
+ * CAP_SYS_ADMIN or CAP_SYS_NICE). */
+NF_API int nf_cmd_ioprio(nf_cmd *cmd, int ioprio);
+
+/* sched_setscheduler(0, policy, {priority}); policy -1 keeps the policy and
+ * only sets the priority (sched_setparam). EINVAL: NULL cmd or a policy
+ * other than -1, SCHED_OTHER, SCHED_FIFO, SCHED_RR, SCHED_BATCH, SCHED_IDLE
+ * (the priority is the kernel's to check).
+ * Spawn: the errno of sched_setscheduler(2) / sched_setparam(2) (EINVAL: a
+ * priority outside the policy's range; EPERM). */
+NF_API int nf_cmd_sched(nf_cmd *cmd, int policy, int priority);
+
+/* PR_SET_PDEATHSIG: the child gets `sig` when the spawning thread exits. If the
+ * parent is already gone when it is set, the child exits (status 127, ESRCH)
+ * rather than run orphaned. sig 0 clears. EINVAL: NULL cmd or sig outside
+ * 0..64.
+ * Spawn: ESRCH (the parent is gone), or the errno of prctl(2). */
+NF_API int nf_cmd_pdeathsig(nf_cmd *cmd, int sig);
+
+/* PR_SET_NO_NEW_PRIVS: exec can never grant privileges (setuid bits, caps).
+ * EINVAL: NULL cmd. Spawn: the errno of prctl(2). */
+NF_API int nf_cmd_no_new_privs(nf_cmd *cmd);
+
+/* Start the child in the cgroup v2 directory open at `cgroup_fd`
+ * (CLONE_INTO_CGROUP; where clone3 cannot, the child writes itself into
+ * cgroup.procs before any other step of its plan; if neither works the spawn
+ * fails).
+ * EBADF: negative or ≥ the RLIMIT_NOFILE soft limit; EINVAL: NULL cmd.
+ * Spawn: clone3's own refusal is not reported (the child then joins by
+ * itself), except EAGAIN and ENOMEM (CLONE step); the errno of
+ * openat(cgroup_fd, "cgroup.procs") or of the write(2) to it (e.g. EBADF,
+ * ENOTDIR, ENOENT: not a cgroup v2 directory; EACCES; EOPNOTSUPP or EBUSY:
+ * a cgroup that cannot hold processes). */
+NF_API int nf_cmd_cgroup(nf_cmd *cmd, int cgroup_fd);
+
+/* ==== spawning and handles ================================================ */
+
+/* A started process. pidfd is -1 where the kernel gives none. After a
+ * successful nf_proc_wait the pid is reaped: do not signal it by number. */
+typedef struct nf_proc {
+	pid_t pid;
+	int pidfd;
+} nf_proc;
 
 /* Start the program described by cmd. On success fills *proc and returns 0.
  * On failure returns the errno (of the failing child step, or of the parent's
  * clone), the child (if any) is already reaped, *proc is {-1,-1}, and *err (if
  * non-NULL) says which step failed. The child's exit status on a failed step is
  * 127. From a thread, the caller sleeps until the child exec'd or failed.
+ *
+ * Errors (err->op in brackets; err->index is -1 for the parent's own):
+ * - EINVAL: NULL cmd or proc [NF_OP_NONE].
+ * - ENOMEM: compiling the plan, on the first spawn of a cmd since it was
+ *   made or changed [NF_OP_NONE]; or mapping a child stack when the pool has
+ *   none free (mmap, or a guard page past vm.max_map_count) [NF_OP_CLONE].
+ * - the errno of clone3(2) [NF_OP_CLONE]: EAGAIN (RLIMIT_NPROC,
+ *   kernel.threads-max, pid_max, the pids cgroup limit), ENOMEM, EMFILE or
+ *   ENFILE (no fd for the pidfd). ENOSYS, EPERM and EINVAL make it fall
+ *   back to clone(2) (remembered), whose errno is then returned, whatever
+ *   it is (a seccomp filter's included); a refused CLONE_INTO_CGROUP or
+ *   CLONE_PIDFD is retried without.
+ * - the errno of the failing step's syscall in the child, with the step's
+ *   kind, index and operands in *err: each setter above lists its own
+ *   under "Spawn:" (the exec step's are nf_cmd_new's, nf_cmd_newp's and
+ *   nf_cmd_exec_fd's; the legacy clone's handler reset [NF_OP_SIGRESET]
+ *   reports rt_sigaction(2)'s). A failure while the child leaves the
+ *   caller's fd table is not reported: the spawn is made again without
+ *   sharing it.
+ * - EINTR: the child was killed by a signal before its exec (err->signal),
+ *   or found a fatal signal pending at the end of its plan
+ *   [NF_OP_SIGMASK], as below. A signal to the caller does not interrupt a
+ *   spawn (every signal is blocked around the clone).
  *
  * Signals. A child killed by a signal before it reached execve fails the spawn
  * with EINTR (err->signal says which), and so does a signal that reached it
@@ -296,43 +413,96 @@ NF_API int nf_cmd_search_path(nf_cmd *cmd, const char *path_list);
  * libnofork.so is bound at load (-z now); a program bound lazily also runs
  * the dynamic linker's resolver on its first call of each nofork function
  * (~2.5 KiB more here, with AVX-512 state): link it with -z now, or make the
- * first calls on a larger stack. */
+ * first calls on a larger stack.
+ *
+ * In a coroutine the same errors (see "the runtime"). */
 NF_API int nf_spawn(const nf_cmd *cmd, nf_proc *proc, nf_error *err);
 
 /* Wait for the process to end: status gets a waitpid-style status (use
  * WIFEXITED etc.; may be NULL). timeout_ms -1 waits forever, 0 polls.
- * ETIMEDOUT leaves the child running and the handle usable. ECHILD if it was
- * already reaped. From a plain thread a cancellation point: a cancelled wait
- * has reaped nothing, and the handle still works. */
+ * From a plain thread a cancellation point: a cancelled wait has reaped
+ * nothing, and the handle still works.
+ * EINVAL: NULL proc or timeout_ms < -1. ETIMEDOUT: the child is still
+ * running; the handle stays usable. ECHILD: pid ≤ 0 (a failed spawn's
+ * handle), already reaped (by an earlier wait, or by the kernel where
+ * SIGCHLD is ignored), or not a child of this process. Else the errno of
+ * waitid(2) or poll(2) on the pidfd (EBADF: the pidfd was closed under the
+ * handle); in a coroutine also nf_wait_fd's on the pidfd (ENOMEM, ENOSPC,
+ * EMFILE). */
 NF_API int nf_proc_wait(nf_proc *proc, int *status, int timeout_ms);
 
-/* Send sig through the pidfd (never hits a recycled pid). ESRCH if reaped. */
+/* Send sig through the pidfd (never hits a recycled pid); without one
+ * (NF_NO_PIDFD, or an old kernel), kill(2) the pid.
+ * EINVAL: NULL proc. ESRCH: pid ≤ 0, or the process was reaped. Else the
+ * errno of pidfd_send_signal(2) / kill(2) (EINVAL: a bad sig; EPERM). */
 NF_API int nf_proc_kill(nf_proc *proc, int sig);
 
-/* Close the pidfd. Does not wait and does not kill; a child not yet waited
- * for stays a zombie until someone reaps it. */
+/* Close the pidfd (and set it to -1). Does not wait and does not kill; a
+ * child not yet waited for stays a zombie until someone reaps it. NULL and
+ * a handle without a pidfd are accepted. */
 NF_API void nf_proc_release(nf_proc *proc);
+
+/* ==== errors ============================================================== */
+
+/* What a spawn step is: nofork/ops.h lists them all, with how each one's
+ * error reads. Stored in nf_error.op; nf_error_format names it. NF_OP_NONE
+ * for a failure before the child (bad arguments, compiling the plan);
+ * NF_OP_CLONE for the clone and the child stack. */
+enum nf_op_kind {
+	NF_OP_NONE = 0,
+#define NF_OP_ENUM_(name, fd, arg, path, what) NF_OP_##name,
+	NF_OP_LIST(NF_OP_ENUM_)
+#undef NF_OP_ENUM_
+	NF_OP_KIND_COUNT
+};
+
+/* Why a spawn failed, filled by nf_spawn when it returns non-zero (if the
+ * caller passed one). `err` equals nf_spawn's return value. `index` is the
+ * position of the failing step in the plan (-1 for parent-side failures),
+ * `op` its kind, `fd`/`arg`/`path` what it was acting on (-1 / "" if none).
+ * path is never NULL and never truncated (paths of PATH_MAX or more are
+ * refused earlier). It points into the cmd's compiled plan (or at a static
+ * ""): it stays valid until that cmd is freed or changed by any nf_cmd_*
+ * setter, whichever comes first; copy it to keep it longer. More spawns of
+ * the unchanged cmd do not affect it. The record is 40 bytes (64-bit), so it
+ * fits the smallest coroutine stacks. */
+struct nf_error {
+	int err;
+	int op;
+	int index;
+	int fd;
+	long arg;
+	int signal; /* killed by this signal before exec (err is then EINTR), else 0 */
+	const char *path;
+};
+
+/* A message buffer this large always holds nf_error_format's whole message:
+ * a path (< PATH_MAX, 4096) and at most 128 characters more. */
+#define NF_ERROR_MAX 4224
 
 /* Render err as one line, e.g. "open /x/y as fd 1: No such file or directory"
  * (the error text is not translated). Writes straight into buf, with no
  * buffer of its own; a message longer than len - 1 is truncated
  * (NF_ERROR_MAX always suffices). Always NUL-terminates (if len > 0) and
- * returns buf. Call it while err's cmd is unchanged (see nf_error). */
+ * returns buf. Call it while err's cmd is unchanged (see nf_error). Cannot
+ * fail: a NULL err renders as "no error"; a NULL buf or len 0 is returned
+ * untouched. */
 NF_API const char *nf_error_format(const nf_error *err, char *buf, size_t len);
 
-/* ---- the M:N runtime -------------------------------------------------------- */
+/* ==== the runtime ========================================================= */
 /* Coroutines on a few worker threads. Inside a coroutine, nf_spawn parks the
  * coroutine while one of the runtime's spawn helper threads (at most 4 per
  * worker, made on demand, gone at nf_rt_stop; more spawns at once queue)
  * sleeps in clone until the child exec'd or failed; or, while another worker
  * idles and no coroutine is queued on this one, its own worker sleeps in
- * clone as a thread's would (one worker alone never does). nf_proc_wait
- * parks the coroutine on the pidfd. Either way the spawn's child is the one
- * a thread's spawn makes; its parent thread (for nf_cmd_pdeathsig) is the
- * helper or the worker, both of which end at nf_rt_stop. Outside the runtime
- * these calls behave as documented above. */
-
-/* Each coroutine runs on a 64 KiB pooled stack (NF_STACK_DEFAULT) with a
+ * clone as a thread's would (one worker alone never does). If no helper
+ * thread exists and none can be made, the worker makes the spawn itself: a
+ * coroutine's spawn fails only as a thread's does. nf_proc_wait parks the coroutine on the pidfd. Either way
+ * the spawn's child is the one a thread's spawn makes; its parent thread
+ * (for nf_cmd_pdeathsig) is the helper or the worker, both of which end at
+ * nf_rt_stop. Outside the runtime these calls behave as documented above.
+ *
+ * Each coroutine runs on a 64 KiB pooled stack (NF_STACK_DEFAULT) with a
  * 68 KiB guard region below it: running off the end prints "nofork: coroutine stack
  * overflow (coroutine <id>) ..." to stderr and aborts the process (SIGABRT).
  * Workers are ordinary threads, so errno, malloc and all of libc work inside
@@ -345,14 +515,19 @@ NF_API const char *nf_error_format(const nf_error *err, char *buf, size_t len);
  * (documented per call) or returns an error. None of them may be called from
  * a signal handler. */
 
-/* Start the runtime with `workers` threads (0: one per CPU). EBUSY if
- * running; EINVAL if workers < 0; ENOMEM / EAGAIN when threads or stacks
- * cannot be had; ENOTSUP when the calling thread runs with a CET shadow
- * stack (the coroutine switch moves between stacks without call and ret,
- * which a shadow stack forbids). The runtime can be started again after
- * nf_rt_stop. Its own descriptors (an epoll and an eventfd, and the
- * duplicate nf_wait_fd makes when two coroutines wait on one fd) are
- * close-on-exec and never take 0-2, even when the caller closed its stdio.
+/* Start the runtime with `workers` threads (0: one per CPU). The runtime can
+ * be started again after nf_rt_stop. Its own descriptors (an epoll and an
+ * eventfd, and the duplicate nf_wait_fd makes when two coroutines wait on
+ * one fd) are close-on-exec and never take 0-2, even when the caller closed
+ * its stdio. On failure nothing is left running.
+ * EINVAL: workers < 0. EBUSY: already running. ENOTSUP: the calling thread
+ * runs with a CET shadow stack (the coroutine switch moves between stacks
+ * without call and ret, which a shadow stack forbids). ENOMEM: the worker
+ * table, a worker's stack, or pthread_atfork on the first start. EAGAIN
+ * (or another errno of pthread_create): a worker thread. The errno of
+ * epoll_create1(2), eventfd(2), fcntl(F_DUPFD_CLOEXEC) or epoll_ctl(2)
+ * (EMFILE, ENFILE, ENOMEM, ENODEV). EINVAL also when the SIGSEGV handler
+ * that reports stack overflows cannot be installed (sigaction(2)).
  *
  * fork() while the runtime runs (from any thread, or from a coroutine):
  * in the child the runtime is as if never started. nf_go returns ESRCH,
@@ -363,34 +538,42 @@ NF_API const char *nf_error_format(const nf_error *err, char *buf, size_t len);
  * ever runs there; their stacks stay mapped, unused) and whatever they were
  * doing, e.g. a wait group they would have finished. A coroutine that
  * called fork continues in the child as the plain thread it now is
- * (nf_rt_in_coroutine() is 0), still on its 64 KiB coroutine stack; if its
- * function returns there, the child exits with status 0, as when the last
+ * (every call acts as from a thread), still on its 64 KiB coroutine stack;
+ * if its function returns there, the child exits with status 0, as when the last
  * thread returns from its start function. Not covered: _Fork() and vfork(),
  * which run no fork handlers; a child of those must only exec or _exit. */
 NF_API int nf_rt_start(int workers);
 
-/* Start a coroutine running fn(arg), from a coroutine or any thread. EINVAL
- * if fn is NULL; ESRCH if the runtime is not running; ENOMEM when no stack
+/* Start a coroutine running fn(arg), from a coroutine or any thread.
+ * EINVAL: fn is NULL. ESRCH: the runtime is not running. ENOMEM: no stack
  * can be had (memory, or the process's mapping limit vm.max_map_count). */
 NF_API int nf_go(void (*fn)(void *), void *arg);
 
 /* Let other coroutines run. Outside a coroutine: sched_yield(). */
 NF_API void nf_yield(void);
 
-/* Sleep ms milliseconds, parking the coroutine (outside one: nanosleep).
- * 0 yields. EINVAL for ms < 0; ENOMEM if the timer cannot be queued. */
+/* Sleep ms milliseconds, parking the coroutine (outside one: nanosleep,
+ * resumed after a signal handler runs). 0 yields.
+ * EINVAL: ms < 0. ENOMEM: in a coroutine, the timer cannot be queued. */
 NF_API int nf_sleep_ms(int ms);
 
 /* Wait until fd is ready for `events` (POLLIN/POLLOUT), parking the coroutine
- * (outside one: poll()). timeout_ms -1 = forever; ETIMEDOUT on timeout.
+ * (outside one, or with timeout_ms 0: poll()). timeout_ms -1 = forever.
  * Returns 0 also when the fd reports an error or hang-up (as poll does: the
- * next read or write tells which). Several coroutines may wait on one fd.
- * EBADF for a bad fd. Do not close the fd while a coroutine waits on it. */
+ * next read or write tells which), and at once for a regular file or a
+ * directory. Several coroutines may wait on one fd. Do not close the fd
+ * while a coroutine waits on it.
+ * ETIMEDOUT: the timeout passed. EBADF: fd < 0 or not open. EINVAL:
+ * timeout_ms < -1. Outside a coroutine: else the errno of poll(2) (ENOMEM).
+ * In one: ENOMEM (the timer, or epoll), ENOSPC (fs.epoll.max_user_watches),
+ * EMFILE (no fd for the duplicate when another coroutine waits on fd), or
+ * another errno of epoll_ctl(2) for an fd epoll refuses. */
 NF_API int nf_wait_fd(int fd, short events, int timeout_ms);
 
 /* Wait for every coroutine to finish (including ones they start meanwhile),
  * then stop the workers. Call from a plain thread: from a coroutine it
- * returns at once and stops nothing (it would wait for itself). */
+ * returns at once and stops nothing (it would wait for itself). Returns at
+ * once if the runtime is not running. */
 NF_API void nf_rt_stop(void);
 
 /* A wait group: a counter that waiters block on until it is zero, e.g. a
@@ -411,10 +594,11 @@ typedef struct nf_wg {
 NF_API void nf_wg_init(nf_wg *wg);
 
 /* Add n (may be negative) to the count; at zero every waiter is released.
- * EINVAL (and no change) if the count would become negative. */
+ * EINVAL (and no change) if the count would become negative or exceed
+ * INT_MAX. */
 NF_API int nf_wg_add(nf_wg *wg, int n);
 
-/* nf_wg_add(wg, -1). */
+/* nf_wg_add(wg, -1): EINVAL (and no change) if the count is zero. */
 NF_API int nf_wg_done(nf_wg *wg);
 
 /* Return once the count is zero (at once if it is). */

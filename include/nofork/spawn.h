@@ -69,7 +69,19 @@ extern "C" {
 
 /* Start `path` (used as given) with argv/envp after applying attrp and then
  * file_actions in order; *pid (if pid is non-NULL) gets the child's pid.
- * file_actions and attrp may be NULL. */
+ * file_actions and attrp may be NULL.
+ * Errors of all four spawn functions: EINVAL: NULL path/file or argv, or a
+ * scheduling priority outside the range of the policy the child would run
+ * with (checked before anything starts, as glibc's child would refuse it).
+ * EBADF: POSIX_SPAWN_SETCGROUP with an fd out of the RLIMIT_NOFILE range.
+ * ENOMEM: no child stack can be mapped (a spawn's steps and PATH candidates
+ * are laid out on that stack, of at most 8 MiB: a great many file actions
+ * or a huge PATH need more). Else nf_spawn's errors (<nofork.h>): those
+ * of the clone (EAGAIN, ENOMEM; EMFILE or ENFILE for the pidfd of
+ * pidfd_spawn[p]), the errno of the failing file action, attribute or
+ * execve in the child (ENOENT for an empty path, and for
+ * posix_spawnp ENAMETOOLONG for a name longer than NAME_MAX, both at the
+ * exec, as glibc), or EINTR for a child killed before its exec. */
 NF_API int nofork_posix_spawn(pid_t *pid, const char *path,
 	const posix_spawn_file_actions_t *file_actions, const posix_spawnattr_t *attrp,
 	char *const argv[], char *const envp[]);
@@ -97,7 +109,9 @@ NF_API int nofork_pidfd_spawnp(int *pidfd, const char *file,
  * init never fails and allocates nothing; each add* copies what it needs;
  * destroy frees all of it (destroying a destroyed or zeroed object is a
  * no-op). "Valid fd" below is glibc's test: 0 <= fd < RLIMIT_NOFILE's soft
- * limit at the time of the call; otherwise the add* returns EBADF. */
+ * limit at the time of the call; otherwise the add* returns EBADF. Every
+ * add* returns ENOMEM when its copy cannot be made, and nothing else but the
+ * EBADF named below. */
 
 NF_API int nofork_posix_spawn_file_actions_init(posix_spawn_file_actions_t *fa);
 NF_API int nofork_posix_spawn_file_actions_destroy(posix_spawn_file_actions_t *fa);
@@ -141,7 +155,8 @@ NF_API int nofork_posix_spawn_file_actions_addtcsetpgrp_np(posix_spawn_file_acti
 /* ---- attributes -------------------------------------------------------------
  * init zeroes everything (no flags, pgroup 0, empty sets, SCHED_OTHER,
  * priority 0, cgroup 0) and allocates nothing; destroy is a no-op kept for
- * symmetry. Getters copy the stored value out and return 0. */
+ * symmetry. Getters copy the stored value out and return 0; so do the
+ * setters not said to return EINVAL. */
 
 NF_API int nofork_posix_spawnattr_init(posix_spawnattr_t *attr);
 NF_API int nofork_posix_spawnattr_destroy(posix_spawnattr_t *attr);
