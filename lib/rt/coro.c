@@ -1,7 +1,7 @@
 /* A coroutine's life: nf_go builds one on a stack from the worker's stack
  * cache, gives it an id and makes it runnable; co_main runs it and co_exit
- * gives its stack back; nf_yield requeues it. It changes when what a
- * coroutine is, or how its stack is got and given back, changes.
+ * gives its stack back. It changes when what a coroutine is, or how its
+ * stack is got and given back, changes.
  */
 #include "rt_int.h"
 #include "cancel.h"
@@ -10,7 +10,6 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <sched.h>
 #include <stdlib.h>
 
 #define CO_SLOT ((sizeof(struct co) + 63) & ~(size_t)63)
@@ -97,12 +96,6 @@ static void co_main(void *arg)
 	__builtin_unreachable();
 }
 
-static void co_requeue(struct co *co, void *arg)
-{
-	(void)arg;
-	rt_ready(co);
-}
-
 #define ID_CHUNK 1024
 
 /* Unique ids without a shared atomic per coroutine: workers take ranges. */
@@ -153,14 +146,4 @@ int nf_go(void (*fn)(void *), void *arg)
 		atomic_fetch_add_explicit(&rt.n_created_ext, 1, RELAXED);
 	rt_ready(co);
 	return 0;
-}
-
-void nf_yield(void)
-{
-	struct co *co = rt_current();
-	if (!co) {
-		sched_yield();
-		return;
-	}
-	rt_park(co, co_requeue, NULL);
 }

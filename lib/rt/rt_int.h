@@ -7,11 +7,12 @@
  *   guard.c    stack-overflow report                  base
  *   runq.c     run queues, stealing, waking idlers    base, poll
  *   poll.c     epoll, timers, nf_sleep_ms/nf_wait_fd  base, runq, sched
- *   sched.c    the scheduler loop, the idle protocol  base, runq, poll, guard
- *   coro.c     coroutine create/exit, stack cache     base, switch, runq, sched
+ *   sched.c    scheduler loop, parking, idle protocol base, runq, poll, guard
+ *   coro.c     nf_go, coroutine exit, ids, stacks     base, switch, runq, sched
  *   offload.c  spawn helpers                          base, runq, sched
  *   wg.c       wait groups                            base, runq, sched
- *   life.c     start, stop, stats, fork-child reset   all of them
+ *   life.c     start, stop, stats, fork-child reset   base, switch, guard,
+ *                                                     poll, sched, coro, offload
  *
  * Every dependency points up this list but one knot, and that one is real:
  * the poller is one of the two ways a worker idles (the other is the futex

@@ -2,7 +2,8 @@
  * own queue, due timers, the global queue, the poller, stealing), switches
  * into the coroutine and, once the coroutine switched back, performs its
  * park action; and when nothing is found it idles (the sleeping side of the
- * idle protocol below). It changes when the loop or the idle protocol does.
+ * idle protocol below). Parking (rt_park, nf_yield) is the coroutine's half
+ * of that switch. It changes when the loop or the idle protocol does.
  *
  * Each worker runs a scheduler loop on its own (pooled) thread stack and
  * switches into coroutines from there; a coroutine always switches back to
@@ -22,6 +23,10 @@
  * from the global queue pass the wake on while work is left there.
  */
 #include "rt_int.h"
+
+#include <nofork.h>
+
+#include <sched.h>
 
 /* An idle worker's search before it sleeps: each round is a steal attempt,
  * a look at the global queue and 16 pauses. Few rounds: on a small machine
@@ -128,6 +133,22 @@ void rt_park(struct co *co, void (*fn)(struct co *, void *), void *arg)
 	w->park_fn = fn;
 	w->park_arg = arg;
 	nf_ctx_switch(&co->sp, w->sched_sp);
+}
+
+static void co_requeue(struct co *co, void *arg)
+{
+	(void)arg;
+	rt_ready(co);
+}
+
+void nf_yield(void)
+{
+	struct co *co = rt_current();
+	if (!co) {
+		sched_yield();
+		return;
+	}
+	rt_park(co, co_requeue, NULL);
 }
 
 void *rt_worker_main(void *arg)
