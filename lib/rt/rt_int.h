@@ -1,4 +1,25 @@
-/* Shared state of the runtime's files (sched.c, poll.c, wg.c, guard.c). */
+/* What the runtime's files share: the state (struct co, struct worker,
+ * struct rt) and each file's internal interface, grouped below by the file
+ * that provides it. From the bottom up, with what each one uses:
+ *
+ *   base.c     state, thread identity, clock, futex   (no rt file)
+ *   switch.c   C side of the context switch           (none; context.S)
+ *   guard.c    stack-overflow report                  base
+ *   runq.c     run queues, stealing, waking idlers    base, poll
+ *   poll.c     epoll, timers, nf_sleep_ms/nf_wait_fd  base, runq, sched
+ *   sched.c    scheduler loop, parking, idle protocol base, runq, poll, guard
+ *   coro.c     nf_go, coroutine exit, ids, stacks     base, switch, runq, sched
+ *   offload.c  spawn helpers                          base, runq, sched
+ *   wg.c       wait groups                            base, runq, sched
+ *   life.c     start, stop, stats, fork-child reset   base, switch, guard,
+ *                                                     poll, sched, coro, offload
+ *
+ * Every dependency points up this list but one knot, and that one is real:
+ * the poller is one of the two ways a worker idles (the other is the futex
+ * rt.seq). So the idle loop blocks in it (sched.c -> rt_poll) and waking an
+ * idler may mean kicking it (runq.c -> rt_poll_kick); and what it collects
+ * becomes runnable through the queues and what waits in it parks through
+ * the loop (poll.c -> rt_ready, rt_work_visible, rt_park). */
 #ifndef NF_RT_INT_H
 #define NF_RT_INT_H
 
@@ -103,16 +124,49 @@ struct rt {
 	_Atomic int64_t next_deadline; /* INT64_MAX when the heap is empty */
 };
 
+#define RELAXED memory_order_relaxed
+#define BUMP(c) atomic_store_explicit(&(c), atomic_load_explicit(&(c), RELAXED) + 1, RELAXED)
+
+/* ---- base.c ---- */
+
 extern struct rt rt;
+
+/* The calling thread's worker (see base.c for the TLS model). Written only
+ * by the scheduler loop (sched.c) and the fork-child reset (life.c);
+ * everyone else reads it through rt_self. */
+extern __thread struct worker *rt_tls_worker __attribute__((tls_model("initial-exec")));
 
 /* The worker the calling thread is, or NULL. Not inlined and not pure: a
  * coroutine may resume on another thread, so the TLS address must never be
  * cached across a switch. */
 struct worker *rt_self(void);
 
-/* Switch the current coroutine out; fn(co, arg) runs on the scheduler stack
- * once it is off its stack. Returns when someone made it runnable again. */
-void rt_park(struct co *co, void (*fn)(struct co *, void *), void *arg);
+/* The coroutine running on this thread, or NULL. */
+struct co *rt_current(void);
+
+int64_t rt_now_ns(void);
+
+/* futex helpers */
+void rt_futex_wait(_Atomic uint32_t *addr, uint32_t val);
+void rt_futex_wake(_Atomic uint32_t *addr, int n);
+
+/* ---- switch.c (nf_ctx_fpmodes and nf_ctx_init are declared in rt.h) ---- */
+
+/* Whether the calling thread runs with a CET shadow stack, under which
+ * nf_ctx_switch faults (nf_rt_start refuses then). */
+int rt_shadow_stack_enabled(void);
+
+/* ---- guard.c ---- */
+
+int rt_guard_install(void);
+void rt_guard_uninstall(void);
+int rt_guard_thread_init(struct worker *w);
+void rt_guard_thread_fini(struct worker *w);
+/* Fork child: the workers' signal stacks back to the pool (self, the forking
+ * thread's worker or NULL, first leaves its own), the handler removed. */
+void rt_guard_reset_child(struct worker *workers, int n, struct worker *self);
+
+/* ---- runq.c ---- */
 
 /* Make a parked coroutine runnable (any thread). */
 void rt_ready(struct co *co);
@@ -128,23 +182,19 @@ int runq_empty(struct worker *w);
  * it announced itself in rt.nsleepers / rt.poll_blocked). */
 int rt_work_visible(struct worker *w);
 
-/* The coroutine running on this thread, or NULL. */
-struct co *rt_current(void);
+/* For the scheduler loop (w is the calling worker): the next coroutine of
+ * w's own ring; half of another worker's queue, one returned and the rest
+ * moved to w's ring; up to max from the global queue, likewise. NULL when
+ * there is none. */
+struct co *runq_get(struct worker *w);
+struct co *rt_steal(struct worker *w);
+struct co *rt_global_get(struct worker *w, size_t max);
 
-int64_t rt_now_ns(void);
+/* After a push that any worker could take: wake an idler if one is needed. */
+void rt_notify_local(void);
 
-/* In the child of fork(), the reset of each file's part of the runtime
- * (called from sched.c's atfork child handler, see there): */
-/* poll.c: closes the child's copies of the epoll and eventfd descriptors,
- * drops the timer heap, re-initialises poll_lock. */
-void rt_poll_reset_child(void);
-/* offload.c: no helper, no job, locks re-initialised. */
-void rt_offload_reset_child(void);
-/* guard.c: the workers' signal stacks back to the pool (self, the forking
- * thread's worker or NULL, first leaves its own), the handler removed. */
-void rt_guard_reset_child(struct worker *workers, int n, struct worker *self);
+/* ---- poll.c ---- */
 
-/* poll.c */
 int rt_poll_init(void);
 void rt_poll_fini(void);
 /* Collect fd events and due timers into w's queue; returns how many became
@@ -156,19 +206,36 @@ int rt_poll(struct worker *w, int block, uint32_t seq);
 int rt_timers_due(struct worker *w);
 /* Make a blocked poller return (eventfd write, coalesced). */
 void rt_poll_kick(void);
+/* Fork child: closes the child's copies of the epoll and eventfd
+ * descriptors, drops the timer heap, re-initialises poll_lock. */
+void rt_poll_reset_child(void);
 
-/* offload.c: join the spawn helpers (none may hold a job: call with no
- * coroutine live). */
+/* ---- sched.c ---- */
+
+/* Switch the current coroutine out; fn(co, arg) runs on the scheduler stack
+ * once it is off its stack. Returns when someone made it runnable again. */
+void rt_park(struct co *co, void (*fn)(struct co *, void *), void *arg);
+
+/* A worker thread's start function (arg: its struct worker): the scheduler
+ * loop, until the runtime stops. */
+void *rt_worker_main(void *arg);
+
+/* ---- coro.c ---- */
+
+/* After the worker's thread is gone (or in a fork child): its stack cache
+ * back to the pool. */
+void rt_co_stack_flush(struct worker *w);
+
+/* ---- offload.c ---- */
+
+/* Join the spawn helpers (none may hold a job: call with no coroutine
+ * live). */
 void rt_offload_stop(void);
+/* Fork child: no helper, no job, locks re-initialised. */
+void rt_offload_reset_child(void);
 
-/* guard.c */
-int rt_guard_install(void);
-void rt_guard_uninstall(void);
-int rt_guard_thread_init(struct worker *w);
-void rt_guard_thread_fini(struct worker *w);
-
-/* futex helpers */
-void rt_futex_wait(_Atomic uint32_t *addr, uint32_t val);
-void rt_futex_wake(_Atomic uint32_t *addr, int n);
+/* ---- life.c ----
+ * Nothing for the other files. Its atfork child handler puts the runtime
+ * back to "never started" through each file's reset_child hook above. */
 
 #endif
