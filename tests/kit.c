@@ -464,7 +464,7 @@ TCase *kit_tcase(const char *name, double timeout_s)
 	return tc;
 }
 
-/* ---- watching children from outside ----------------------------------------- */
+/* ---- the clock ---------------------------------------------------------------- */
 
 int64_t kit_now_ns(void)
 {
@@ -472,6 +472,8 @@ int64_t kit_now_ns(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
+
+/* ---- /proc: watching processes from outside ---------------------------------- */
 
 int kit_read_pstat(pid_t pid, struct kit_pstat *ps)
 {
