@@ -13,6 +13,7 @@
 #include <malloc.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -475,18 +476,32 @@ int64_t kit_now_ns(void)
 
 /* ---- /proc: watching processes from outside ---------------------------------- */
 
-int kit_read_pstat(pid_t pid, struct kit_pstat *ps)
+/* The start of the /proc file named by the format (one read: these files
+ * are small and the kernel fills them in one go), NUL-terminated in buf.
+ * Returns the length, or -1 if it cannot be opened or read. */
+static ssize_t __attribute__((format(printf, 3, 4))) proc_read(char *buf, size_t size, const char *fmt, ...)
 {
-	char path[64], buf[1024];
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	char path[64];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(path, sizeof path, fmt, ap);
+	va_end(ap);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
+		return -1;
+	ssize_t n = read(fd, buf, size - 1);
 	close(fd);
-	if (n <= 0)
-		return 0;
+	if (n < 0)
+		return -1;
 	buf[n] = '\0';
+	return n;
+}
+
+int kit_read_pstat(pid_t pid, struct kit_pstat *ps)
+{
+	char buf[1024];
+	if (proc_read(buf, sizeof buf, "/proc/%d/stat", (int)pid) <= 0)
+		return 0;
 	char *p = strrchr(buf, ')');
 	int tty;
 	return p && sscanf(p + 1, " %c %d %d %d %d %d", &ps->state, &ps->ppid, &ps->pgid, &ps->sid, &tty,
@@ -540,16 +555,9 @@ pid_t kit_await_child(pid_t parent, pid_t except, double timeout_s)
 
 long kit_current_syscall(pid_t tid)
 {
-	char path[64], buf[256];
-	snprintf(path, sizeof path, "/proc/%d/syscall", (int)tid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	char buf[256];
+	if (proc_read(buf, sizeof buf, "/proc/%d/syscall", (int)tid) <= 0)
 		return -2;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return -2;
-	buf[n] = '\0';
 	return strtol(buf, NULL, 10);
 }
 
@@ -565,6 +573,15 @@ int kit_await_syscall(pid_t pid, long nr, double timeout_s)
 		usleep(1000);
 	} while (kit_now_s() < deadline);
 	return 0;
+}
+
+long kit_fd_flags(int fd)
+{
+	char buf[512];
+	if (proc_read(buf, sizeof buf, "/proc/self/fdinfo/%d", fd) <= 0)
+		return -1;
+	char *p = strstr(buf, "flags:");
+	return p ? strtol(p + 6, NULL, 8) : -1;
 }
 
 /* ---- temporary files -------------------------------------------------------- */
@@ -876,20 +893,4 @@ char *kit_report_state(const probe_report *r)
 	}
 	s[len] = '\0';
 	return s;
-}
-
-long kit_fd_flags(int fd)
-{
-	char path[64], buf[512];
-	snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
-	int f = open(path, O_RDONLY | O_CLOEXEC);
-	if (f < 0)
-		return -1;
-	ssize_t n = read(f, buf, sizeof buf - 1);
-	close(f);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	char *p = strstr(buf, "flags:");
-	return p ? strtol(p + 6, NULL, 8) : -1;
 }

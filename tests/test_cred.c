@@ -177,8 +177,7 @@ END_TEST
 
 START_TEST(setuid_refused_names_op)
 {
-	kit_public_probe();
-	kit_become_nobody();
+	kit_become_nobody(); /* the fixture gave us the public probe */
 	static const struct { uid_t uid; const char *msg; } cases[] = {
 		{ 0, "setuid 0: Operation not permitted" },
 		{ 1000, "setuid 1000: Operation not permitted" },
@@ -193,8 +192,7 @@ END_TEST
 
 START_TEST(setgid_refused_names_op)
 {
-	kit_public_probe();
-	kit_become_nobody();
+	kit_become_nobody(); /* the fixture gave us the public probe */
 	nf_cmd *cmd = probe_cmd(NULL);
 	ck_assert_int_eq(nf_cmd_setgid(cmd, 0), 0);
 	ck_assert_int_eq(nf_cmd_setuid(cmd, 65534), 0); /* allowed: it is ours */
@@ -204,8 +202,7 @@ END_TEST
 
 START_TEST(setgroups_refused_names_op)
 {
-	kit_public_probe();
-	kit_become_nobody();
+	kit_become_nobody(); /* the fixture gave us the public probe */
 	nf_cmd *cmd = probe_cmd(NULL);
 	ck_assert_int_eq(nf_cmd_setgroups(cmd, 2, (gid_t[]){ 0, 1 }), 0);
 	kit_expect_spawn_error(cmd, EPERM, NF_OP_SETGROUPS, "setgroups (2 groups): Operation not permitted");
@@ -216,8 +213,7 @@ END_TEST
  * succeed rather than being skipped or refused wholesale. */
 START_TEST(own_ids_allowed_unprivileged)
 {
-	kit_public_probe();
-	kit_become_nobody();
+	kit_become_nobody(); /* the fixture gave us the public probe */
 	nf_cmd *cmd = probe_cmd(NULL);
 	ck_assert_int_eq(nf_cmd_setgid(cmd, 65534), 0);
 	ck_assert_int_eq(nf_cmd_setuid(cmd, 65534), 0);
