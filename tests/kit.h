@@ -15,8 +15,11 @@
  * Forcing a fallback path: a whole suite runs on a path through the
  * environment kit_main reads (NF_TEST_CLONE3, NF_TEST_CLOSE_RANGE, ...; see
  * kit_main and the suites × paths table in tests/meson.build). The kit_deny*
- * calls are for tests whose subject is the filter itself or that need a path
- * only for one test (they run in their own forked process).
+ * calls are only for tests that cannot be a suite run on a path: ones that
+ * compare the state a child sees before and after a filter in one process
+ * (test_faults, test_security), filters that kill or trap (test_hostile), a
+ * filter installed in a forked child (test_contract), or a single test
+ * that needs the path (they all run in their own forked process).
  */
 #ifndef NOFORK_TESTS_KIT_H
 #define NOFORK_TESTS_KIT_H
