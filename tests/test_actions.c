@@ -1,6 +1,6 @@
 /* File actions: each one is checked by what the probe finds in the child
  * (open fds, their flags and targets, cwd), and their order is respected. */
-#include "common.h"
+#include "kit.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -42,7 +42,7 @@ static char *realdir(const char *p)
 
 START_TEST(dup2_places_fd)
 {
-	char *file = tmp_file("data", "x", 0644);
+	char *file = kit_tmp_file("data", "x", 0644);
 	open_at(40, file, O_RDONLY | O_CLOEXEC);
 	nf_cmd *cmd = probe_cmd(NULL);
 	ck_assert_int_eq(nf_cmd_dup2(cmd, 40, 5), 0);
@@ -61,7 +61,7 @@ END_TEST
  * passed on under its own number. */
 START_TEST(dup2_same_fd_clears_cloexec)
 {
-	char *file = tmp_file("data", "x", 0644);
+	char *file = kit_tmp_file("data", "x", 0644);
 	open_at(41, file, O_RDWR | O_CLOEXEC);
 	nf_cmd *cmd = probe_cmd(NULL);
 	ck_assert_int_eq(nf_cmd_dup2(cmd, 41, 41), 0);
@@ -80,7 +80,7 @@ END_TEST
 
 START_TEST(dup2_onto_stdin)
 {
-	char *file = tmp_file("in", "x", 0644);
+	char *file = kit_tmp_file("in", "x", 0644);
 	open_at(42, file, O_RDONLY | O_CLOEXEC);
 	nf_cmd *cmd = probe_cmd(NULL);
 	ck_assert_int_eq(nf_cmd_dup2(cmd, 42, 0), 0);
@@ -97,7 +97,7 @@ END_TEST
 START_TEST(open_creates_with_flags_and_mode)
 {
 	char *path = NULL;
-	ck_assert_int_ge(asprintf(&path, "%s/created", test_tmpdir()), 0);
+	ck_assert_int_ge(asprintf(&path, "%s/created", kit_tmpdir()), 0);
 	mode_t old = umask(022);
 	nf_cmd *cmd = probe_cmd(NULL);
 	ck_assert_int_eq(nf_cmd_open(cmd, 7, path, O_WRONLY | O_CREAT | O_EXCL, 0640), 0);
@@ -122,9 +122,9 @@ END_TEST
 
 START_TEST(open_modes_and_targets)
 {
-	char *ro = tmp_file("ro", "r", 0644);
-	char *rw = tmp_file("rw", "rw", 0644);
-	char *wo = tmp_file("wo", "w", 0644);
+	char *ro = kit_tmp_file("ro", "r", 0644);
+	char *rw = kit_tmp_file("rw", "rw", 0644);
+	char *wo = kit_tmp_file("wo", "w", 0644);
 	nf_cmd *cmd = probe_cmd(NULL);
 	ck_assert_int_eq(nf_cmd_open(cmd, 0, ro, O_RDONLY, 0), 0);
 	ck_assert_int_eq(nf_cmd_open(cmd, 3, rw, O_RDWR, 0), 0);
@@ -145,7 +145,7 @@ END_TEST
 /* O_TRUNC really runs in the child: the file is empty afterwards. */
 START_TEST(open_truncates)
 {
-	char *file = tmp_file("trunc", "some content", 0644);
+	char *file = kit_tmp_file("trunc", "some content", 0644);
 	nf_cmd *cmd = probe_cmd(NULL);
 	ck_assert_int_eq(nf_cmd_open(cmd, 6, file, O_WRONLY | O_TRUNC, 0), 0);
 	probe_report r;
@@ -162,7 +162,7 @@ END_TEST
 
 START_TEST(close_removes_fd)
 {
-	char *file = tmp_file("data", "x", 0644);
+	char *file = kit_tmp_file("data", "x", 0644);
 	open_at(48, file, O_RDONLY); /* inheritable */
 	nf_cmd *cmd = probe_cmd(NULL);
 	ck_assert_int_eq(nf_cmd_inherit_all_fds(cmd), 0);
@@ -190,7 +190,7 @@ END_TEST
 
 START_TEST(chdir_sets_cwd)
 {
-	char *dir = realdir(test_tmpdir());
+	char *dir = realdir(kit_tmpdir());
 	nf_cmd *cmd = probe_cmd(NULL);
 	ck_assert_int_eq(nf_cmd_chdir(cmd, dir), 0);
 	probe_report r;
@@ -208,7 +208,7 @@ END_TEST
 
 START_TEST(fchdir_sets_cwd)
 {
-	char *dir = realdir(test_tmpdir());
+	char *dir = realdir(kit_tmpdir());
 	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	ck_assert_int_ge(dfd, 0);
 	nf_cmd *cmd = probe_cmd(NULL);
@@ -228,7 +228,7 @@ END_TEST
  * made: the actions run in the order they were added. */
 START_TEST(chdir_then_relative_open)
 {
-	char *dir = realdir(test_tmpdir());
+	char *dir = realdir(kit_tmpdir());
 	char *sub = NULL, *file = NULL;
 	ck_assert_int_ge(asprintf(&sub, "%s/sub", dir), 0);
 	ck_assert_int_eq(mkdir(sub, 0755), 0);
@@ -251,7 +251,7 @@ END_TEST
 
 START_TEST(open_then_dup2_of_it)
 {
-	char *file = tmp_file("data", "x", 0644);
+	char *file = kit_tmp_file("data", "x", 0644);
 	nf_cmd *cmd = probe_cmd(NULL);
 	ck_assert_int_eq(nf_cmd_open(cmd, 9, file, O_RDONLY, 0), 0);
 	ck_assert_int_eq(nf_cmd_dup2(cmd, 9, 4), 0);
@@ -270,8 +270,8 @@ END_TEST
  * the other file, so order is what decides. */
 START_TEST(later_dup2_wins)
 {
-	char *a = tmp_file("a", "a", 0644);
-	char *b = tmp_file("b", "b", 0644);
+	char *a = kit_tmp_file("a", "a", 0644);
+	char *b = kit_tmp_file("b", "b", 0644);
 	open_at(43, a, O_RDONLY | O_CLOEXEC);
 	open_at(44, b, O_RDONLY | O_CLOEXEC);
 	nf_cmd *ab = probe_cmd(NULL), *ba = probe_cmd(NULL);
@@ -297,7 +297,7 @@ END_TEST
 
 START_TEST(closefrom_closes_range)
 {
-	char *file = tmp_file("data", "x", 0644);
+	char *file = kit_tmp_file("data", "x", 0644);
 	open_at(45, file, O_RDONLY);
 	open_at(46, file, O_RDONLY);
 	open_at(70, file, O_RDONLY);
@@ -331,7 +331,7 @@ END_TEST
  * needs; the child must still end up with exactly what was asked. */
 START_TEST(many_actions)
 {
-	char *file = tmp_file("data", "x", 0644);
+	char *file = kit_tmp_file("data", "x", 0644);
 	nf_cmd *cmd = probe_cmd(NULL);
 	for (int fd = 3; fd < 64; fd++)
 		ck_assert_int_eq(nf_cmd_open(cmd, fd, file, O_RDONLY, 0), 0);
@@ -348,7 +348,7 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("actions");
-	TCase *tc = common_tcase("actions", 30);
+	TCase *tc = kit_tcase("actions", 30);
 	tcase_add_test(tc, dup2_places_fd);
 	tcase_add_test(tc, dup2_same_fd_clears_cloexec);
 	tcase_add_test(tc, dup2_onto_stdin);
@@ -364,5 +364,5 @@ int main(void)
 	tcase_add_test(tc, closefrom_closes_range);
 	tcase_add_test(tc, many_actions);
 	suite_add_tcase(s, tc);
-	return common_main(s);
+	return kit_main(s);
 }

@@ -1,7 +1,7 @@
 /* Attributes: session, process group, signal mask and dispositions, as the
  * probe sees them; and that setting them in the child changes nothing in the
  * parent. */
-#include "common.h"
+#include "kit.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -30,7 +30,7 @@ static uint64_t bits_of(const sigset_t *set)
 	uint64_t m = 0;
 	for (int sig = 1; sig <= 64; sig++)
 		if (sigismember(set, sig) == 1)
-			m |= SIGBIT(sig);
+			m |= KIT_SIGBIT(sig);
 	return m;
 }
 
@@ -149,7 +149,7 @@ START_TEST(sigmask_default_is_callers)
 	sigaddset(&block, SIGRTMIN + 3);
 	ck_assert_int_eq(pthread_sigmask(SIG_BLOCK, &block, NULL), 0);
 	uint64_t mine = raw_mask();
-	ck_assert_uint_ne(mine & SIGBIT(SIGUSR2), 0);
+	ck_assert_uint_ne(mine & KIT_SIGBIT(SIGUSR2), 0);
 
 	probe_report r;
 	probe_run_ok(cmd, &r);
@@ -172,7 +172,7 @@ START_TEST(ignored_signal_stays_ignored_without_sigdefault)
 	probe_report r;
 	probe_ok(probe_cmd(NULL), &r);
 	uint64_t ign = probe_hex(&r, "sigign");
-	ck_assert_uint_eq(ign & (SIGBIT(SIGUSR1) | SIGBIT(SIGPIPE)), SIGBIT(SIGUSR1) | SIGBIT(SIGPIPE));
+	ck_assert_uint_eq(ign & (KIT_SIGBIT(SIGUSR1) | KIT_SIGBIT(SIGPIPE)), KIT_SIGBIT(SIGUSR1) | KIT_SIGBIT(SIGPIPE));
 	probe_report_free(&r);
 }
 END_TEST
@@ -189,8 +189,8 @@ START_TEST(sigdefault_resets_ignored_signal)
 	probe_report r;
 	probe_ok(cmd, &r);
 	uint64_t ign = probe_hex(&r, "sigign");
-	ck_assert_uint_eq(ign & SIGBIT(SIGUSR1), 0);         /* in the set: default */
-	ck_assert_uint_ne(ign & SIGBIT(SIGPIPE), 0);         /* not in it: ignored */
+	ck_assert_uint_eq(ign & KIT_SIGBIT(SIGUSR1), 0);         /* in the set: default */
+	ck_assert_uint_ne(ign & KIT_SIGBIT(SIGPIPE), 0);         /* not in it: ignored */
 	ck_assert_uint_eq(probe_hex(&r, "sigcaught"), 0);
 	probe_report_free(&r);
 	/* The parent still ignores it. */
@@ -277,7 +277,7 @@ static int is_pending(pid_t pid, int sig)
 	while (fgets(line, sizeof line, f)) {
 		unsigned long long m;
 		if ((sscanf(line, "ShdPnd: %llx", &m) == 1 || sscanf(line, "SigPnd: %llx", &m) == 1) &&
-		    (m & SIGBIT(sig)))
+		    (m & KIT_SIGBIT(sig)))
 			pending = 1;
 	}
 	fclose(f);
@@ -286,7 +286,7 @@ static int is_pending(pid_t pid, int sig)
 
 static void helper(pid_t parent, const char *fifo)
 {
-	pid_t child = await_child(parent, getpid(), 30);
+	pid_t child = kit_await_child(parent, getpid(), 30);
 	if (child <= 0)
 		_exit(2);
 	/* Only once it blocks in the FIFO's open: on the legacy clone path
@@ -294,7 +294,7 @@ static void helper(pid_t parent, const char *fifo)
 	 * (default: ignore) to SIG_DFL discards a pending one, as POSIX says;
 	 * a signal sent before that would not be pending, which proves
 	 * nothing either way. */
-	if (await_syscall(child, SYS_openat, 30) != 1)
+	if (kit_await_syscall(child, SYS_openat, 30) != 1)
 		_exit(6);
 	if (kill(child, SIGURG) != 0)
 		_exit(3);
@@ -315,7 +315,7 @@ START_TEST(caught_signal_pending_before_exec_never_runs_in_child)
 	ck_assert_int_eq(sigaction(SIGURG, &sa, NULL), 0);
 	handler_ran_in = 0;
 	char *fifo = NULL;
-	ck_assert_int_ge(asprintf(&fifo, "%s/fifo", test_tmpdir()), 0);
+	ck_assert_int_ge(asprintf(&fifo, "%s/fifo", kit_tmpdir()), 0);
 	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
 
 	pid_t parent = getpid();
@@ -346,7 +346,7 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("attrs");
-	TCase *tc = common_tcase("attrs", 60);
+	TCase *tc = kit_tcase("attrs", 60);
 	tcase_add_test(tc, default_session_and_group);
 	tcase_add_test(tc, setsid_makes_new_session);
 	tcase_add_test(tc, setpgid_zero_makes_new_group);
@@ -360,5 +360,5 @@ int main(void)
 	tcase_add_test(tc, caught_signals_arrive_default);
 	tcase_add_test(tc, caught_signal_pending_before_exec_never_runs_in_child);
 	suite_add_tcase(s, tc);
-	return common_main(s);
+	return kit_main(s);
 }

@@ -4,7 +4,7 @@
  * thread is one, and a cancelled wait has reaped nothing: the handle still
  * works. Each thread here makes its own cancel pending (deferred) or is
  * cancelled while it waits, and must end as PTHREAD_CANCELED. */
-#include "common.h"
+#include "kit.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -102,7 +102,7 @@ START_TEST(spawn_failing_exec_with_cancel_pending)
 	char *const argv[] = { "prog", NULL };
 	struct job j = { 0 };
 	ck_assert_int_eq(nf_cmd_new(&j.cmd, "/nonexistent-nofork/prog", argv, NULL), 0);
-	if (test_no_pidfd())
+	if (kit_no_pidfd())
 		ck_assert_int_eq(nf_cmd_flags(j.cmd, NF_NO_PIDFD), 0);
 	run_cancelled(spawn_pending, &j);
 	ck_assert_msg(j.returned, "nf_spawn was cancelled");
@@ -181,7 +181,7 @@ START_TEST(proc_wait_cancelled_as_child_ends_keeps_child)
 	pthread_attr_destroy(&attr);
 	while (!j.tid)
 		usleep(1000);
-	ck_assert_msg(await_syscall(j.tid, SYS_waitid, 10), "the waiter never blocked in waitid");
+	ck_assert_msg(kit_await_syscall(j.tid, SYS_waitid, 10), "the waiter never blocked in waitid");
 
 	ck_assert_int_eq(nf_proc_kill(&j.proc, SIGTERM), 0);
 	/* Wake with the waiter once the child has ended, reaping nothing. */
@@ -230,7 +230,7 @@ static void *release_pending(void *arg)
  * so, not one or the other. */
 START_TEST(release_with_cancel_pending_closes_pidfd)
 {
-	if (test_no_pidfd())
+	if (kit_no_pidfd())
 		return; /* nothing to close */
 	struct job j = { 0 };
 	nf_cmd *cmd = probe_cmd("exit", "0");
@@ -308,12 +308,12 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("cancel");
-	TCase *tc = common_tcase("cancel", 60);
+	TCase *tc = kit_tcase("cancel", 60);
 	tcase_add_test(tc, spawn_failing_exec_with_cancel_pending);
 	tcase_add_test(tc, spawn_succeeding_with_cancel_pending);
 	tcase_add_test(tc, proc_wait_cancelled_as_child_ends_keeps_child);
 	tcase_add_test(tc, release_with_cancel_pending_closes_pidfd);
 	tcase_add_test(tc, rt_stop_with_cancel_pending_completes);
 	suite_add_tcase(s, tc);
-	return common_main(s);
+	return kit_main(s);
 }

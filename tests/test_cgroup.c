@@ -8,10 +8,11 @@
  * Needs a writable cgroup2 mount (we run as root; this machine has one at
  * /sys/fs/cgroup/unified, hybrid mode). Without one the program exits 77,
  * which meson reports as skipped (never as passed). */
-#include "attr_util.h"
+#include "kit.h"
 
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 
 static char cg_root[4096]; /* a cgroup2 mount we can create groups in */
 
@@ -169,7 +170,7 @@ END_TEST
  * writes itself into cgroup.procs. */
 static void fallback(int deny)
 {
-	ck_assert_int_eq(deny_clone3(deny), 0);
+	ck_assert_int_eq(kit_seccomp(&KIT_DENY_ALWAYS(SYS_clone3, deny), 1, KIT_NNP), 0);
 	struct cg cg;
 	cg_make(&cg);
 	spawn_into(&cg);
@@ -193,14 +194,14 @@ END_TEST
 static void not_a_cgroup(int deny)
 {
 	if (deny)
-		ck_assert_int_eq(deny_clone3(deny), 0);
-	int fd = open(test_tmpdir(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		ck_assert_int_eq(kit_seccomp(&KIT_DENY_ALWAYS(SYS_clone3, deny), 1, KIT_NNP), 0);
+	int fd = open(kit_tmpdir(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	ck_assert_int_ge(fd, 0);
 	nf_cmd *cmd = probe_cmd(NULL);
 	ck_assert_int_eq(nf_cmd_cgroup(cmd, fd), 0);
 	char msg[128];
 	snprintf(msg, sizeof msg, "enter cgroup of fd %d: No such file or directory", fd);
-	expect_spawn_error(cmd, ENOENT, NF_OP_CGROUP, msg);
+	kit_expect_spawn_error(cmd, ENOENT, NF_OP_CGROUP, msg);
 	close(fd);
 }
 
@@ -227,7 +228,7 @@ START_TEST(removed_cgroup_is_an_error)
 	ck_assert_int_eq(nf_cmd_cgroup(cmd, cg.fd), 0);
 	char msg[128];
 	snprintf(msg, sizeof msg, "enter cgroup of fd %d: No such file or directory", cg.fd);
-	expect_spawn_error(cmd, ENOENT, NF_OP_CGROUP, msg);
+	kit_expect_spawn_error(cmd, ENOENT, NF_OP_CGROUP, msg);
 	close(cg.fd);
 }
 END_TEST
@@ -238,7 +239,7 @@ START_TEST(cgroup_fd_not_open_at_spawn)
 	nf_cmd *cmd = probe_cmd(NULL);
 	ck_assert_int_eq(nf_cmd_cgroup(cmd, -1), EBADF);
 	ck_assert_int_eq(nf_cmd_cgroup(cmd, 150), 0);
-	expect_spawn_error(cmd, EBADF, NF_OP_CGROUP, "enter cgroup of fd 150: Bad file descriptor");
+	kit_expect_spawn_error(cmd, EBADF, NF_OP_CGROUP, "enter cgroup of fd 150: Bad file descriptor");
 }
 END_TEST
 
@@ -249,7 +250,7 @@ int main(void)
 		return 77;
 	}
 	Suite *s = suite_create("cgroup");
-	TCase *tc = common_tcase("cgroup", 60);
+	TCase *tc = kit_tcase("cgroup", 60);
 	tcase_add_test(tc, child_starts_in_cgroup);
 	tcase_add_test(tc, child_is_in_cgroup_before_exec);
 	tcase_add_test(tc, fallback_when_clone3_enosys);
@@ -259,5 +260,5 @@ int main(void)
 	tcase_add_test(tc, removed_cgroup_is_an_error);
 	tcase_add_test(tc, cgroup_fd_not_open_at_spawn);
 	suite_add_tcase(s, tc);
-	return common_main(s);
+	return kit_main(s);
 }

@@ -1,7 +1,7 @@
 /* Building a cmd: bad input is refused by the setter (before any child
  * exists) with the documented errno, a refused setter leaves the cmd as it
  * was, and argv/envp reach the child exactly as given. */
-#include "common.h"
+#include "kit.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -42,7 +42,7 @@ START_TEST(new_rejects_bad_input)
 	ck_assert_int_eq(nf_cmd_newp(&cmd, NULL, probe_argv, NULL), EINVAL);
 	ck_assert_int_eq(nf_cmd_newp(&cmd, "", probe_argv, NULL), EINVAL);
 	ck_assert_int_eq(nf_cmd_newp(&cmd, "probe", NULL, NULL), EINVAL);
-	assert_no_zombies();
+	kit_assert_no_zombies();
 }
 END_TEST
 
@@ -169,7 +169,7 @@ START_TEST(spawn_rejects_null)
 	ck_assert_int_eq(p.pid, -1);
 	ck_assert_int_eq(p.pidfd, -1);
 	ck_assert_int_eq(nf_spawn(cmd, NULL, NULL), EINVAL);
-	assert_no_zombies();
+	kit_assert_no_zombies();
 	nf_cmd_free(cmd);
 }
 END_TEST
@@ -271,7 +271,7 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("cmd");
-	TCase *tc = common_tcase("cmd", 30);
+	TCase *tc = kit_tcase("cmd", 30);
 	tcase_add_test(tc, new_rejects_bad_input);
 	tcase_add_test(tc, new_path_length_limit);
 	tcase_add_test(tc, fd_setters_reject_bad_fds);
@@ -286,5 +286,5 @@ int main(void)
 	tcase_add_test(tc, null_envp_is_live_environ);
 	tcase_add_test(tc, plain_child_state);
 	suite_add_tcase(s, tc);
-	return common_main(s);
+	return kit_main(s);
 }

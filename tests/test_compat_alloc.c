@@ -17,7 +17,7 @@
  * White-box (links nofork_internal): the fresh-process check reads the stack
  * pool, and the pre-2.15 posix_spawnp of the preload is called directly.
  */
-#include "common.h"
+#include "kit.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -549,13 +549,11 @@ START_TEST(spawn_from_handler_during_malloc)
 	void *slot[MALLOC_SLOTS] = { 0 };
 	unsigned seed = 1;
 	int reaped = 0, bad = 0;
-	struct timespec start, now;
-	clock_gettime(CLOCK_MONOTONIC, &start);
+	double start = kit_now_s();
 	do {
 		churn(slot, &seed);
 		reaped += reap(WNOHANG, &bad);
-		clock_gettime(CLOCK_MONOTONIC, &now);
-	} while (now.tv_sec - start.tv_sec < HANDLER_SECONDS);
+	} while (kit_now_s() - start < HANDLER_SECONDS);
 
 	struct itimerval off = { { 0, 0 }, { 0, 0 } };
 	ck_assert_int_eq(setitimer(ITIMER_REAL, &off, NULL), 0);
@@ -621,14 +619,14 @@ int main(void)
 {
 	setup_parent();
 	Suite *s = suite_create("compat_alloc");
-	TCase *tc = common_tcase("spawns", 30);
+	TCase *tc = kit_tcase("spawns", 30);
 	tcase_add_loop_test(tc, no_allocation, 0, NSCEN);
 	tcase_add_test(tc, counter_sees_library_calls);
 	suite_add_tcase(s, tc);
-	TCase *th = common_tcase("handler", 60);
+	TCase *th = kit_tcase("handler", 60);
 	tcase_add_test(th, spawn_from_handler_during_malloc);
 	suite_add_tcase(s, th);
-	int rc = common_main(s);
+	int rc = kit_main(s);
 	remove_script();
 	return rc;
 }

@@ -26,7 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "common.h"
+#include "kit.h"
 #include "nofork/spawn.h"
 
 #define PROBE_FD 200
@@ -1116,7 +1116,7 @@ static void write_file(const char *path, const char *text, mode_t mode)
 }
 
 /* The parent state both sides see, set up once before the suite so that
- * it is part of what common_tcase's leak check expects to find. */
+ * it is part of what kit_tcase's leak check expects to find. */
 static void setup_parent(void)
 {
 	int fd = open("/dev/null", O_RDWR);
@@ -1171,8 +1171,8 @@ int main(void)
 	make_scratch();
 	setup_parent();
 	Suite *s = suite_create("compat_diff");
-	/* common_tcase: after each test, no fd and no child left behind. */
-	TCase *tc = common_tcase("scenarios", 30);
+	/* kit_tcase: after each test, no fd and no child left behind. */
+	TCase *tc = kit_tcase("scenarios", 30);
 	tcase_add_loop_test(tc, scenario, 0, NSCEN);
 	tcase_add_test(tc, add_set_errors);
 	tcase_add_test(tc, attr_defaults_and_roundtrip);
@@ -1180,12 +1180,12 @@ int main(void)
 	tcase_add_test(tc, pidfd_spawn_gives_pidfd);
 	tcase_add_test(tc, setcgroup_np);
 	suite_add_tcase(s, tc);
-	TCase *th = common_tcase("hooks", 30);
+	TCase *th = kit_tcase("hooks", 30);
 	tcase_add_test(th, internal_signals);
 	suite_add_tcase(s, th);
-	/* common_main: NF_TEST_CLONE3=enosys runs both sides with clone3 denied
+	/* kit_main: NF_TEST_CLONE3=enosys runs both sides with clone3 denied
 	 * (glibc and nofork then both use their clone fallback). */
-	int rc = common_main(s);
+	int rc = kit_main(s);
 	remove_scratch();
 	return rc;
 }

@@ -17,7 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "common.h"
+#include "kit.h"
 #include "nofork/spawn.h"
 
 #define THREADS 4
@@ -200,9 +200,9 @@ static void teardown(void)
 int main(void)
 {
 	Suite *s = suite_create("compat_threads");
-	TCase *tc = common_tcase("threads", 60);
+	TCase *tc = kit_tcase("threads", 60);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, shared_objects);
 	suite_add_tcase(s, tc);
-	return common_main(s);
+	return kit_main(s);
 }

@@ -7,7 +7,7 @@
  * (The child object's lack of undefined symbols is the meson test
  * asm-child-no-undefined; the action/attribute suites are rerun with clone3
  * denied as the meson tests *-clone3-enosys/eperm.) */
-#include "common.h"
+#include "kit.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -161,7 +161,7 @@ START_TEST(spawn_while_others_hold_locks)
 	alarm(60); /* watchdog: SIGALRM's default action fails the test */
 	nf_cmd *cmd = probe_cmd("exit", "0");
 	ck_assert_int_eq(nf_cmd_open(cmd, 5, "/dev/null", O_RDONLY, 0), 0);
-	ck_assert_int_eq(spawn_wait(cmd), 0); /* compile the plan first */
+	ck_assert_int_eq(kit_spawn_wait(cmd), 0); /* compile the plan first */
 	nf_cmd *fail = probe_cmd(NULL);
 	ck_assert_int_eq(nf_cmd_chdir(fail, "/nonexistent-nofork"), 0);
 	nf_proc fp;
@@ -188,7 +188,7 @@ START_TEST(spawn_while_others_hold_locks)
 		sched_yield();
 	/* Wait until malloc_stats is blocked in write(2), i.e. holding the
 	 * main arena's mutex. */
-	while (current_syscall((pid_t)atomic_load(&stats_tid)) != SYS_write)
+	while (kit_current_syscall((pid_t)atomic_load(&stats_tid)) != SYS_write)
 		sched_yield();
 
 	int bad = 0;
@@ -209,7 +209,7 @@ START_TEST(spawn_while_others_hold_locks)
 	 * be running for a moment: a child's SIGCHLD sent while the spawning
 	 * thread had every signal blocked is not discarded but handed to it,
 	 * ignored there, and its write(2) restarts. So look again, briefly. */
-	int still = !atomic_load(&stats_done) && await_syscall((pid_t)atomic_load(&stats_tid), SYS_write, 1.0);
+	int still = !atomic_load(&stats_done) && kit_await_syscall((pid_t)atomic_load(&stats_tid), SYS_write, 1.0);
 
 	/* Drain from this thread: creating a thread now would itself need
 	 * malloc (its TLS) and block on the arena. pfd[0] is non-blocking. */
@@ -247,7 +247,7 @@ static void record_handler(int sig)
  * state. Returns a small code for the parent (0 = all good). */
 static int fallback_child(int err)
 {
-	if (deny_clone3(err) != 0)
+	if (kit_seccomp(&KIT_DENY_ALWAYS(SYS_clone3, err), 1, KIT_NNP) != 0)
 		return 10;
 	if (syscall(SYS_clone3, NULL, 0) != -1 || errno != err)
 		return 11;
@@ -325,11 +325,11 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("contract");
-	TCase *tc = common_tcase("contract", 120);
+	TCase *tc = kit_tcase("contract", 120);
 	tcase_add_test(tc, signal_storm_never_runs_handler_in_child);
 	tcase_add_test(tc, spawn_while_others_hold_locks);
 	tcase_add_test(tc, fallback_when_clone3_enosys);
 	tcase_add_test(tc, fallback_when_clone3_eperm);
 	suite_add_tcase(s, tc);
-	return common_main(s);
+	return kit_main(s);
 }

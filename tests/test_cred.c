@@ -4,7 +4,7 @@
  * parent's threads; and each failure named in the error record. We run as
  * root, so the ids really change; the failure cases drop this (per-test,
  * forked) process to uid 65534 first. */
-#include "attr_util.h"
+#include "kit.h"
 
 #include <dirent.h>
 #include <limits.h>
@@ -22,7 +22,7 @@ START_TEST(all_three_as_root)
 	ck_assert_int_eq(geteuid(), 0);
 	/* A file only root may read, opened by an action: the actions run
 	 * before the ids are dropped, so a service can get its key as root. */
-	char *secret = tmp_file("secret", "s", 0600);
+	char *secret = kit_tmp_file("secret", "s", 0600);
 	nf_cmd *cmd = probe_cmd(NULL);
 	gid_t groups[] = { 65534, 100, 4 };
 	ck_assert_int_eq(nf_cmd_open(cmd, 6, secret, O_RDONLY, 0), 0);
@@ -177,7 +177,7 @@ END_TEST
 
 START_TEST(setuid_refused_names_op)
 {
-	become_nobody();
+	kit_become_nobody(); /* the fixture gave us the public probe */
 	static const struct { uid_t uid; const char *msg; } cases[] = {
 		{ 0, "setuid 0: Operation not permitted" },
 		{ 1000, "setuid 1000: Operation not permitted" },
@@ -185,27 +185,27 @@ START_TEST(setuid_refused_names_op)
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		nf_cmd *cmd = probe_cmd(NULL);
 		ck_assert_int_eq(nf_cmd_setuid(cmd, cases[i].uid), 0);
-		expect_spawn_error(cmd, EPERM, NF_OP_SETUID, cases[i].msg);
+		kit_expect_spawn_error(cmd, EPERM, NF_OP_SETUID, cases[i].msg);
 	}
 }
 END_TEST
 
 START_TEST(setgid_refused_names_op)
 {
-	become_nobody();
+	kit_become_nobody(); /* the fixture gave us the public probe */
 	nf_cmd *cmd = probe_cmd(NULL);
 	ck_assert_int_eq(nf_cmd_setgid(cmd, 0), 0);
 	ck_assert_int_eq(nf_cmd_setuid(cmd, 65534), 0); /* allowed: it is ours */
-	expect_spawn_error(cmd, EPERM, NF_OP_SETGID, "setgid 0: Operation not permitted");
+	kit_expect_spawn_error(cmd, EPERM, NF_OP_SETGID, "setgid 0: Operation not permitted");
 }
 END_TEST
 
 START_TEST(setgroups_refused_names_op)
 {
-	become_nobody();
+	kit_become_nobody(); /* the fixture gave us the public probe */
 	nf_cmd *cmd = probe_cmd(NULL);
 	ck_assert_int_eq(nf_cmd_setgroups(cmd, 2, (gid_t[]){ 0, 1 }), 0);
-	expect_spawn_error(cmd, EPERM, NF_OP_SETGROUPS, "setgroups (2 groups): Operation not permitted");
+	kit_expect_spawn_error(cmd, EPERM, NF_OP_SETGROUPS, "setgroups (2 groups): Operation not permitted");
 }
 END_TEST
 
@@ -213,7 +213,7 @@ END_TEST
  * succeed rather than being skipped or refused wholesale. */
 START_TEST(own_ids_allowed_unprivileged)
 {
-	become_nobody();
+	kit_become_nobody(); /* the fixture gave us the public probe */
 	nf_cmd *cmd = probe_cmd(NULL);
 	ck_assert_int_eq(nf_cmd_setgid(cmd, 65534), 0);
 	ck_assert_int_eq(nf_cmd_setuid(cmd, 65534), 0);
@@ -244,9 +244,9 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("cred");
-	TCase *tc = common_tcase("cred", 60);
+	TCase *tc = kit_tcase("cred", 60);
 	/* The children run as uid 65534: give them a probe they may run. */
-	tcase_add_checked_fixture(tc, use_public_probe, NULL);
+	tcase_add_checked_fixture(tc, kit_use_public_probe, NULL);
 	tcase_add_test(tc, all_three_as_root);
 	tcase_add_test(tc, order_is_groups_gid_uid_whatever_the_calls);
 	tcase_add_test(tc, setgroups_empty_clears_groups);
@@ -259,5 +259,5 @@ int main(void)
 	tcase_add_test(tc, own_ids_allowed_unprivileged);
 	tcase_add_test(tc, setter_input_checks);
 	suite_add_tcase(s, tc);
-	return common_main(s);
+	return kit_main(s);
 }

@@ -2,7 +2,7 @@
  * search precedence, the error record (kind, index, fd/path) and its
  * rendering for each kind of failing step, and that a failed child is gone
  * (reaped) when nf_spawn returns. */
-#include "common.h"
+#include "kit.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -35,7 +35,7 @@ static nf_error spawn_fails(const nf_cmd *cmd, int want, int op)
 		ck_assert_int_eq(err.signal, 0);
 	ck_assert_int_eq(p.pid, -1);
 	ck_assert_int_eq(p.pidfd, -1);
-	assert_no_zombies(); /* the failed child (exit 127) is already reaped */
+	kit_assert_no_zombies(); /* the failed child (exit 127) is already reaped */
 	return err;
 }
 
@@ -50,7 +50,7 @@ static void expect_format(const nf_error *err, const char *what)
 static char *tmp_path(const char *name)
 {
 	char *p = NULL;
-	ck_assert_int_ge(asprintf(&p, "%s/%s", test_tmpdir(), name), 0);
+	ck_assert_int_ge(asprintf(&p, "%s/%s", kit_tmpdir(), name), 0);
 	return p;
 }
 
@@ -76,7 +76,7 @@ START_TEST(exec_enoent)
 	/* err may be NULL: same result, nothing to fill. */
 	nf_proc p;
 	ck_assert_int_eq(nf_spawn(cmd, &p, NULL), ENOENT);
-	assert_no_zombies();
+	kit_assert_no_zombies();
 	nf_cmd_free(cmd);
 	free(path);
 }
@@ -84,13 +84,13 @@ END_TEST
 
 START_TEST(exec_eacces)
 {
-	char *file = tmp_file("noexec", "#!/bin/sh\nexit 0\n", 0644);
+	char *file = kit_tmp_file("noexec", "#!/bin/sh\nexit 0\n", 0644);
 	nf_cmd *cmd = cmd_for(file);
 	nf_error err = spawn_fails(cmd, EACCES, NF_OP_EXEC);
 	ck_assert_str_eq(err.path, file);
 	nf_cmd_free(cmd);
 	/* A directory is not executable either. */
-	cmd = cmd_for(test_tmpdir());
+	cmd = cmd_for(kit_tmpdir());
 	spawn_fails(cmd, EACCES, NF_OP_EXEC);
 	nf_cmd_free(cmd);
 	free(file);
@@ -99,7 +99,7 @@ END_TEST
 
 START_TEST(exec_enoexec)
 {
-	char *file = tmp_file("garbage", "\x01\x02\x03 not a program\n", 0755);
+	char *file = kit_tmp_file("garbage", "\x01\x02\x03 not a program\n", 0755);
 	nf_cmd *cmd = cmd_for(file);
 	nf_error err = spawn_fails(cmd, ENOEXEC, NF_OP_EXEC);
 	ck_assert_str_eq(err.path, file);
@@ -113,7 +113,7 @@ START_TEST(enoexec_sh_runs_script)
 {
 	char content[4200];
 	snprintf(content, sizeof content, "exec %s from-sh \"$@\"\n", probe_path());
-	char *file = tmp_file("script", content, 0755);
+	char *file = kit_tmp_file("script", content, 0755);
 	char *argv[] = { "script", "a1", "a 2", NULL };
 	nf_cmd *cmd = NULL;
 	ck_assert_int_eq(nf_cmd_new(&cmd, file, argv, NULL), 0);
@@ -150,7 +150,7 @@ START_TEST(exec_e2big)
 		rc = nf_spawn(cmd, &p, &err);
 		ck_assert_int_eq(rc, E2BIG);
 		ck_assert_int_eq(err.err, E2BIG);
-		assert_no_zombies();
+		kit_assert_no_zombies();
 		nf_cmd_free(cmd);
 	}
 	ck_assert_int_eq(rc, E2BIG);
@@ -273,7 +273,7 @@ START_TEST(path_enoent_enotdir_skipped)
 {
 	char *d2 = make_dir("d2");
 	make_prog(d2, "prog", "two", 0755);
-	char *file = tmp_file("plainfile", "", 0644);
+	char *file = kit_tmp_file("plainfile", "", 0644);
 	char *pl = NULL;
 	ck_assert_int_ge(asprintf(&pl, "/nonexistent-nofork:%s:%s", file, d2), 0);
 	expect_ran(newp_env("prog", pl), "two");
@@ -324,7 +324,7 @@ START_TEST(path_name_with_slash_not_searched)
 	char *sub = tmp_path("d2/sub");
 	ck_assert_int_eq(mkdir(sub, 0755), 0);
 	make_prog(sub, "prog", "found", 0755);
-	ck_assert_int_eq(chdir(test_tmpdir()), 0); /* tmpdir/sub/prog does not exist */
+	ck_assert_int_eq(chdir(kit_tmpdir()), 0); /* tmpdir/sub/prog does not exist */
 	nf_cmd *cmd = newp_env("sub/prog", d2);
 	spawn_fails(cmd, ENOENT, NF_OP_EXEC);
 	nf_cmd_free(cmd);
@@ -387,7 +387,7 @@ START_TEST(path_default_list)
 	char *envp[] = { "A=1", NULL };
 	nf_cmd *cmd = NULL;
 	ck_assert_int_eq(nf_cmd_newp(&cmd, "sh", argv, envp), 0);
-	int st = spawn_wait(cmd);
+	int st = kit_spawn_wait(cmd);
 	ck_assert(WIFEXITED(st));
 	ck_assert_int_eq(WEXITSTATUS(st), 7);
 	nf_cmd_free(cmd);
@@ -455,7 +455,7 @@ END_TEST
 
 START_TEST(error_fchdir)
 {
-	char *file = tmp_file("plain", "", 0644);
+	char *file = kit_tmp_file("plain", "", 0644);
 	int fd = open(file, O_RDONLY | O_CLOEXEC);
 	ck_assert_int_ge(fd, 0);
 	nf_cmd *cmd = probe_cmd(NULL);
@@ -511,7 +511,7 @@ START_TEST(error_setpgid_foreign_group)
 	char what[64];
 	snprintf(what, sizeof what, "setpgid %d", (int)a.pid);
 	expect_format(&err, what);
-	assert_no_zombies();
+	kit_assert_no_zombies();
 	nf_cmd_free(cmd);
 	nf_cmd_free(leader);
 }
@@ -579,10 +579,10 @@ START_TEST(killed_before_exec_is_eintr)
 	pid_t h = fork();
 	ck_assert_int_ge(h, 0);
 	if (h == 0) {
-		pid_t c = await_child(parent, getpid(), 30);
+		pid_t c = kit_await_child(parent, getpid(), 30);
 		if (c <= 0)
 			_exit(2);
-		if (!await_syscall(c, SYS_openat, 30))
+		if (!kit_await_syscall(c, SYS_openat, 30))
 			_exit(3);
 		_exit(kill(c, SIGKILL) == 0 ? 0 : 4);
 	}
@@ -600,7 +600,7 @@ START_TEST(killed_before_exec_is_eintr)
 	ck_assert_int_eq(err.op, NF_OP_OPEN);
 	ck_assert_int_eq(p.pid, -1);
 	ck_assert_int_eq(p.pidfd, -1);
-	assert_no_zombies();
+	kit_assert_no_zombies();
 	ck_assert_int_eq(err.signal, SIGKILL);
 	ck_assert_int_eq(err.fd, 5);
 	ck_assert_str_eq(err.path, fifo);
@@ -670,7 +670,7 @@ START_TEST(fd_exhaustion)
 {
 	nf_cmd *cmd = NULL;
 	ck_assert_int_eq(nf_cmd_new(&cmd, probe_path(), (char *[]){ "probe", "exit", "0", NULL }, NULL), 0);
-	ck_assert_int_eq(spawn_wait(cmd), 0); /* compiled before the fds run out */
+	ck_assert_int_eq(kit_spawn_wait(cmd), 0); /* compiled before the fds run out */
 	struct rlimit old, low;
 	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
 	low = old;
@@ -689,10 +689,10 @@ START_TEST(fd_exhaustion)
 	ck_assert_int_eq(err.index, -1);
 	ck_assert_int_eq(p.pid, -1);
 	ck_assert_int_eq(p.pidfd, -1);
-	assert_no_zombies();
+	kit_assert_no_zombies();
 
 	ck_assert_int_eq(nf_cmd_flags(cmd, NF_NO_PIDFD), 0);
-	ck_assert_int_eq(spawn_wait(cmd), 0);
+	ck_assert_int_eq(kit_spawn_wait(cmd), 0);
 	while (n)
 		close(fds[--n]);
 	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
@@ -741,7 +741,7 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("exec");
-	TCase *tc = common_tcase("exec", 60);
+	TCase *tc = kit_tcase("exec", 60);
 	tcase_add_test(tc, exec_enoent);
 	tcase_add_test(tc, exec_eacces);
 	tcase_add_test(tc, exec_enoexec);
@@ -774,5 +774,5 @@ int main(void)
 	tcase_add_test(tc, fd_exhaustion);
 	tcase_add_test(tc, nproc_limit);
 	suite_add_tcase(s, tc);
-	return common_main(s);
+	return kit_main(s);
 }

@@ -2,7 +2,7 @@
  * instead of the cmd's path: a memfd holding a copy of the probe, an O_PATH
  * fd; scripts behave as the header documents (close-on-exec script fd:
  * ENOENT; without close-on-exec it runs); each failure is named. */
-#include "attr_util.h"
+#include "kit.h"
 
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -23,7 +23,7 @@ static int probe_memfd(unsigned flags)
 	ck_assert_int_ge(fd, 0);
 	int in = open(probe_path(), O_RDONLY | O_CLOEXEC);
 	ck_assert_int_ge(in, 0);
-	copy_fd(in, fd);
+	kit_copy_fd(in, fd);
 	close(in);
 	return fd;
 }
@@ -108,19 +108,19 @@ START_TEST(script_fd_with_cloexec_is_enoent)
 	int fd = script_memfd(MFD_CLOEXEC, "#!/bin/sh\necho should not run\n");
 	char msg[128];
 	snprintf(msg, sizeof msg, "execveat fd %d: No such file or directory", fd);
-	expect_spawn_error(fd_cmd(fd, "script", NULL), ENOENT, NF_OP_EXEC, msg);
+	kit_expect_spawn_error(fd_cmd(fd, "script", NULL), ENOENT, NF_OP_EXEC, msg);
 	close(fd);
 }
 END_TEST
 
 START_TEST(not_executable_is_eacces)
 {
-	char *path = tmp_file("plain", "#!/bin/sh\necho no\n", 0644);
+	char *path = kit_tmp_file("plain", "#!/bin/sh\necho no\n", 0644);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	ck_assert_int_ge(fd, 0);
 	char msg[128];
 	snprintf(msg, sizeof msg, "execveat fd %d: Permission denied", fd);
-	expect_spawn_error(fd_cmd(fd, "plain", NULL), EACCES, NF_OP_EXEC, msg);
+	kit_expect_spawn_error(fd_cmd(fd, "plain", NULL), EACCES, NF_OP_EXEC, msg);
 	close(fd);
 	free(path);
 }
@@ -131,7 +131,7 @@ START_TEST(no_header_is_enoexec)
 	int fd = script_memfd(MFD_CLOEXEC, "echo no interpreter line\n");
 	char msg[128];
 	snprintf(msg, sizeof msg, "execveat fd %d: Exec format error", fd);
-	expect_spawn_error(fd_cmd(fd, "noheader", NULL), ENOEXEC, NF_OP_EXEC, msg);
+	kit_expect_spawn_error(fd_cmd(fd, "noheader", NULL), ENOEXEC, NF_OP_EXEC, msg);
 	close(fd);
 }
 END_TEST
@@ -141,7 +141,7 @@ START_TEST(fd_not_open_at_spawn_is_ebadf)
 	ck_assert_int_eq(fcntl(150, F_GETFD), -1);
 	nf_cmd *cmd = fd_cmd(150, "x", NULL);
 	ck_assert_int_eq(nf_cmd_exec_fd(cmd, -1), EBADF);
-	expect_spawn_error(cmd, EBADF, NF_OP_EXEC, "execveat fd 150: Bad file descriptor");
+	kit_expect_spawn_error(cmd, EBADF, NF_OP_EXEC, "execveat fd 150: Bad file descriptor");
 }
 END_TEST
 
@@ -166,7 +166,7 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("exec_fd");
-	TCase *tc = common_tcase("exec_fd", 60);
+	TCase *tc = kit_tcase("exec_fd", 60);
 	tcase_add_test(tc, memfd_copy_of_probe_runs);
 	tcase_add_test(tc, fd_without_cloexec_stays_open);
 	tcase_add_test(tc, o_path_fd_runs);
@@ -177,5 +177,5 @@ int main(void)
 	tcase_add_test(tc, fd_not_open_at_spawn_is_ebadf);
 	tcase_add_test(tc, action_can_place_the_exec_fd);
 	suite_add_tcase(s, tc);
-	return common_main(s);
+	return kit_main(s);
 }

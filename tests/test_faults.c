@@ -4,7 +4,7 @@
  *
  * Each test runs in its own forked process (Check's fork mode), so seccomp
  * filters, lowered rlimits and dropped credentials die with the test. */
-#include "hard_common.h"
+#include "kit.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -49,7 +49,7 @@ static void open_noise_fds(void)
 	}
 	ck_assert_int_eq(dup2(fd, 1000), 1000);
 	close(fd);
-	install_counting_handler(SIGUSR1, 0);
+	kit_install_counting_handler(SIGUSR1, 0);
 	signal(SIGUSR2, SIG_IGN);
 }
 
@@ -71,10 +71,10 @@ static char *rich_state(void)
 	ck_assert_msg(n == 5 && fds[0] == 0 && fds[1] == 1 && fds[2] == 2 && fds[3] == 5 && fds[4] == 301,
 	              "child fds: %d of them, expected exactly 0 1 2 5 301", n);
 	ck_assert_uint_eq(probe_hex(&r, "sigcaught"), 0);
-	ck_assert(probe_hex(&r, "sigign") & SIGBIT(SIGUSR2));
+	ck_assert(probe_hex(&r, "sigign") & KIT_SIGBIT(SIGUSR2));
 	ck_assert_str_eq(probe_get(&r, "cwd"), "/");
 	ck_assert_str_eq(probe_get(&r, "umask"), "027");
-	char *s = report_state(&r);
+	char *s = kit_report_state(&r);
 	probe_report_free(&r);
 	return s;
 }
@@ -93,26 +93,26 @@ static void same_state_under(void (*deny)(void))
 		free(slow);
 	}
 	free(fast);
-	ck_assert_int_eq(atomic_load(&handler_in_child), 0);
+	ck_assert_int_eq(atomic_load(&kit_handler_in_child), 0);
 	close_noise_fds();
 }
 
-static void deny_clone3_enosys(void) { deny_clone3_with(ENOSYS); }
-static void deny_clone3_eperm(void) { deny_clone3_with(EPERM); }
-static void deny_close_range_enosys(void) { deny_close_range(ENOSYS); }
-static void deny_close_range_eperm(void) { deny_close_range(EPERM); }
+static void deny_clone3_enosys(void) { kit_deny_clone3(ENOSYS); }
+static void deny_clone3_eperm(void) { kit_deny_clone3(EPERM); }
+static void deny_close_range_enosys(void) { kit_deny_close_range(ENOSYS); }
+static void deny_close_range_eperm(void) { kit_deny_close_range(EPERM); }
 static void deny_everything(void)
 {
-	deny_clone3_with(EPERM);
-	deny_pidfd();
-	deny_proc_fd_walk();
+	kit_deny_clone3(EPERM);
+	kit_deny_pidfd();
+	kit_deny_proc_fd_walk();
 }
 
 START_TEST(clone3_enosys_same_state) { same_state_under(deny_clone3_enosys); }
 END_TEST
 START_TEST(clone3_eperm_same_state) { same_state_under(deny_clone3_eperm); }
 END_TEST
-START_TEST(no_pidfd_same_state) { same_state_under(deny_pidfd); }
+START_TEST(no_pidfd_same_state) { same_state_under(kit_deny_pidfd); }
 END_TEST
 START_TEST(close_range_enosys_same_state) { same_state_under(deny_close_range_enosys); }
 END_TEST
@@ -127,7 +127,7 @@ START_TEST(no_proc_same_state)
 	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
 	rl.rlim_cur = 4096;
 	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
-	same_state_under(deny_proc_fd_walk);
+	same_state_under(kit_deny_proc_fd_walk);
 }
 END_TEST
 
@@ -144,7 +144,7 @@ END_TEST
 /* Without a pidfd the handle still waits, times out and kills by pid. */
 START_TEST(no_pidfd_handle_works)
 {
-	deny_pidfd();
+	kit_deny_pidfd();
 	nf_cmd *cmd = probe_cmd("sleep", "100000");
 	nf_proc p;
 	ck_assert_int_eq(nf_spawn(cmd, &p, NULL), 0);
@@ -158,7 +158,7 @@ START_TEST(no_pidfd_handle_works)
 	nf_proc_release(&p);
 	nf_cmd_free(cmd);
 	nf_cmd *ex = probe_cmd("exit", "42");
-	ck_assert_int_eq(spawn_wait(ex), 42 << 8);
+	ck_assert_int_eq(kit_spawn_wait(ex), 42 << 8);
 	nf_cmd_free(ex);
 }
 END_TEST
@@ -180,21 +180,21 @@ static void expect_clone_failure(const nf_cmd *cmd, int e)
 	ck_assert_int_eq(err.signal, 0);
 	ck_assert_int_eq(p.pid, -1);
 	ck_assert_int_eq(p.pidfd, -1);
-	assert_no_zombies();
+	kit_assert_no_zombies();
 }
 
 /* The same failure many times must not cost anything that stays. */
 static void expect_failure_is_free(const nf_cmd *cmd, int e)
 {
 	expect_clone_failure(cmd, e); /* warm whatever is lazily set up */
-	long heap = heap_in_use(), maps = mapping_count();
+	long heap = kit_heap_in_use(), maps = kit_mapping_count();
 	for (int i = 0; i < 200; i++)
 		expect_clone_failure(cmd, e);
 	/* ASan's allocator maps as it goes: there, LSan checks the heap and
 	 * the mapping count says nothing. */
 	if (heap >= 0) {
-		ck_assert_int_eq(heap_in_use(), heap);
-		ck_assert_int_eq(mapping_count(), maps);
+		ck_assert_int_eq(kit_heap_in_use(), heap);
+		ck_assert_int_eq(kit_mapping_count(), maps);
 	}
 }
 
@@ -208,12 +208,12 @@ static void nproc_eagain(bool legacy)
 	ck_assert_int_eq(setrlimit(RLIMIT_NPROC, &rl), 0);
 	nf_cmd *cmd = probe_cmd("exit", "7");
 	if (legacy)
-		deny_clone3_with(ENOSYS);
-	drop_to_nobody();
+		kit_deny_clone3(ENOSYS);
+	kit_become_nobody();
 	expect_failure_is_free(cmd, EAGAIN);
 	rl.rlim_cur = rl.rlim_max;
 	ck_assert_int_eq(setrlimit(RLIMIT_NPROC, &rl), 0);
-	ck_assert_int_eq(spawn_wait(cmd), 7 << 8);
+	ck_assert_int_eq(kit_spawn_wait(cmd), 7 << 8);
 	nf_cmd_free(cmd);
 }
 
@@ -231,13 +231,13 @@ static void no_free_fd(bool legacy)
 	nf_cmd *nopidfd = probe_cmd("exit", "4");
 	ck_assert_int_eq(nf_cmd_flags(nopidfd, NF_NO_PIDFD), 0);
 	if (legacy)
-		deny_clone3_with(ENOSYS);
+		kit_deny_clone3(ENOSYS);
 	struct rlimit old, rl;
 	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
 	rl = (struct rlimit){64, old.rlim_max};
 	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
-	mapping_fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC); /* no fd left later */
-	ck_assert_int_ge(mapping_fd, 0);
+	kit_mapping_fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC); /* no fd left later */
+	ck_assert_int_ge(kit_mapping_fd, 0);
 	int fillers[64], n = 0, fd;
 	while ((fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
 		fillers[n++] = fd;
@@ -251,10 +251,10 @@ static void no_free_fd(bool legacy)
 	ck_assert_int_eq(st, 4 << 8);
 	while (n > 0)
 		close(fillers[--n]);
-	close(mapping_fd);
-	mapping_fd = -1;
+	close(kit_mapping_fd);
+	kit_mapping_fd = -1;
 	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
-	ck_assert_int_eq(spawn_wait(cmd), 3 << 8);
+	ck_assert_int_eq(kit_spawn_wait(cmd), 3 << 8);
 	nf_cmd_free(cmd);
 	nf_cmd_free(nopidfd);
 }
@@ -277,11 +277,11 @@ static void co_no_fd(void *arg)
 	memset(&err, 0, sizeof err);
 	co_fail_rc = nf_spawn(cmd, &p, &err);
 	co_fail_op = err.op;
-	long heap = heap_in_use();
+	long heap = kit_heap_in_use();
 	for (int i = 0; i < 200; i++)
 		if (nf_spawn(cmd, &p, NULL) != EMFILE)
 			co_fail_rc = -2;
-	co_fail_heap_grew = heap >= 0 && heap_in_use() != heap;
+	co_fail_heap_grew = heap >= 0 && kit_heap_in_use() != heap;
 	while (n > 0)
 		close(fillers[--n]);
 	int st = -1;
@@ -344,7 +344,7 @@ START_TEST(stack_pool_enomem_rlimit_as)
 	ck_assert_int_eq(setrlimit(RLIMIT_AS, &rl), 0);
 	expect_failure_is_free(cmd, ENOMEM);
 	ck_assert_int_eq(setrlimit(RLIMIT_AS, &old), 0);
-	ck_assert_int_eq(spawn_wait(cmd), 9 << 8);
+	ck_assert_int_eq(kit_spawn_wait(cmd), 9 << 8);
 	nf_cmd_free(cmd);
 }
 END_TEST
@@ -356,8 +356,8 @@ START_TEST(stack_pool_enomem_mmap)
 {
 	nf_cmd *cmd = probe_cmd("exit", "9");
 	free(malloc(64 * 1024));
-	struct deny_rule r[] = {{SYS_mmap, 3, 0xffffffffu, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, ENOMEM}};
-	deny_syscalls(r, 1);
+	struct kit_deny_rule r[] = {{SYS_mmap, 3, 0xffffffffu, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, ENOMEM}};
+	kit_deny(r, 1);
 	expect_failure_is_free(cmd, ENOMEM);
 	nf_cmd_free(cmd);
 }
@@ -370,9 +370,9 @@ END_TEST
 static void *killer(void *arg)
 {
 	pid_t *pid = arg;
-	*pid = await_child(getpid(), 0, 10);
+	*pid = kit_await_child(getpid(), 0, 10);
 	if (*pid > 0) {
-		await_syscall(*pid, SYS_openat, 10);
+		kit_await_syscall(*pid, SYS_openat, 10);
 		kill(*pid, SIGKILL);
 	}
 	return NULL;
@@ -384,17 +384,17 @@ static void *killer(void *arg)
 static void killed_in_open(bool legacy)
 {
 	if (legacy)
-		deny_clone3_with(ENOSYS);
+		kit_deny_clone3(ENOSYS);
 	char *fifo = NULL;
-	ck_assert_int_ge(asprintf(&fifo, "%s/fifo", test_tmpdir()), 0);
+	ck_assert_int_ge(asprintf(&fifo, "%s/fifo", kit_tmpdir()), 0);
 	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
 	nf_cmd *cmd = probe_cmd(NULL);
 	ck_assert_int_eq(nf_cmd_open(cmd, 0, fifo, O_RDONLY, 0), 0);
 	long heap = -1, maps = 0;
 	for (int i = 0; i < 10; i++) {
 		if (i == 2) { /* after the pool and the plan are warm */
-			heap = heap_in_use();
-			maps = mapping_count();
+			heap = kit_heap_in_use();
+			maps = kit_mapping_count();
 		}
 		pthread_t t;
 		pid_t victim = -1;
@@ -415,11 +415,11 @@ static void killed_in_open(bool legacy)
 		ck_assert_int_eq(p.pid, -1);
 		ck_assert_int_eq(p.pidfd, -1);
 		ck_assert(kill(victim, 0) == -1 && errno == ESRCH); /* reaped */
-		assert_no_zombies();
+		kit_assert_no_zombies();
 	}
 	if (heap >= 0) {
-		ck_assert_int_eq(heap_in_use(), heap);
-		ck_assert_int_eq(mapping_count(), maps);
+		ck_assert_int_eq(kit_heap_in_use(), heap);
+		ck_assert_int_eq(kit_mapping_count(), maps);
 	}
 	nf_cmd_free(cmd);
 	unlink(fifo);
@@ -469,8 +469,8 @@ static void alloc_handler(int sig)
 {
 	(void)sig;
 	int saved = errno;
-	count_handler_run();
-	size_t n = 1 + (size_t)(atomic_load(&handler_runs) * 7919 % 8192);
+	kit_count_handler_run();
+	size_t n = 1 + (size_t)(atomic_load(&kit_handler_runs) * 7919 % 8192);
 	char *p = malloc(n);
 	if (p) {
 		memset(p, 0xa5, n);
@@ -486,17 +486,17 @@ static void alloc_handler(int sig)
 START_TEST(handler_that_allocates)
 {
 	make_exit_cmds();
-	handler_owner = getpid();
+	kit_handler_owner = getpid();
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = alloc_handler; /* no SA_RESTART: waits see EINTR */
 	ck_assert_int_eq(sigaction(SIGALRM, &sa, NULL), 0);
 	start_timer(200);
 	for (int i = 0; i < HANDLER_SPAWNS; i++)
-		ck_assert_int_eq(spawn_wait(exit_cmds[i % 8]), (i % 8) << 8);
+		ck_assert_int_eq(kit_spawn_wait(exit_cmds[i % 8]), (i % 8) << 8);
 	stop_timer();
-	ck_assert_int_gt(atomic_load(&handler_runs), 0);
-	ck_assert_int_eq(atomic_load(&handler_in_child), 0);
+	ck_assert_int_gt(atomic_load(&kit_handler_runs), 0);
+	ck_assert_int_eq(atomic_load(&kit_handler_in_child), 0);
 	free_exit_cmds();
 }
 END_TEST
@@ -507,7 +507,7 @@ static volatile sig_atomic_t jump_armed;
 static void jump_handler(int sig)
 {
 	(void)sig;
-	count_handler_run();
+	kit_count_handler_run();
 	if (jump_armed) {
 		jump_armed = 0;
 		siglongjmp(jump_env, 1);
@@ -533,9 +533,9 @@ START_TEST(handler_that_longjmps)
 		ck_assert_int_eq(st, i << 8);
 		nf_proc_release(&p);
 	}
-	struct fd_snapshot before;
-	fd_snapshot(&before);
-	handler_owner = getpid();
+	struct kit_fd_snapshot before;
+	kit_fd_snapshot(&before);
+	kit_handler_owner = getpid();
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = jump_handler;
@@ -559,12 +559,12 @@ START_TEST(handler_that_longjmps)
 		done++;
 	}
 	stop_timer();
-	ck_assert_int_eq(atomic_load(&handler_in_child), 0);
+	ck_assert_int_eq(atomic_load(&kit_handler_in_child), 0);
 	ck_assert_int_gt(done, 0);
 	ck_assert_int_gt(jumps, 0); /* else nothing was abandoned: no test */
 	/* What the abandoned spawns left: only pidfds and children. */
-	struct fd_snapshot after;
-	fd_snapshot(&after);
+	struct kit_fd_snapshot after;
+	kit_fd_snapshot(&after);
 	int stray = 0;
 	for (int i = 0; i < after.n; i++) {
 		int fd = after.fds[i], known = 0;
@@ -591,7 +591,7 @@ START_TEST(handler_that_longjmps)
 	ck_assert_int_le(reaped, jumps);
 	/* Still sound: the pool, the plans and the fallbacks. */
 	for (int i = 0; i < 50; i++)
-		ck_assert_int_eq(spawn_wait(exit_cmds[i % 8]), (i % 8) << 8);
+		ck_assert_int_eq(kit_spawn_wait(exit_cmds[i % 8]), (i % 8) << 8);
 	free_exit_cmds();
 }
 END_TEST
@@ -603,7 +603,7 @@ static void spawn_handler(int sig)
 {
 	(void)sig;
 	int saved = errno;
-	count_handler_run();
+	kit_count_handler_run();
 	nf_proc p;
 	int st = -1;
 	if (nf_spawn(nested_cmd, &p, NULL) == 0 && nf_proc_wait(&p, &st, -1) == 0 && st == (5 << 8))
@@ -640,8 +640,8 @@ START_TEST(handler_that_spawns)
 {
 	make_exit_cmds();
 	nested_cmd = probe_cmd("exit", "5");
-	ck_assert_int_eq(spawn_wait(nested_cmd), 5 << 8); /* compile its plan now */
-	handler_owner = getpid();
+	ck_assert_int_eq(kit_spawn_wait(nested_cmd), 5 << 8); /* compile its plan now */
+	kit_handler_owner = getpid();
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = spawn_handler;
@@ -649,13 +649,13 @@ START_TEST(handler_that_spawns)
 	pthread_t self = pthread_self(), t;
 	ck_assert_int_eq(pthread_create(&t, NULL, sender, &self), 0);
 	for (int i = 0; i < HANDLER_SPAWNS; i++)
-		ck_assert_int_eq(spawn_wait(exit_cmds[i % 8]), (i % 8) << 8);
+		ck_assert_int_eq(kit_spawn_wait(exit_cmds[i % 8]), (i % 8) << 8);
 	atomic_store(&sender_stop, 1);
 	pthread_join(t, NULL);
 	signal(SIGUSR1, SIG_IGN);
 	ck_assert_int_gt(atomic_load(&nested_ok), 0);
 	ck_assert_int_eq(atomic_load(&nested_bad), 0);
-	ck_assert_int_eq(atomic_load(&handler_in_child), 0);
+	ck_assert_int_eq(atomic_load(&kit_handler_in_child), 0);
 	nf_cmd_free(nested_cmd);
 	free_exit_cmds();
 }
@@ -664,7 +664,7 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("faults");
-	TCase *tc = common_tcase("fallbacks", 60);
+	TCase *tc = kit_tcase("fallbacks", 60);
 	tcase_add_test(tc, clone3_enosys_same_state);
 	tcase_add_test(tc, clone3_eperm_same_state);
 	tcase_add_test(tc, no_pidfd_same_state);
@@ -675,14 +675,14 @@ int main(void)
 	tcase_add_test(tc, no_pidfd_handle_works);
 	suite_add_tcase(s, tc);
 
-	tc = common_tcase("resources", 60);
+	tc = kit_tcase("resources", 60);
 	tcase_add_test(tc, nproc_limit_is_eagain);
 	tcase_add_test(tc, nproc_limit_is_eagain_legacy);
 	tcase_add_test(tc, no_free_fd_is_emfile);
 	tcase_add_test(tc, no_free_fd_is_emfile_legacy);
 	/* Under ASan (shadow of terabytes) RLIMIT_AS cannot be set near the
 	 * real size: not registered there; stack_pool_enomem_mmap covers it. */
-	if (heap_in_use() >= 0)
+	if (kit_heap_in_use() >= 0)
 		tcase_add_test(tc, stack_pool_enomem_rlimit_as);
 	tcase_add_test(tc, stack_pool_enomem_mmap);
 	tcase_add_test(tc, killed_before_exec);
@@ -690,14 +690,14 @@ int main(void)
 	suite_add_tcase(s, tc);
 
 	/* Apart: the runtime cannot start under TSan (tests/run-hardening). */
-	tc = common_tcase("coroutine", 60);
+	tc = kit_tcase("coroutine", 60);
 	tcase_add_test(tc, no_free_fd_in_coroutine_is_emfile);
 	suite_add_tcase(s, tc);
 
-	tc = common_tcase("handlers", 120);
+	tc = kit_tcase("handlers", 120);
 	tcase_add_test(tc, handler_that_allocates);
 	tcase_add_test(tc, handler_that_longjmps);
 	tcase_add_test(tc, handler_that_spawns);
 	suite_add_tcase(s, tc);
-	return common_main(s);
+	return kit_main(s);
 }

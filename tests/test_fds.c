@@ -1,7 +1,7 @@
 /* The fd policy: by default the child gets exactly 0-2, the action targets
  * and the kept fds; nf_cmd_inherit_all_fds gives POSIX inheritance. The
  * child's whole fd table is compared, not single fds. */
-#include "common.h"
+#include "kit.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -190,8 +190,8 @@ START_TEST(inherit_all_fds_is_posix)
 	base_set(&want);
 	/* Every inheritable fd the parent has now: the report pipe probe_run
 	 * makes is close-on-exec and does not count. */
-	struct fd_snapshot now;
-	fd_snapshot(&now);
+	struct kit_fd_snapshot now;
+	kit_fd_snapshot(&now);
 	for (int i = 0; i < now.n; i++) {
 		int fl = fcntl(now.fds[i], F_GETFD);
 		if (fl >= 0 && !(fl & FD_CLOEXEC))
@@ -265,7 +265,7 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("fds");
-	TCase *tc = common_tcase("fds", 30);
+	TCase *tc = kit_tcase("fds", 30);
 	tcase_add_test(tc, default_gets_only_stdio_and_targets);
 	tcase_add_test(tc, keep_fd_passes_fd_and_clears_cloexec);
 	tcase_add_test(tc, keep_highest_fd);
@@ -274,5 +274,5 @@ int main(void)
 	tcase_add_test(tc, pidfd_not_inherited);
 	tcase_add_test(tc, keep_fd_then_action_on_it);
 	suite_add_tcase(s, tc);
-	return common_main(s);
+	return kit_main(s);
 }

@@ -1,7 +1,7 @@
 /* nf_cmd_ioprio, the op added by following the recipe in nofork/ops.h: the
  * child's I/O priority as the probe reads it back, the setter's validation,
  * and the failing step's message. */
-#include "hard_common.h"
+#include "kit.h"
 
 #include <errno.h>
 #include <string.h>
@@ -37,7 +37,8 @@ END_TEST
  * step fails, and the message names it. */
 START_TEST(ioprio_failure_names_the_step)
 {
-	drop_to_nobody();
+	kit_public_probe();
+	kit_become_nobody();
 	nf_cmd *cmd = probe_cmd(NULL);
 	ck_assert_int_eq(nf_cmd_ioprio(cmd, PRIO(1, 0)), 0);
 	probe_report r;
@@ -54,10 +55,10 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("ioprio");
-	TCase *tc = common_tcase("ioprio", 30);
+	TCase *tc = kit_tcase("ioprio", 30);
 	tcase_add_loop_test(tc, ioprio_reaches_the_child, 0, 4);
 	tcase_add_test(tc, ioprio_setter_refuses_what_the_kernel_would);
 	tcase_add_test(tc, ioprio_failure_names_the_step);
 	suite_add_tcase(s, tc);
-	return common_main(s);
+	return kit_main(s);
 }

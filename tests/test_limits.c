@@ -2,7 +2,7 @@
  * policy/priority, parent-death signal (with its race check) and
  * no_new_privs, as the probe sees them; each failure named in the error
  * record. */
-#include "attr_util.h"
+#include "kit.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -22,7 +22,7 @@ START_TEST(umask_seen_by_child_and_applies_before_actions)
 {
 	mode_t mine = umask(022);
 	char *path = NULL;
-	ck_assert_int_ge(asprintf(&path, "%s/created", test_tmpdir()), 0);
+	ck_assert_int_ge(asprintf(&path, "%s/created", kit_tmpdir()), 0);
 	nf_cmd *cmd = probe_cmd(NULL);
 	ck_assert_int_eq(nf_cmd_umask(cmd, 0027), 0);
 	/* Created by a file action: the child's umask is already in force. */
@@ -104,7 +104,7 @@ START_TEST(rlimit_refused_names_op)
 	nf_cmd *cmd = probe_cmd(NULL);
 	struct rlimit huge = { 64, (rlim_t)1 << 40 };
 	ck_assert_int_eq(nf_cmd_rlimit(cmd, RLIMIT_NOFILE, &huge), 0);
-	expect_spawn_error(cmd, EPERM, NF_OP_RLIMIT, "setrlimit NOFILE: Operation not permitted");
+	kit_expect_spawn_error(cmd, EPERM, NF_OP_RLIMIT, "setrlimit NOFILE: Operation not permitted");
 }
 END_TEST
 
@@ -142,10 +142,11 @@ END_TEST
 
 START_TEST(nice_refused_unprivileged_names_op)
 {
-	become_nobody();
+	kit_public_probe();
+	kit_become_nobody();
 	nf_cmd *cmd = probe_cmd(NULL);
 	ck_assert_int_eq(nf_cmd_nice(cmd, -5), 0);
-	expect_spawn_error(cmd, EACCES, NF_OP_NICE, "setpriority -5: Permission denied");
+	kit_expect_spawn_error(cmd, EACCES, NF_OP_NICE, "setpriority -5: Permission denied");
 }
 END_TEST
 
@@ -210,19 +211,20 @@ START_TEST(sched_bad_priority_names_op)
 {
 	nf_cmd *cmd = probe_cmd(NULL);
 	ck_assert_int_eq(nf_cmd_sched(cmd, SCHED_FIFO, 200), 0);
-	expect_spawn_error(cmd, EINVAL, NF_OP_SCHED, "sched_setscheduler policy 1: Invalid argument");
+	kit_expect_spawn_error(cmd, EINVAL, NF_OP_SCHED, "sched_setscheduler policy 1: Invalid argument");
 	cmd = probe_cmd(NULL); /* non-real-time policies take priority 0 only */
 	ck_assert_int_eq(nf_cmd_sched(cmd, SCHED_BATCH, 5), 0);
-	expect_spawn_error(cmd, EINVAL, NF_OP_SCHED, "sched_setscheduler policy 3: Invalid argument");
+	kit_expect_spawn_error(cmd, EINVAL, NF_OP_SCHED, "sched_setscheduler policy 3: Invalid argument");
 }
 END_TEST
 
 START_TEST(sched_fifo_refused_unprivileged_names_op)
 {
-	become_nobody();
+	kit_public_probe();
+	kit_become_nobody();
 	nf_cmd *cmd = probe_cmd(NULL);
 	ck_assert_int_eq(nf_cmd_sched(cmd, SCHED_FIFO, 1), 0);
-	expect_spawn_error(cmd, EPERM, NF_OP_SCHED, "sched_setscheduler policy 1: Operation not permitted");
+	kit_expect_spawn_error(cmd, EPERM, NF_OP_SCHED, "sched_setscheduler policy 1: Operation not permitted");
 }
 END_TEST
 
@@ -255,7 +257,7 @@ END_TEST
  * (commit_creds), so it must be set after the ids are dropped. */
 START_TEST(pdeathsig_survives_dropping_ids)
 {
-	public_probe();
+	kit_public_probe();
 	nf_cmd *cmd = probe_cmd(NULL);
 	ck_assert_int_eq(nf_cmd_pdeathsig(cmd, SIGUSR2), 0);
 	ck_assert_int_eq(nf_cmd_setgid(cmd, 65534), 0);
@@ -314,9 +316,9 @@ END_TEST
 static int orphan_status(int pdeathsig)
 {
 	char *fifo = NULL;
-	ck_assert_int_ge(asprintf(&fifo, "%s/cgroup.procs", test_tmpdir()), 0);
+	ck_assert_int_ge(asprintf(&fifo, "%s/cgroup.procs", kit_tmpdir()), 0);
 	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
-	int dirfd = open(test_tmpdir(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int dirfd = open(kit_tmpdir(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	ck_assert_int_ge(dirfd, 0);
 
 	pid_t mid = fork();
@@ -333,11 +335,11 @@ static int orphan_status(int pdeathsig)
 	/* Its pid, as no helper process of ours can tell us while stuck in
 	 * nf_spawn: the one child of the spawner. */
 	pid_t child = 0;
-	for (double end = now_s() + 15; !find_procs(mid, -1, &child, 1) && now_s() < end;)
+	for (double end = kit_now_s() + 15; !kit_find_procs(mid, -1, &child, 1) && kit_now_s() < end;)
 		usleep(1000);
 	ck_assert_msg(child > 0, "the spawned child never appeared");
 	ck_assert_int_eq(kill(mid, SIGKILL), 0);
-	int st = wait_status(mid);
+	int st = kit_wait_status(mid);
 	ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "spawner ended 0x%x", st);
 
 	int fd = open(fifo, O_RDONLY | O_CLOEXEC); /* releases the child */
@@ -348,7 +350,7 @@ static int orphan_status(int pdeathsig)
 	close(fd);
 	ck_assert_int_eq(unlink(fifo), 0);
 	free(fifo);
-	return wait_status(child);
+	return kit_wait_status(child);
 }
 
 START_TEST(pdeathsig_parent_already_dead_child_exits)
@@ -393,10 +395,10 @@ END_TEST
  * no_new_privs it runs with euid 0; with it, exec grants nothing. */
 START_TEST(no_new_privs_blocks_setuid_binary)
 {
-	public_probe(); /* lets uid 65534 into the directory */
+	kit_public_probe(); /* lets uid 65534 into the directory */
 	char *suid = NULL;
-	ck_assert_int_ge(asprintf(&suid, "%s/probe-suid", test_tmpdir()), 0);
-	copy_probe(suid, 04755);
+	ck_assert_int_ge(asprintf(&suid, "%s/probe-suid", kit_tmpdir()), 0);
+	kit_copy_probe(suid, 04755);
 	const char *argv[] = { suid, NULL };
 	probe_report r;
 	for (int nnp = 0; nnp <= 1; nnp++) {
@@ -442,7 +444,7 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("limits");
-	TCase *tc = common_tcase("limits", 60);
+	TCase *tc = kit_tcase("limits", 60);
 	const char *denied = getenv("NF_TEST_CLONE3");
 	tcase_add_test(tc, umask_seen_by_child_and_applies_before_actions);
 	tcase_add_test(tc, umask_input_check);
@@ -475,5 +477,5 @@ int main(void)
 		tcase_add_test(tc, no_new_privs_blocks_setuid_binary);
 	}
 	suite_add_tcase(s, tc);
-	return common_main(s);
+	return kit_main(s);
 }

@@ -9,7 +9,7 @@
  *   foreground after every job (read from /proc/<shell>/stat, tpgid).
  * Every read has a deadline; nothing sleeps to synchronise except bounded
  * polls of /proc for a state the test is waiting for. */
-#include "attr_util.h"
+#include "kit.h"
 
 #include <poll.h>
 #include <stdlib.h>
@@ -26,7 +26,7 @@ static nf_cmd *minish_cmd(void)
 	char *argv[] = { "minish", NULL };
 	nf_cmd *cmd = NULL;
 	ck_assert_int_eq(nf_cmd_new(&cmd, MINISH_PATH, argv, NULL), 0);
-	ck_assert_int_eq(nf_cmd_chdir(cmd, test_tmpdir()), 0);
+	ck_assert_int_eq(nf_cmd_chdir(cmd, kit_tmpdir()), 0);
 	return cmd;
 }
 
@@ -69,10 +69,10 @@ static char *run_script(const char *script)
 	size_t cap = 65536, n = 0;
 	char *buf = malloc(cap);
 	ck_assert_ptr_nonnull(buf);
-	double end = now_s() + DEADLINE_S;
+	double end = kit_now_s() + DEADLINE_S;
 	for (;;) {
 		struct pollfd pfd = { out[0], POLLIN, 0 };
-		int left = (int)((end - now_s()) * 1000);
+		int left = (int)((end - kit_now_s()) * 1000);
 		if (left <= 0 || poll(&pfd, 1, left) <= 0)
 			break;
 		ssize_t r = read(out[0], buf + n, cap - n - 1);
@@ -195,12 +195,12 @@ static void send_str(struct shell *sh, const char *s)
  * sh->out) and drop it and the pattern from the buffer. */
 static const char *expect(struct shell *sh, const char *pat)
 {
-	double end = now_s() + DEADLINE_S;
+	double end = kit_now_s() + DEADLINE_S;
 	char *hit;
 	sh->buf[sh->len] = '\0';
 	while (!(hit = strstr(sh->buf, pat))) {
 		struct pollfd pfd = { sh->master, POLLIN, 0 };
-		int left = (int)((end - now_s()) * 1000);
+		int left = (int)((end - kit_now_s()) * 1000);
 		ck_assert_msg(left > 0 && poll(&pfd, 1, left) > 0, "timed out waiting for '%s'; got:\n%s", pat, sh->buf);
 		ssize_t r = read(sh->master, sh->buf + sh->len, sizeof sh->buf - sh->len - 1);
 		ck_assert_msg(r > 0, "terminal closed waiting for '%s'; got:\n%s", pat, sh->buf);
@@ -224,8 +224,8 @@ static const char *run(struct shell *sh, const char *line)
 
 static int tpgid_of(pid_t pid)
 {
-	struct pstat ps;
-	ck_assert(read_pstat(pid, &ps));
+	struct kit_pstat ps;
+	ck_assert(kit_read_pstat(pid, &ps));
 	return ps.tpgid;
 }
 
@@ -233,9 +233,9 @@ static int tpgid_of(pid_t pid)
 static int wait_foreground_change(struct shell *sh, int not)
 {
 	int t;
-	double end = now_s() + DEADLINE_S;
+	double end = kit_now_s() + DEADLINE_S;
 	while ((t = tpgid_of(sh->proc.pid)) == not) {
-		ck_assert_msg(now_s() < end, "the terminal never left group %d", not);
+		ck_assert_msg(kit_now_s() < end, "the terminal never left group %d", not);
 		usleep(1000);
 	}
 	return t;
@@ -244,10 +244,10 @@ static int wait_foreground_change(struct shell *sh, int not)
 /* Poll until pid is in `state` ('T' stopped, 'S'/'R' running). */
 static void wait_state(pid_t pid, const char *states)
 {
-	struct pstat ps = { 0 };
-	double end = now_s() + DEADLINE_S;
-	while (!read_pstat(pid, &ps) || !strchr(states, ps.state)) {
-		ck_assert_msg(now_s() < end, "process %d stays in state '%c', want one of %s", (int)pid, ps.state, states);
+	struct kit_pstat ps = { 0 };
+	double end = kit_now_s() + DEADLINE_S;
+	while (!kit_read_pstat(pid, &ps) || !strchr(states, ps.state)) {
+		ck_assert_msg(kit_now_s() < end, "process %d stays in state '%c', want one of %s", (int)pid, ps.state, states);
 		usleep(1000);
 	}
 }
@@ -303,8 +303,8 @@ START_TEST(ctrl_z_jobs_bg_fg)
 	expect(&sh, "$ ");
 	send_str(&sh, "sleep 100\n");
 	int job = wait_foreground_change(&sh, sh.proc.pid);
-	struct pstat ps;
-	ck_assert(read_pstat(job, &ps));
+	struct kit_pstat ps;
+	ck_assert(kit_read_pstat(job, &ps));
 	ck_assert_int_eq(ps.pgid, job); /* the job leads its own group */
 	ck_assert_int_eq(ps.sid, sh.proc.pid);
 
@@ -345,10 +345,10 @@ START_TEST(pipelines_are_groups_and_die_with_shell)
 	ck_assert_msg(sscanf(out, "[%d] %d", &id, &bg) == 2, "got '%s'", out);
 	ck_assert_int_eq(id, 1);
 	pid_t m[8];
-	ck_assert_int_eq(find_procs(-1, bg, m, 8), 2);
+	ck_assert_int_eq(kit_find_procs(-1, bg, m, 8), 2);
 	for (int i = 0; i < 2; i++) {
-		struct pstat ps;
-		ck_assert(read_pstat(m[i], &ps));
+		struct kit_pstat ps;
+		ck_assert(kit_read_pstat(m[i], &ps));
 		ck_assert_int_eq(ps.sid, sh.proc.pid);
 	}
 	assert_shell_foreground(&sh);
@@ -358,14 +358,14 @@ START_TEST(pipelines_are_groups_and_die_with_shell)
 	ck_assert_int_ne(fg, bg);
 	/* The terminal is handed over by the first stage: wait for the whole
 	 * pipeline before typing ^Z (the shell copes either way). */
-	double end = now_s() + DEADLINE_S;
-	while (find_procs(-1, fg, m, 8) < 2) {
-		ck_assert_msg(now_s() < end, "the second stage never joined group %d", fg);
+	double end = kit_now_s() + DEADLINE_S;
+	while (kit_find_procs(-1, fg, m, 8) < 2) {
+		ck_assert_msg(kit_now_s() < end, "the second stage never joined group %d", fg);
 		usleep(1000);
 	}
 	send_str(&sh, "\x1a");
 	ck_assert_str_eq(expect(&sh, "$ "), "\n[2] Stopped cat | cat\n");
-	ck_assert_int_eq(find_procs(-1, fg, m, 8), 2);
+	ck_assert_int_eq(kit_find_procs(-1, fg, m, 8), 2);
 	wait_state(m[0], "T");
 	wait_state(m[1], "T");
 	ck_assert_str_eq(run(&sh, "jobs\n"), "[1] Running sleep 100 | sleep 100\n[2] Stopped cat | cat\n");
@@ -426,7 +426,7 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("minish");
-	TCase *tc = common_tcase("scripts", 60);
+	TCase *tc = kit_tcase("scripts", 60);
 	tcase_add_test(tc, pipeline_into_file_then_redirected_input);
 	tcase_add_test(tc, append_redirection);
 	tcase_add_test(tc, stderr_into_pipe);
@@ -434,12 +434,12 @@ int main(void)
 	tcase_add_test(tc, failed_stage_reported);
 	tcase_add_test(tc, open_failure_reported);
 	suite_add_tcase(s, tc);
-	tc = common_tcase("terminal", 60);
+	tc = kit_tcase("terminal", 60);
 	tcase_add_test(tc, interactive_redirections_and_foreground_back);
 	tcase_add_test(tc, ctrl_z_jobs_bg_fg);
 	tcase_add_test(tc, pipelines_are_groups_and_die_with_shell);
 	tcase_add_test(tc, background_reader_stops_then_reads_in_foreground);
 	tcase_add_test(tc, hangup_ends_shell_and_jobs);
 	suite_add_tcase(s, tc);
-	return common_main(s);
+	return kit_main(s);
 }

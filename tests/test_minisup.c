@@ -6,7 +6,7 @@
  * leftovers killed when its main process ends, a cgroup catching a member
  * that left the group, and rlimit/umask/credentials as the probe saw them.
  * All waits have deadlines. */
-#include "attr_util.h"
+#include "kit.h"
 
 #include <poll.h>
 #include <stdlib.h>
@@ -29,14 +29,14 @@ struct sup {
 static void sup_start(struct sup *s, const char *config)
 {
 	memset(s, 0, sizeof *s);
-	char *conf = tmp_file("minisup.conf", config, 0644);
+	char *conf = kit_tmp_file("minisup.conf", config, 0644);
 	int in[2], out[2];
 	ck_assert_int_eq(pipe2(in, O_CLOEXEC), 0);
 	ck_assert_int_eq(pipe2(out, O_CLOEXEC), 0);
 	char *argv[] = { "minisup", conf, NULL };
 	nf_cmd *cmd = NULL;
 	ck_assert_int_eq(nf_cmd_new(&cmd, MINISUP_PATH, argv, NULL), 0);
-	ck_assert_int_eq(nf_cmd_chdir(cmd, test_tmpdir()), 0);
+	ck_assert_int_eq(nf_cmd_chdir(cmd, kit_tmpdir()), 0);
 	ck_assert_int_eq(nf_cmd_dup2(cmd, in[0], 0), 0);
 	ck_assert_int_eq(nf_cmd_dup2(cmd, out[1], 1), 0);
 	ck_assert_int_eq(nf_cmd_dup2(cmd, out[1], 2), 0);
@@ -53,7 +53,7 @@ static void sup_start(struct sup *s, const char *config)
 static int sup_read(struct sup *s, double end)
 {
 	struct pollfd pfd = { s->events, POLLIN, 0 };
-	int left = (int)((end - now_s()) * 1000);
+	int left = (int)((end - kit_now_s()) * 1000);
 	ck_assert_msg(left > 0 && poll(&pfd, 1, left) > 0, "no event in time; so far:\n%s", s->buf);
 	ssize_t r = read(s->events, s->buf + s->len, sizeof s->buf - s->len - 1);
 	if (r <= 0)
@@ -67,7 +67,7 @@ static int sup_read(struct sup *s, double end)
  * `prefix`; fails the test after the deadline. Lines are kept in s->lines. */
 static const char *sup_wait(struct sup *s, const char *prefix)
 {
-	double end = now_s() + DEADLINE_S;
+	double end = kit_now_s() + DEADLINE_S;
 	for (;;) {
 		/* Split complete lines not yet split. */
 		size_t done = 0;
@@ -120,7 +120,7 @@ static long long stamp(const char *line)
 /* Wait until `path` holds `n` lines of pids (a service writes them). */
 static int read_pids(const char *path, pid_t *pids, int n)
 {
-	double end = now_s() + DEADLINE_S;
+	double end = kit_now_s() + DEADLINE_S;
 	for (;;) {
 		FILE *f = fopen(path, "re");
 		int got = 0;
@@ -131,7 +131,7 @@ static int read_pids(const char *path, pid_t *pids, int n)
 		}
 		if (got == n)
 			return n;
-		ck_assert_msg(now_s() < end, "%s never got %d pids", path, n);
+		ck_assert_msg(kit_now_s() < end, "%s never got %d pids", path, n);
 		usleep(1000);
 	}
 }
@@ -206,7 +206,7 @@ START_TEST(stop_kills_whole_group)
 	pid_t pgid = 0, kids[2];
 	ck_assert_int_eq(sscanf(st, "start tree %d", &pgid), 1);
 	char *pids = NULL;
-	ck_assert_int_ge(asprintf(&pids, "%s/pids", test_tmpdir()), 0);
+	ck_assert_int_ge(asprintf(&pids, "%s/pids", kit_tmpdir()), 0);
 	read_pids(pids, kids, 2);
 	ck_assert_int_eq(getpgid(kids[0]), pgid);
 	ck_assert_int_eq(getpgid(kids[1]), pgid);
@@ -240,7 +240,7 @@ START_TEST(main_exit_kills_leftovers)
 	sup_start(&s, "leak restarts=0 -- sh -c 'sleep 1000 & echo $! > left; exit 0'\n");
 	sup_wait(&s, "start leak ");
 	char *left = NULL;
-	ck_assert_int_ge(asprintf(&left, "%s/left", test_tmpdir()), 0);
+	ck_assert_int_ge(asprintf(&left, "%s/left", kit_tmpdir()), 0);
 	pid_t kid;
 	read_pids(left, &kid, 1);
 	const char *ex = sup_wait(&s, "exit leak ");
@@ -262,11 +262,11 @@ START_TEST(cgroup_stop_catches_setsid_member)
 	pid_t pgid = 0, esc;
 	ck_assert_int_eq(sscanf(st, "start cg %d", &pgid), 1);
 	char *path = NULL;
-	ck_assert_int_ge(asprintf(&path, "%s/escaped", test_tmpdir()), 0);
+	ck_assert_int_ge(asprintf(&path, "%s/escaped", kit_tmpdir()), 0);
 	read_pids(path, &esc, 1);
-	double end = now_s() + DEADLINE_S; /* setsid runs after the shell wrote $! */
+	double end = kit_now_s() + DEADLINE_S; /* setsid runs after the shell wrote $! */
 	while (getsid(esc) != esc) {
-		ck_assert_msg(now_s() < end, "the member never left the session");
+		ck_assert_msg(kit_now_s() < end, "the member never left the session");
 		usleep(1000);
 	}
 	ck_assert_int_ne(getpgid(esc), pgid);
@@ -286,14 +286,14 @@ START_TEST(limits_umask_and_ids_applied)
 	char *conf = NULL;
 	ck_assert_int_ge(asprintf(&conf,
 				  "cred restarts=0 umask=027 nofile=64:128 core=0:0 uid=65534 gid=65534 out=report -- %s\n",
-				  public_probe()),
+				  kit_public_probe()),
 			 0);
 	sup_start(&s, conf);
 	const char *ex = sup_wait(&s, "exit cred ");
 	ck_assert_msg(strstr(ex, " code=0 ") != NULL, "%s", ex);
 	sup_quit(&s);
 	char *path = NULL;
-	ck_assert_int_ge(asprintf(&path, "%s/report", test_tmpdir()), 0);
+	ck_assert_int_ge(asprintf(&path, "%s/report", kit_tmpdir()), 0);
 	FILE *f = fopen(path, "re");
 	ck_assert_ptr_nonnull(f);
 	char text[65536];
@@ -354,13 +354,13 @@ START_TEST(services_die_with_supervisor)
 	while (fgets(line, sizeof line, f))
 		sscanf(line, "SigIgn: %llx", &ign);
 	fclose(f);
-	ck_assert_uint_eq(ign & SIGBIT(SIGPIPE), 0);
+	ck_assert_uint_eq(ign & KIT_SIGBIT(SIGPIPE), 0);
 
 	ck_assert_int_eq(nf_proc_kill(&s.proc, SIGKILL), 0);
 	int st;
 	ck_assert_int_eq(nf_proc_wait(&s.proc, &st, -1), 0);
 	nf_proc_release(&s.proc);
-	st = wait_status(pid); /* reparented to us */
+	st = kit_wait_status(pid); /* reparented to us */
 	ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "service ended 0x%x", st);
 	close(s.ctl);
 	close(s.events);
@@ -373,7 +373,7 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("minisup");
-	TCase *tc = common_tcase("minisup", 60);
+	TCase *tc = kit_tcase("minisup", 60);
 	tcase_add_test(tc, restarts_with_doubling_backoff_and_no_allocation);
 	tcase_add_test(tc, timeout_kills_service);
 	tcase_add_test(tc, stop_kills_whole_group);
@@ -383,5 +383,5 @@ int main(void)
 	tcase_add_test(tc, several_services_independent);
 	tcase_add_test(tc, services_die_with_supervisor);
 	suite_add_tcase(s, tc);
-	return common_main(s);
+	return kit_main(s);
 }

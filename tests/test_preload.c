@@ -30,7 +30,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "common.h"
+#include "kit.h"
 
 extern char **environ;
 
@@ -397,7 +397,7 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("preload");
-	TCase *tc = common_tcase("programs", 90);
+	TCase *tc = kit_tcase("programs", 90);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, python_posix_spawn);
 	tcase_add_test(tc, make_j2);
@@ -405,5 +405,5 @@ int main(void)
 	tcase_add_test(tc, old_and_new_symbols_get_glibcs_semantics);
 	tcase_add_test(tc, spawn_from_signal_handler_during_malloc);
 	suite_add_tcase(s, tc);
-	return common_main(s);
+	return kit_main(s);
 }

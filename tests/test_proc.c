@@ -1,6 +1,6 @@
 /* Process handles: wait statuses, timeouts (the handle stays usable),
  * polling, signalling through the pidfd, and what happens after reaping. */
-#include "common.h"
+#include "kit.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -124,7 +124,7 @@ END_TEST
 START_TEST(kill_through_pidfd)
 {
 	nf_proc p = start(probe_cmd("sleep", "600000"));
-	if (test_no_pidfd()) {
+	if (kit_no_pidfd()) {
 		ck_assert_int_eq(p.pidfd, -1);
 	} else {
 		ck_assert_int_ge(p.pidfd, 0);
@@ -169,7 +169,7 @@ START_TEST(release_closes_pidfd_only)
 	nf_proc p = start_cat(&in_w);
 	int pidfd = p.pidfd;
 	nf_proc_release(&p);
-	if (!test_no_pidfd()) {
+	if (!kit_no_pidfd()) {
 		ck_assert_int_ge(pidfd, 0);
 		ck_assert_int_eq(fcntl(pidfd, F_GETFD), -1);
 		ck_assert_int_eq(errno, EBADF);
@@ -186,7 +186,7 @@ END_TEST
 START_TEST(pidfd_is_pollable)
 {
 	nf_proc p = start(probe_cmd("exit", "5"));
-	if (test_no_pidfd()) {
+	if (kit_no_pidfd()) {
 		ck_assert_int_eq(p.pidfd, -1);
 		await_exit(&p);
 	} else {
@@ -238,7 +238,7 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("proc");
-	TCase *tc = common_tcase("proc", 30);
+	TCase *tc = kit_tcase("proc", 30);
 	tcase_add_test(tc, wait_exit_codes);
 	tcase_add_test(tc, wait_killed_by_signal);
 	tcase_add_test(tc, wait_null_status);
@@ -252,5 +252,5 @@ int main(void)
 	tcase_add_test(tc, wait_is_per_child);
 	tcase_add_test(tc, bad_arguments);
 	suite_add_tcase(s, tc);
-	return common_main(s);
+	return kit_main(s);
 }

@@ -1,7 +1,7 @@
 /* Compile once, spawn many: one cmd spawned concurrently from two threads,
  * every status belonging to the pid it came with; repeated spawns give the
  * same child state; a compiled plan spawns without allocating or mapping. */
-#include "common.h"
+#include "kit.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -180,7 +180,7 @@ START_TEST(compiled_plan_spawns_without_allocating)
 	nf_cmd *cmd = probe_cmd("exit", "0");
 	ck_assert_int_eq(nf_cmd_open(cmd, 5, "/dev/null", O_RDONLY, 0), 0);
 	ck_assert_int_eq(nf_cmd_chdir(cmd, "/"), 0);
-	ck_assert_int_eq(spawn_wait(cmd), 0); /* compiles and warms the stack pool */
+	ck_assert_int_eq(kit_spawn_wait(cmd), 0); /* compiles and warms the stack pool */
 	int maps = count_maps();
 	long total = 0;
 	for (int i = 0; i < 100; i++) {
@@ -217,10 +217,10 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("reuse");
-	TCase *tc = common_tcase("reuse", 120);
+	TCase *tc = kit_tcase("reuse", 120);
 	tcase_add_test(tc, two_threads_one_plan);
 	tcase_add_test(tc, repeated_spawns_same_state);
 	tcase_add_test(tc, compiled_plan_spawns_without_allocating);
 	suite_add_tcase(s, tc);
-	return common_main(s);
+	return kit_main(s);
 }

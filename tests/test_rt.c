@@ -1,7 +1,7 @@
 /* The M:N runtime: scheduling, stealing, timers, fd waits, stop, wait groups,
  * and the API from plain threads. Each test runs in its own forked process
  * (Check's default), so each starts a fresh runtime. */
-#include "common.h"
+#include "kit.h"
 
 #include <nofork.h>
 
@@ -22,13 +22,6 @@
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int64_t cpu_ms(void)
 {
@@ -135,8 +128,8 @@ static void spawning_parent(void *arg)
 		ck_assert_int_eq(nf_go(blocking_child, NULL), 0);
 	/* Hold this worker (no yield): the children sit in its local queue, so
 	 * only a steal by the other worker lets them run. */
-	int64_t end = now_ms() + 10000;
-	while (atomic_load(&children_done) < CHILDREN && now_ms() < end)
+	int64_t end = kit_now_ms() + 10000;
+	while (atomic_load(&children_done) < CHILDREN && kit_now_ms() < end)
 		usleep(1000);
 	nf_rt_stats(&steal_stats);
 }
@@ -161,23 +154,16 @@ static _Atomic int order_next;
 static int order[NSLEEP];               /* sleeper indexes, in wake-up order */
 static int64_t deadline_ns[NSLEEP], slept_ns[NSLEEP];
 
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Each sleeper's deadline is its own start plus its duration: a loaded
  * machine may start them far apart, so wake-ups must follow the deadlines
  * (the timer heap's order), not the durations, and never come early. */
 static void sleeper(void *arg)
 {
 	int i = (int)(intptr_t)arg;
-	int64_t start = now_ns();
+	int64_t start = kit_now_ns();
 	deadline_ns[i] = start + (int64_t)sleep_ms_of[i] * 1000000;
 	ck_assert_int_eq(nf_sleep_ms(sleep_ms_of[i]), 0);
-	slept_ns[i] = now_ns() - start;
+	slept_ns[i] = kit_now_ns() - start;
 	order[atomic_fetch_add(&order_next, 1)] = i;
 }
 
@@ -211,9 +197,9 @@ struct fdtest {
 static void fd_reader(void *arg)
 {
 	struct fdtest *t = arg;
-	int64_t s = now_ms();
+	int64_t s = kit_now_ms();
 	int r = nf_wait_fd(t->rfd, POLLIN, -1);
-	t->waited = now_ms() - s;
+	t->waited = kit_now_ms() - s;
 	atomic_store(&t->result, r);
 	atomic_fetch_add(&t->woke, 1);
 }
@@ -257,9 +243,9 @@ struct timeout_test {
 static void fd_timeout(void *arg)
 {
 	struct timeout_test *t = arg;
-	int64_t s = now_ms();
+	int64_t s = kit_now_ms();
 	t->r1 = nf_wait_fd(t->rfd, POLLIN, 40);
-	t->waited = now_ms() - s;
+	t->waited = kit_now_ms() - s;
 	/* The timed-out registration is gone: a new wait works and sees data. */
 	ck_assert_int_eq(write(t->wfd, "y", 1), 1);
 	t->r2 = nf_wait_fd(t->rfd, POLLIN, 1000);
@@ -267,9 +253,9 @@ static void fd_timeout(void *arg)
 	/* epoll refuses regular files (EPERM); poll calls them always ready. */
 	FILE *f = tmpfile();
 	ck_assert_ptr_nonnull(f);
-	s = now_ms();
+	s = kit_now_ms();
 	t->r4 = nf_wait_fd(fileno(f), POLLIN, 5000);
-	t->regular_waited = now_ms() - s;
+	t->regular_waited = kit_now_ms() - s;
 	fclose(f);
 }
 
@@ -321,9 +307,9 @@ START_TEST(parked_costs_no_cpu)
 		ck_assert_int_eq(nf_go(blocked_on_timer, NULL), 0);
 	}
 	usleep(50000); /* let them all park */
-	int64_t c0 = cpu_ms(), w0 = now_ms();
+	int64_t c0 = cpu_ms(), w0 = kit_now_ms();
 	usleep(250000);
-	int64_t used = cpu_ms() - c0, wall = now_ms() - w0;
+	int64_t used = cpu_ms() - c0, wall = kit_now_ms() - w0;
 	ck_assert_int_eq(atomic_load(&blk_done), 0);
 	/* Spinning workers would burn ~2x wall time; parked ones burn ~0. */
 	ck_assert_msg(used * 10 < wall, "idle runtime used %lld ms CPU in %lld ms", (long long)used,
@@ -444,13 +430,13 @@ START_TEST(api_from_plain_thread)
 	ck_assert_int_eq(nf_rt_start(-1), EINVAL);
 	/* Thread equivalents, runtime not running. */
 	nf_yield();
-	int64_t s = now_ms();
+	int64_t s = kit_now_ms();
 	ck_assert_int_eq(nf_sleep_ms(20), 0);
-	ck_assert_int_ge(now_ms() - s, 20);
+	ck_assert_int_ge(kit_now_ms() - s, 20);
 	ck_assert_int_eq(nf_sleep_ms(-1), EINVAL);
-	s = now_ms();
+	s = kit_now_ms();
 	ck_assert_int_eq(nf_wait_fd(p[0], POLLIN, 20), ETIMEDOUT);
-	ck_assert_int_ge(now_ms() - s, 20);
+	ck_assert_int_ge(kit_now_ms() - s, 20);
 	ck_assert_int_eq(write(p[1], "q", 1), 1);
 	ck_assert_int_eq(nf_wait_fd(p[0], POLLIN, -1), 0);
 	ck_assert_int_eq(nf_wait_fd(-5, POLLIN, 0), EBADF);
@@ -655,7 +641,7 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("rt");
-	TCase *tc = common_tcase("rt", 30);
+	TCase *tc = kit_tcase("rt", 30);
 	tcase_add_test(tc, pingpong_sums);
 	tcase_add_test(tc, idle_worker_steals);
 	tcase_add_test(tc, sleep_order);
@@ -670,5 +656,5 @@ int main(void)
 	tcase_add_test(tc, stress_events_race_timeouts);
 	tcase_add_test(tc, enomem_when_stacks_run_out);
 	suite_add_tcase(s, tc);
-	return common_main(s);
+	return kit_main(s);
 }

@@ -8,7 +8,7 @@
  * blocking the suite; a failed check in a child ends it with exit status 1
  * (Check's fork mode). The parent fails the test unless the child exited 0.
  */
-#include "common.h"
+#include "kit.h"
 
 #include <nofork.h>
 
@@ -383,12 +383,12 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("rt_fork");
-	TCase *tc = common_tcase("rt_fork", 60);
+	TCase *tc = kit_tcase("rt_fork", 60);
 	tcase_add_test(tc, fork_child_finds_runtime_stopped);
 	tcase_add_test(tc, fork_child_restarts_runtime);
 	tcase_add_test(tc, fork_in_coroutine_child_is_plain_thread);
 	tcase_add_test(tc, fork_in_coroutine_child_exits_when_fn_returns);
 	tcase_add_test(tc, runtime_fds_never_take_stdio);
 	suite_add_tcase(s, tc);
-	return common_main(s);
+	return kit_main(s);
 }

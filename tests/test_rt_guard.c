@@ -1,7 +1,7 @@
 /* Coroutine stack overflow: the guard page below a coroutine stack turns a
  * runaway recursion into a one-line report naming the coroutine, then
  * SIGABRT. Runs the overflow in a child process and inspects what it left. */
-#include "common.h"
+#include "kit.h"
 
 #include <nofork.h>
 
@@ -116,9 +116,9 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("rt_guard");
-	TCase *tc = common_tcase("guard", 30);
+	TCase *tc = kit_tcase("guard", 30);
 	tcase_add_test(tc, overflow_is_reported_and_aborts);
 	tcase_add_test(tc, other_segv_is_not_swallowed);
 	suite_add_tcase(s, tc);
-	return common_main(s);
+	return kit_main(s);
 }

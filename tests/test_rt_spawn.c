@@ -2,7 +2,7 @@
  * helper thread sleeps in clone until the exec, nf_proc_wait parks it on the
  * pidfd in the poller, so the worker keeps running others; or, while another
  * worker idles, nf_spawn sleeps in clone on its own worker as from a thread. */
-#include "common.h"
+#include "kit.h"
 
 #include <nofork.h>
 
@@ -20,13 +20,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 #define NSPAWN 40
 static _Atomic int exits_ok;
@@ -133,9 +126,9 @@ static void failures(void *arg)
 
 	cmd = probe_cmd("sleep", "5000");
 	ck_assert_int_eq(nf_spawn(cmd, &p, NULL), 0);
-	int64_t t = now_ms();
+	int64_t t = kit_now_ms();
 	timeout_rc = nf_proc_wait(&p, NULL, 50);
-	ck_assert_int_ge(now_ms() - t, 50);
+	ck_assert_int_ge(kit_now_ms() - t, 50);
 	ck_assert_int_eq(nf_proc_kill(&p, SIGKILL), 0);
 	ck_assert_int_eq(nf_proc_wait(&p, &killed_status, -1), 0);
 	nf_proc_release(&p);
@@ -219,7 +212,7 @@ static void fifo_writer(void *arg)
 
 START_TEST(blocking_spawn_leaves_timers_served)
 {
-	fifo = tmp_file("fifo", "", 0600);
+	fifo = kit_tmp_file("fifo", "", 0600);
 	ck_assert_int_eq(unlink(fifo), 0);
 	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
 	ck_assert_int_eq(nf_rt_start(2), 0);
@@ -236,11 +229,11 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("rt_spawn");
-	TCase *tc = common_tcase("rt_spawn", 30);
+	TCase *tc = kit_tcase("rt_spawn", 30);
 	tcase_add_test(tc, spawn_many_from_coroutines);
 	tcase_add_loop_test(tc, wait_parks_the_coroutine_not_the_worker, 0, 2);
 	tcase_add_test(tc, failures_and_timeouts_in_a_coroutine);
 	tcase_add_test(tc, blocking_spawn_leaves_timers_served);
 	suite_add_tcase(s, tc);
-	return common_main(s);
+	return kit_main(s);
 }

@@ -5,7 +5,7 @@
  *
  * Needs root (it drops to uid 65534 and makes a setuid-root binary); and the
  * suite must not run under no_new_privs itself (NF_TEST_CLONE3 sets it). */
-#include "hard_common.h"
+#include "kit.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -24,10 +24,10 @@
 
 /* Every fd this process has that was not in `before` must carry O_CLOEXEC
  * (seen by the kernel: fdinfo flags); returns how many there were. */
-static int check_new_fds_cloexec(const struct fd_snapshot *before)
+static int check_new_fds_cloexec(const struct kit_fd_snapshot *before)
 {
-	struct fd_snapshot now;
-	fd_snapshot(&now);
+	struct kit_fd_snapshot now;
+	kit_fd_snapshot(&now);
 	int n = 0;
 	for (int i = 0; i < now.n; i++) {
 		int fd = now.fds[i], old = 0;
@@ -35,7 +35,7 @@ static int check_new_fds_cloexec(const struct fd_snapshot *before)
 			old |= before->fds[j] == fd;
 		if (old)
 			continue;
-		long fl = fd_flags(fd);
+		long fl = kit_fd_flags(fd);
 		ck_assert_msg(fl >= 0 && (fl & O_CLOEXEC), "fd %d opened by the library lacks O_CLOEXEC (flags 0%lo)",
 		              fd, fl);
 		n++;
@@ -48,9 +48,9 @@ static int check_new_fds_cloexec(const struct fd_snapshot *before)
 static void library_fds_cloexec(bool legacy)
 {
 	if (legacy)
-		deny_clone3_with(ENOSYS);
-	struct fd_snapshot before;
-	fd_snapshot(&before);
+		kit_deny_clone3(ENOSYS);
+	struct kit_fd_snapshot before;
+	kit_fd_snapshot(&before);
 	nf_cmd *cmd = probe_cmd("sleep", "100000");
 	nf_proc p;
 	ck_assert_int_eq(nf_spawn(cmd, &p, NULL), 0);
@@ -168,7 +168,7 @@ static void only_named_fds(void (*deny)(void))
 	close(fd);
 }
 
-static void deny_close_range_enosys(void) { deny_close_range(ENOSYS); }
+static void deny_close_range_enosys(void) { kit_deny_close_range(ENOSYS); }
 
 START_TEST(only_named_fds_pass) { only_named_fds(NULL); }
 END_TEST
@@ -180,7 +180,7 @@ START_TEST(only_named_fds_pass_without_proc)
 	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
 	rl.rlim_cur = 2048;
 	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
-	only_named_fds(deny_proc_fd_walk);
+	only_named_fds(kit_deny_proc_fd_walk);
 }
 END_TEST
 
@@ -266,7 +266,7 @@ START_TEST(credential_raise_refused)
 	ck_assert_int_eq(nf_cmd_setuid(up, 0), 0);
 	gid_t g = 0;
 	ck_assert_int_eq(nf_cmd_setgroups(grp, 1, &g), 0);
-	drop_to_nobody();
+	kit_become_nobody();
 	nf_proc p;
 	nf_error err;
 	ck_assert_int_eq(nf_spawn(up, &p, &err), EPERM);
@@ -285,7 +285,7 @@ END_TEST
  * can reach. */
 static char *setuid_probe(void)
 {
-	const char *dir = test_tmpdir();
+	const char *dir = kit_tmpdir();
 	ck_assert_int_eq(chmod(dir, 0755), 0);
 	char *path = NULL;
 	ck_assert_int_ge(asprintf(&path, "%s/suid-probe", dir), 0);
@@ -355,7 +355,7 @@ START_TEST(no_new_privs_blocks_setuid_as_nobody)
 {
 	assert_not_nnp();
 	char *path = setuid_probe();
-	drop_to_nobody();
+	kit_become_nobody();
 	check_suid(path, false, false);
 	check_suid(path, false, true);
 	free(path);
@@ -365,7 +365,7 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("security");
-	TCase *tc = common_tcase("fds", 60);
+	TCase *tc = kit_tcase("fds", 60);
 	tcase_add_test(tc, library_fds_are_cloexec);
 	tcase_add_test(tc, library_fds_are_cloexec_legacy);
 	tcase_add_test(tc, inherit_all_gets_no_library_fd);
@@ -373,11 +373,11 @@ int main(void)
 	tcase_add_test(tc, only_named_fds_pass_without_close_range);
 	tcase_add_test(tc, only_named_fds_pass_without_proc);
 	suite_add_tcase(s, tc);
-	tc = common_tcase("credentials", 60);
+	tc = kit_tcase("credentials", 60);
 	tcase_add_test(tc, credentials_dropped_in_order);
 	tcase_add_test(tc, credential_raise_refused);
 	tcase_add_test(tc, no_new_privs_blocks_setuid_after_drop);
 	tcase_add_test(tc, no_new_privs_blocks_setuid_as_nobody);
 	suite_add_tcase(s, tc);
-	return common_main(s);
+	return kit_main(s);
 }

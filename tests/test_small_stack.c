@@ -14,7 +14,7 @@
  * Also here, since a small stack is its reason: nf_error_format renders
  * exactly what the snprintf rendering it replaced did, and NF_ERROR_MAX holds
  * every message. */
-#include "common.h"
+#include "kit.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -143,7 +143,7 @@ START_TEST(spawn_fail_format_within_4k_of_caller_stack)
 	ck_assert_str_eq(msg, "execve /nonexistent-nofork/c/nofork-no-such-prog: No such file or directory");
 
 	succeeding = probe_cmd("exit", "0");
-	ck_assert_int_eq(spawn_wait(succeeding), 0); /* compiled */
+	ck_assert_int_eq(kit_spawn_wait(succeeding), 0); /* compiled */
 	size_t warm = run_measured(spawn_and_wait);
 	ck_assert_int_eq(spawn_rc, 0);
 	ck_assert_int_eq(wait_rc, 0);
@@ -291,10 +291,10 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("small_stack");
-	TCase *tc = common_tcase("small_stack", 30);
+	TCase *tc = kit_tcase("small_stack", 30);
 	tcase_add_test(tc, spawn_fail_format_within_4k_of_caller_stack);
 	tcase_add_test(tc, format_renders_what_snprintf_did);
 	tcase_add_test(tc, error_max_holds_every_message);
 	suite_add_tcase(s, tc);
-	return common_main(s);
+	return kit_main(s);
 }

@@ -14,7 +14,7 @@
  *
  * NF_STORM_N sets spawns per thread (default 2000 here; tests/run-hardening
  * runs the specified 10000). */
-#include "hard_common.h"
+#include "kit.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -190,9 +190,9 @@ static void *watchdog(void *arg)
 static void storm_handlers(void)
 {
 	ck_assert_int_eq(setpgid(0, 0), 0);
-	install_counting_handler(SIGUSR1, 0);
-	install_counting_handler(SIGCHLD, 0);
-	install_counting_handler(SIGURG, 0);
+	kit_install_counting_handler(SIGUSR1, 0);
+	kit_install_counting_handler(SIGCHLD, 0);
+	kit_install_counting_handler(SIGURG, 0);
 }
 
 static void make_codes(void)
@@ -211,7 +211,7 @@ static void check_storm(long expected)
 	ck_assert_msg(atomic_load(&failures) == 0, "%ld failures (%ld wrong statuses); first: %s",
 	              atomic_load(&failures), atomic_load(&wrong_status), first_failure);
 	ck_assert_int_eq(atomic_load(&progress), expected);
-	long in_child = atomic_load(&handler_in_child), runs = atomic_load(&handler_runs);
+	long in_child = atomic_load(&kit_handler_in_child), runs = atomic_load(&kit_handler_runs);
 	ck_assert_msg(in_child == 0, "%ld handler runs inside children (of %ld)", in_child, runs);
 	ck_assert_int_gt(runs, 0);
 	for (int k = 0; k < CODES; k++)
@@ -302,11 +302,11 @@ int main(void)
 {
 	Suite *s = suite_create("storm");
 	/* Check's own timeout is the last resort; the watchdog speaks first. */
-	TCase *tc = common_tcase("threads", 1800);
+	TCase *tc = kit_tcase("threads", 1800);
 	tcase_add_test(tc, threads_under_malloc_and_signal_storm);
 	suite_add_tcase(s, tc);
-	tc = common_tcase("coroutines", 1800);
+	tc = kit_tcase("coroutines", 1800);
 	tcase_add_test(tc, coroutines_under_malloc_and_signal_storm);
 	suite_add_tcase(s, tc);
-	return common_main(s);
+	return kit_main(s);
 }

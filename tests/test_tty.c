@@ -8,7 +8,7 @@
  * tests that need a session with a terminal run their body in a forked
  * helper (in_tty_session). Check's assertions work there too: a failure is
  * reported through the same channel and ends the helper with status 1. */
-#include "attr_util.h"
+#include "kit.h"
 
 #include <poll.h>
 #include <stdlib.h>
@@ -56,7 +56,7 @@ static void in_tty_session(void (*fn)(int slave))
 	}
 	int st = 0;
 	pid_t r = 0;
-	for (double end = now_s() + 20; !(r = waitpid(h, &st, WNOHANG)) && now_s() < end;)
+	for (double end = kit_now_s() + 20; !(r = waitpid(h, &st, WNOHANG)) && kit_now_s() < end;)
 		usleep(2000);
 	if (r == 0) { /* stuck: kill its whole session's groups we know of */
 		kill(-h, SIGKILL);
@@ -123,7 +123,7 @@ START_TEST(ctty_not_a_tty_names_op)
 	ck_assert_int_eq(nf_cmd_ctty(cmd, fd), 0);
 	char msg[128];
 	snprintf(msg, sizeof msg, "make fd %d the controlling terminal: Inappropriate ioctl for device", fd);
-	expect_spawn_error(cmd, ENOTTY, NF_OP_CTTY, msg);
+	kit_expect_spawn_error(cmd, ENOTTY, NF_OP_CTTY, msg);
 	close(fd);
 }
 END_TEST
@@ -141,7 +141,7 @@ START_TEST(ctty_of_another_session_refused)
 	ck_assert_int_eq(nf_cmd_ctty(cmd, p.slave), 0);
 	char msg[128];
 	snprintf(msg, sizeof msg, "make fd %d the controlling terminal: Operation not permitted", p.slave);
-	expect_spawn_error(cmd, EPERM, NF_OP_CTTY, msg);
+	kit_expect_spawn_error(cmd, EPERM, NF_OP_CTTY, msg);
 	ck_assert_int_eq(nf_proc_kill(&h, SIGKILL), 0);
 	ck_assert_int_eq(nf_proc_wait(&h, NULL, -1), 0);
 	nf_proc_release(&h);
@@ -271,7 +271,7 @@ START_TEST(foreground_not_a_tty_names_op)
 	ck_assert_int_eq(nf_cmd_foreground(cmd, fd), 0);
 	char msg[128];
 	snprintf(msg, sizeof msg, "make the child's group the foreground of fd %d: Inappropriate ioctl for device", fd);
-	expect_spawn_error(cmd, ENOTTY, NF_OP_FOREGROUND, msg);
+	kit_expect_spawn_error(cmd, ENOTTY, NF_OP_FOREGROUND, msg);
 	close(fd);
 }
 END_TEST
@@ -286,7 +286,7 @@ START_TEST(foreground_foreign_terminal_refused)
 	char msg[128];
 	snprintf(msg, sizeof msg, "make the child's group the foreground of fd %d: Inappropriate ioctl for device",
 		 p.slave);
-	expect_spawn_error(cmd, ENOTTY, NF_OP_FOREGROUND, msg);
+	kit_expect_spawn_error(cmd, ENOTTY, NF_OP_FOREGROUND, msg);
 	close_pty(&p);
 }
 END_TEST
@@ -321,9 +321,9 @@ static int spawner(int dirfd)
 	if (nf_cmd_dup2(cmd, in[0], 0) || nf_cmd_cgroup(cmd, dirfd) || nf_spawn(cmd, &p, NULL))
 		return 2;
 	close(in[0]);
-	struct pstat ps = { 0 };
-	for (double end = now_s() + 10; !(read_pstat(p.pid, &ps) && ps.state == 'T');)
-		if (now_s() > end)
+	struct kit_pstat ps = { 0 };
+	for (double end = kit_now_s() + 10; !(kit_read_pstat(p.pid, &ps) && ps.state == 'T');)
+		if (kit_now_s() > end)
 			return 4;
 		else
 			usleep(1000);
@@ -349,9 +349,9 @@ static int spawner(int dirfd)
 START_TEST(stop_signal_before_exec_reaches_program)
 {
 	char *fifo = NULL;
-	ck_assert_int_ge(asprintf(&fifo, "%s/cgroup.procs", test_tmpdir()), 0);
+	ck_assert_int_ge(asprintf(&fifo, "%s/cgroup.procs", kit_tmpdir()), 0);
 	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
-	int dirfd = open(test_tmpdir(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int dirfd = open(kit_tmpdir(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	ck_assert_int_ge(dirfd, 0);
 	pid_t h = fork();
 	ck_assert_int_ge(h, 0);
@@ -359,7 +359,7 @@ START_TEST(stop_signal_before_exec_reaches_program)
 		_exit(spawner(dirfd));
 	close(dirfd);
 	pid_t child = 0;
-	for (double end = now_s() + 15; !find_procs(h, -1, &child, 1) && now_s() < end;)
+	for (double end = kit_now_s() + 15; !kit_find_procs(h, -1, &child, 1) && kit_now_s() < end;)
 		usleep(1000);
 	ck_assert_msg(child > 0, "the spawned child never appeared");
 	ck_assert_int_eq(kill(child, SIGTSTP), 0); /* pending: it blocks everything */
@@ -371,13 +371,13 @@ START_TEST(stop_signal_before_exec_reaches_program)
 
 	int st = 0;
 	pid_t r = 0;
-	for (double end = now_s() + 20; !(r = waitpid(h, &st, WNOHANG)) && now_s() < end;)
+	for (double end = kit_now_s() + 20; !(r = waitpid(h, &st, WNOHANG)) && kit_now_s() < end;)
 		usleep(2000);
-	struct pstat ps = { 0 };
+	struct kit_pstat ps = { 0 };
 	if (r == 0) { /* hung in nf_spawn: look at the child, then let it go */
-		read_pstat(child, &ps);
+		kit_read_pstat(child, &ps);
 		kill(child, SIGCONT);
-		st = wait_status(h);
+		st = kit_wait_status(h);
 	}
 	free(fifo);
 	ck_assert_msg(r == h, "nf_spawn hung: its child was stopped (state '%c') before execve", ps.state);
@@ -388,7 +388,7 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("tty");
-	TCase *tc = common_tcase("tty", 60);
+	TCase *tc = kit_tcase("tty", 60);
 	tcase_add_test(tc, ctty_gives_new_session_the_terminal);
 	tcase_add_test(tc, ctty_on_fd_opened_by_action);
 	tcase_add_test(tc, ctty_not_a_tty_names_op);
@@ -401,5 +401,5 @@ int main(void)
 	tcase_add_test(tc, foreground_foreign_terminal_refused);
 	tcase_add_test(tc, stop_signal_before_exec_reaches_program);
 	suite_add_tcase(s, tc);
-	return common_main(s);
+	return kit_main(s);
 }

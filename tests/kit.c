@@ -1,19 +1,23 @@
-/* Helpers shared by the Check suites; see common.h. */
-#include "common.h"
+/* The test kit; see kit.h. */
+#include "kit.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <grp.h>
 #include <limits.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <malloc.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sched.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -21,6 +25,10 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x1000
+#endif
 
 #ifndef PROBE_PATH
 #define PROBE_PATH "tests/progs/probe"
@@ -44,12 +52,12 @@ nf_cmd *probe_cmdv(const char *const *args)
 	int rc = nf_cmd_new(&cmd, probe_path(), (char *const *)argv, NULL);
 	ck_assert_msg(rc == 0, "nf_cmd_new(probe): %s", strerror(rc));
 	ck_assert_ptr_nonnull(cmd);
-	if (test_no_pidfd())
+	if (kit_no_pidfd())
 		ck_assert_int_eq(nf_cmd_flags(cmd, NF_NO_PIDFD), 0);
 	return cmd;
 }
 
-int test_no_pidfd(void)
+int kit_no_pidfd(void)
 {
 	const char *v = getenv("NF_TEST_NO_PIDFD");
 	return v && *v && strcmp(v, "0");
@@ -278,7 +286,7 @@ int probe_rlimit(const probe_report *r, const char *name, long long *cur, long l
 	return 0;
 }
 
-int spawn_wait(const nf_cmd *cmd)
+int kit_spawn_wait(const nf_cmd *cmd)
 {
 	nf_proc p = { -1, -1 };
 	nf_error err;
@@ -293,9 +301,78 @@ int spawn_wait(const nf_cmd *cmd)
 	return status;
 }
 
+/* ---- spawning and expected failures ------------------------------------------- */
+
+void kit_expect_spawn_error(nf_cmd *cmd, int err, int op, const char *msg)
+{
+	probe_report r;
+	nf_error e;
+	memset(&e, 0, sizeof e);
+	int rc = probe_run(cmd, &r, &e);
+	char line[4200];
+	nf_error_format(&e, line, sizeof line);
+	ck_assert_msg(rc == err, "spawn returned %d (%s), expected %d; record: %s", rc, strerror(rc), err, line);
+	ck_assert_int_eq(e.err, err);
+	ck_assert_msg(e.op == op, "failed op kind %d, expected %d (%s)", e.op, op, line);
+	if (msg) {
+		ck_assert_int_ge(e.index, 0); /* a child step, not the parent */
+		ck_assert_str_eq(line, msg);
+	}
+	nf_cmd_free(cmd);
+}
+
+int kit_wait_status(pid_t pid)
+{
+	int st;
+	pid_t r;
+	while ((r = waitpid(pid, &st, 0)) < 0 && errno == EINTR)
+		;
+	ck_assert_msg(r == pid, "waitpid %d: %s", (int)pid, strerror(errno));
+	return st;
+}
+
+/* ---- copies of the probe ---------------------------------------------------------- */
+
+void kit_copy_fd(int from, int to)
+{
+	char buf[65536];
+	ssize_t n;
+	while ((n = read(from, buf, sizeof buf)) > 0)
+		ck_assert_int_eq(write(to, buf, (size_t)n), n);
+	ck_assert_int_eq(n, 0);
+}
+
+void kit_copy_probe(const char *dst, mode_t mode)
+{
+	int in = open(probe_path(), O_RDONLY | O_CLOEXEC);
+	ck_assert_msg(in >= 0, "open %s: %s", probe_path(), strerror(errno));
+	int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0700);
+	ck_assert_msg(out >= 0, "create %s: %s", dst, strerror(errno));
+	kit_copy_fd(in, out);
+	close(in);
+	close(out);
+	ck_assert_int_eq(chmod(dst, mode), 0);
+}
+
+const char *kit_public_probe(void)
+{
+	static char path[4096];
+	ck_assert_int_eq(chmod(kit_tmpdir(), 0755), 0);
+	snprintf(path, sizeof path, "%s/probe-public", kit_tmpdir());
+	if (access(path, X_OK) != 0)
+		kit_copy_probe(path, 0755);
+	ck_assert_int_eq(setenv("NF_PROBE", path, 1), 0);
+	return path;
+}
+
+void kit_use_public_probe(void)
+{
+	kit_public_probe();
+}
+
 /* ---- leak checks ------------------------------------------------------------ */
 
-void fd_snapshot(struct fd_snapshot *s)
+void kit_fd_snapshot(struct kit_fd_snapshot *s)
 {
 	s->n = 0;
 	DIR *d = opendir("/proc/self/fd");
@@ -317,7 +394,7 @@ void fd_snapshot(struct fd_snapshot *s)
 	closedir(d);
 }
 
-static int contains(const struct fd_snapshot *s, int fd)
+static int contains(const struct kit_fd_snapshot *s, int fd)
 {
 	for (int i = 0; i < s->n; i++)
 		if (s->fds[i] == fd)
@@ -325,10 +402,10 @@ static int contains(const struct fd_snapshot *s, int fd)
 	return 0;
 }
 
-void assert_no_fd_leak(const struct fd_snapshot *before)
+void kit_assert_no_fd_leak(const struct kit_fd_snapshot *before)
 {
-	struct fd_snapshot now;
-	fd_snapshot(&now);
+	struct kit_fd_snapshot now;
+	kit_fd_snapshot(&now);
 	for (int i = 0; i < now.n; i++) {
 		if (contains(before, now.fds[i]))
 			continue;
@@ -343,7 +420,7 @@ void assert_no_fd_leak(const struct fd_snapshot *before)
 			      "fd %d was open before the test and is closed after it", before->fds[i]);
 }
 
-void assert_no_zombies(void)
+void kit_assert_no_zombies(void)
 {
 	siginfo_t si;
 	memset(&si, 0, sizeof si);
@@ -357,20 +434,20 @@ void assert_no_zombies(void)
 	ck_abort_msg("a child is still running after the test");
 }
 
-static struct fd_snapshot leak_before;
+static struct kit_fd_snapshot leak_before;
 static struct timespec test_start;
 
 static void leak_setup(void)
 {
 	clock_gettime(CLOCK_MONOTONIC, &test_start);
-	fd_snapshot(&leak_before);
+	kit_fd_snapshot(&leak_before);
 }
 
 /* NF_TEST_TIMES=1 prints each test's duration (to find slow tests). */
 static void leak_teardown(void)
 {
-	assert_no_fd_leak(&leak_before);
-	assert_no_zombies();
+	kit_assert_no_fd_leak(&leak_before);
+	kit_assert_no_zombies();
 	if (getenv("NF_TEST_TIMES")) {
 		struct timespec now;
 		clock_gettime(CLOCK_MONOTONIC, &now);
@@ -380,7 +457,7 @@ static void leak_teardown(void)
 	}
 }
 
-TCase *common_tcase(const char *name, double timeout_s)
+TCase *kit_tcase(const char *name, double timeout_s)
 {
 	TCase *tc = tcase_create(name);
 	tcase_add_checked_fixture(tc, leak_setup, leak_teardown);
@@ -388,16 +465,68 @@ TCase *common_tcase(const char *name, double timeout_s)
 	return tc;
 }
 
-/* ---- watching children from outside ----------------------------------------- */
+/* ---- the clock ---------------------------------------------------------------- */
 
-static double now_s(void)
+int64_t kit_now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* A child of `parent` other than `except` (scanning /proc), or 0. */
+/* ---- /proc: watching processes from outside ---------------------------------- */
+
+/* The start of the /proc file named by the format (one read: these files
+ * are small and the kernel fills them in one go), NUL-terminated in buf.
+ * Returns the length, or -1 if it cannot be opened or read. */
+static ssize_t __attribute__((format(printf, 3, 4))) proc_read(char *buf, size_t size, const char *fmt, ...)
+{
+	char path[64];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(path, sizeof path, fmt, ap);
+	va_end(ap);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, size - 1);
+	close(fd);
+	if (n < 0)
+		return -1;
+	buf[n] = '\0';
+	return n;
+}
+
+int kit_read_pstat(pid_t pid, struct kit_pstat *ps)
+{
+	char buf[1024];
+	if (proc_read(buf, sizeof buf, "/proc/%d/stat", (int)pid) <= 0)
+		return 0;
+	char *p = strrchr(buf, ')');
+	int tty;
+	return p && sscanf(p + 1, " %c %d %d %d %d %d", &ps->state, &ps->ppid, &ps->pgid, &ps->sid, &tty,
+			   &ps->tpgid) == 6;
+}
+
+int kit_find_procs(pid_t ppid, pid_t pgid, pid_t *out, int max)
+{
+	DIR *d = opendir("/proc");
+	ck_assert_ptr_nonnull(d);
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) && n < max) {
+		pid_t pid = (pid_t)atoi(e->d_name);
+		struct kit_pstat ps;
+		if (pid > 0 && kit_read_pstat(pid, &ps) && ps.state != 'Z' && (ppid < 0 || ps.ppid == ppid) &&
+		    (pgid < 0 || ps.pgid == pgid))
+			out[n++] = pid;
+	}
+	closedir(d);
+	return n;
+}
+
+/* A child of `parent` other than `except`, zombie or not (scanning /proc),
+ * or 0. Unlike kit_find_procs it must not fail the test without /proc. */
 static pid_t find_child(pid_t parent, pid_t except)
 {
 	DIR *d = opendir("/proc");
@@ -407,70 +536,58 @@ static pid_t find_child(pid_t parent, pid_t except)
 	struct dirent *e;
 	while (!found && (e = readdir(d))) {
 		pid_t pid = (pid_t)atoi(e->d_name);
-		if (pid <= 0 || pid == except)
-			continue;
-		char path[64], buf[512];
-		snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		ssize_t n = read(fd, buf, sizeof buf - 1);
-		close(fd);
-		if (n <= 0)
-			continue;
-		buf[n] = '\0';
-		char *p = strrchr(buf, ')');
-		int ppid;
-		char state;
-		if (p && sscanf(p + 1, " %c %d", &state, &ppid) == 2 && ppid == parent)
+		struct kit_pstat ps;
+		if (pid > 0 && pid != except && kit_read_pstat(pid, &ps) && ps.ppid == parent)
 			found = pid;
 	}
 	closedir(d);
 	return found;
 }
 
-pid_t await_child(pid_t parent, pid_t except, double timeout_s)
+pid_t kit_await_child(pid_t parent, pid_t except, double timeout_s)
 {
-	double deadline = now_s() + timeout_s;
+	double deadline = kit_now_s() + timeout_s;
 	pid_t pid;
-	while (!(pid = find_child(parent, except)) && now_s() < deadline)
+	while (!(pid = find_child(parent, except)) && kit_now_s() < deadline)
 		usleep(1000);
 	return pid;
 }
 
-long current_syscall(pid_t tid)
+long kit_current_syscall(pid_t tid)
 {
-	char path[64], buf[256];
-	snprintf(path, sizeof path, "/proc/%d/syscall", (int)tid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	char buf[256];
+	if (proc_read(buf, sizeof buf, "/proc/%d/syscall", (int)tid) <= 0)
 		return -2;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return -2;
-	buf[n] = '\0';
 	return strtol(buf, NULL, 10);
 }
 
-int await_syscall(pid_t pid, long nr, double timeout_s)
+int kit_await_syscall(pid_t pid, long nr, double timeout_s)
 {
-	double deadline = now_s() + timeout_s;
+	double deadline = kit_now_s() + timeout_s;
 	do {
-		long now = current_syscall(pid);
+		long now = kit_current_syscall(pid);
 		if (now == nr)
 			return 1;
 		if (now == -2)
 			return 0;
 		usleep(1000);
-	} while (now_s() < deadline);
+	} while (kit_now_s() < deadline);
 	return 0;
+}
+
+long kit_fd_flags(int fd)
+{
+	char buf[512];
+	if (proc_read(buf, sizeof buf, "/proc/self/fdinfo/%d", fd) <= 0)
+		return -1;
+	char *p = strstr(buf, "flags:");
+	return p ? strtol(p + 6, NULL, 8) : -1;
 }
 
 /* ---- temporary files -------------------------------------------------------- */
 
 /* Every test's directory lives in one directory per suite run, made and
- * removed by common_main: a failing test ends with _exit (Check) and cannot
+ * removed by kit_main: a failing test ends with _exit (Check) and cannot
  * clean up after itself. */
 static char run_dir[64];
 static char tmpdir[PATH_MAX];
@@ -494,7 +611,7 @@ static void rm_tmpdir(void)
 		rm_tree(tmpdir);
 }
 
-const char *test_tmpdir(void)
+const char *kit_tmpdir(void)
 {
 	if (!tmpdir[0] || tmpdir_owner != getpid()) {
 		snprintf(tmpdir, sizeof tmpdir, "%s/nofork-test.XXXXXX", run_dir[0] ? run_dir : "/tmp");
@@ -506,10 +623,10 @@ const char *test_tmpdir(void)
 	return tmpdir;
 }
 
-char *tmp_file(const char *name, const char *content, mode_t mode)
+char *kit_tmp_file(const char *name, const char *content, mode_t mode)
 {
 	char *path = NULL;
-	ck_assert_int_ge(asprintf(&path, "%s/%s", test_tmpdir(), name), 0);
+	ck_assert_int_ge(asprintf(&path, "%s/%s", kit_tmpdir(), name), 0);
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	ck_assert_msg(fd >= 0, "create %s: %s", path, strerror(errno));
 	size_t len = strlen(content);
@@ -520,30 +637,6 @@ char *tmp_file(const char *name, const char *content, mode_t mode)
 }
 
 /* ---- running suites ----------------------------------------------------------- */
-
-int deny_syscall(long nr, int err)
-{
-	struct sock_filter filter[] = {
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)nr, 0, 1),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ((unsigned)err & SECCOMP_RET_DATA)),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-	};
-	struct sock_fprog prog = { sizeof filter / sizeof filter[0], filter };
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-		return errno;
-	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) != 0)
-		return errno;
-	return 0;
-}
-
-int deny_clone3(int err)
-{
-	return deny_syscall(SYS_clone3, err);
-}
 
 /* NF_TEST_<NAME>=enosys|eperm: deny syscall nr with that errno, and prove
  * the filter is in force (with NULL/invalid arguments the real syscall
@@ -558,7 +651,7 @@ static int deny_from_env(const char *var, long nr, const char *name)
 		fprintf(stderr, "%s=%s: expected enosys or eperm\n", var, mode);
 		return 2;
 	}
-	int rc = deny_syscall(nr, e);
+	int rc = kit_seccomp(&KIT_DENY_ALWAYS((int)nr, e), 1, KIT_NNP);
 	if (rc) {
 		fprintf(stderr, "cannot install the seccomp filter: %s\n", strerror(rc));
 		return 2;
@@ -597,7 +690,7 @@ static int hide_proc(void)
 	return 0;
 }
 
-int common_main(Suite *s)
+int kit_main(Suite *s)
 {
 	int rc = hide_proc();
 	if (rc)
@@ -619,4 +712,185 @@ int common_main(Suite *s)
 	srunner_free(sr);
 	rm_tree(run_dir);
 	return failed ? 1 : 0;
+}
+
+/* ---- seccomp ------------------------------------------------------------------- */
+
+int kit_seccomp(const struct kit_deny_rule *rules, size_t n, int flags)
+{
+	struct sock_filter f[8 + 6 * 16];
+	size_t k = 0;
+	if (n > 16)
+		return E2BIG;
+	f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
+	f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0);
+	f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	for (size_t i = 0; i < n; i++) {
+		const struct kit_deny_rule *r = &rules[i];
+		unsigned ret = r->err == KIT_DENY_KILL_PROCESS ? SECCOMP_RET_KILL_PROCESS
+		               : r->err == KIT_DENY_KILL_THREAD ? SECCOMP_RET_KILL_THREAD
+		               : r->err == KIT_DENY_TRAP        ? SECCOMP_RET_TRAP
+		                                            : SECCOMP_RET_ERRNO | ((unsigned)r->err & SECCOMP_RET_DATA);
+		/* Each rule reloads nr, so rules are independent blocks. */
+		f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
+		if (r->arg < 0) {
+			f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)r->nr, 0, 1);
+			f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, ret);
+		} else {
+			f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)r->nr, 0, 4);
+			f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			                                      offsetof(struct seccomp_data, args[r->arg]));
+			f[k++] = (struct sock_filter)BPF_STMT(BPF_ALU | BPF_AND | BPF_K, r->mask);
+			f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, r->value, 0, 1);
+			f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, ret);
+		}
+	}
+	f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	struct sock_fprog prog = {(unsigned short)k, f};
+	/* Root may filter without no_new_privs; keeping it off matters for
+	 * the tests that exec a setuid binary under a filter. */
+	if (((flags & KIT_NNP) || geteuid() != 0) && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+		return errno;
+	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) != 0)
+		return errno;
+	return 0;
+}
+
+void kit_deny(const struct kit_deny_rule *rules, size_t n)
+{
+	int rc = kit_seccomp(rules, n, 0);
+	ck_assert_msg(rc == 0, "seccomp: %s", strerror(rc));
+}
+
+void kit_deny_clone3(int err)
+{
+	struct kit_deny_rule r = KIT_DENY_ALWAYS(SYS_clone3, err);
+	kit_deny(&r, 1);
+	ck_assert(syscall(SYS_clone3, NULL, 0) == -1 && errno == err);
+}
+
+void kit_deny_pidfd(void)
+{
+	struct kit_deny_rule r[] = {
+	    KIT_DENY_ALWAYS(SYS_clone3, ENOSYS),
+	    {SYS_clone, 0, CLONE_PIDFD, CLONE_PIDFD, EINVAL},
+	};
+	kit_deny(r, 2);
+}
+
+void kit_deny_close_range(int err)
+{
+	struct kit_deny_rule r = KIT_DENY_ALWAYS(SYS_close_range, err);
+	kit_deny(&r, 1);
+	ck_assert(syscall(SYS_close_range, 1000000, 1000001, 0) == -1 && errno == err);
+}
+
+void kit_deny_proc_fd_walk(void)
+{
+	struct kit_deny_rule r[] = {
+	    KIT_DENY_ALWAYS(SYS_close_range, ENOSYS),
+	    {SYS_openat, 2, 0xffffffffu, O_RDONLY | O_DIRECTORY | O_CLOEXEC, ENOENT},
+	};
+	kit_deny(r, 2);
+	ck_assert(open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC) == -1 && errno == ENOENT);
+}
+
+/* ---- credentials --------------------------------------------------------------- */
+
+void kit_become_nobody(void)
+{
+	ck_assert_msg(geteuid() == 0, "this test needs root to drop to uid 65534");
+	ck_assert_int_eq(setgroups(0, NULL), 0);
+	ck_assert_int_eq(setresgid(65534, 65534, 65534), 0);
+	ck_assert_int_eq(setresuid(65534, 65534, 65534), 0);
+	uid_t r, e, s;
+	ck_assert_int_eq(getresuid(&r, &e, &s), 0);
+	ck_assert(r == 65534 && e == 65534 && s == 65534);
+	ck_assert_int_eq(getgroups(0, NULL), 0);
+	ck_assert_int_eq(prctl(PR_SET_DUMPABLE, 1, 0, 0, 0), 0);
+	ck_assert_int_eq(geteuid(), 65534);
+}
+
+/* ---- handlers ------------------------------------------------------------------ */
+
+atomic_long kit_handler_runs, kit_handler_in_child;
+pid_t kit_handler_owner;
+
+void kit_count_handler_run(void)
+{
+	/* Raw getpid: the point is the kernel's answer, not a cached one. */
+	if ((pid_t)syscall(SYS_getpid) != kit_handler_owner)
+		atomic_fetch_add(&kit_handler_in_child, 1);
+	atomic_fetch_add(&kit_handler_runs, 1);
+}
+
+static void counting_handler(int sig)
+{
+	(void)sig;
+	int saved = errno;
+	kit_count_handler_run();
+	errno = saved;
+}
+
+void kit_install_counting_handler(int sig, int flags)
+{
+	kit_handler_owner = getpid();
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = counting_handler;
+	sa.sa_flags = flags;
+	ck_assert_int_eq(sigaction(sig, &sa, NULL), 0);
+}
+
+/* ---- memory --------------------------------------------------------------------- */
+
+long kit_heap_in_use(void)
+{
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+	return -1;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+	return -1;
+#endif
+#endif
+	struct mallinfo2 mi = mallinfo2();
+	return (long)mi.uordblks + (long)mi.hblkhd;
+}
+
+int kit_mapping_fd = -1;
+
+long kit_mapping_count(void)
+{
+	int fd = kit_mapping_fd >= 0 ? kit_mapping_fd : open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	long n = 0;
+	char buf[4096];
+	ssize_t k;
+	for (off_t off = 0; (k = pread(fd, buf, sizeof buf, off)) > 0; off += k)
+		for (ssize_t i = 0; i < k; i++)
+			n += buf[i] == '\n';
+	if (fd != kit_mapping_fd)
+		close(fd);
+	return n;
+}
+
+char *kit_report_state(const probe_report *r)
+{
+	size_t cap = 1, len = 0;
+	for (size_t i = 0; i < r->nlines; i++)
+		cap += strlen(r->lines[i]) + 1;
+	char *s = malloc(cap);
+	ck_assert_ptr_nonnull(s);
+	for (size_t i = 0; i < r->nlines; i++) {
+		const char *l = r->lines[i];
+		if (!strncmp(l, "pid ", 4))
+			continue;
+		const char *pipe = strstr(l, "pipe:[");
+		size_t n = pipe ? (size_t)(pipe - l) + 5 : strlen(l);
+		memcpy(s + len, l, n);
+		len += n;
+		s[len++] = '\n';
+	}
+	s[len] = '\0';
+	return s;
 }
