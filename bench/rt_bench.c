@@ -1,6 +1,6 @@
 /* rt_bench: what the M:N runtime's primitives cost.
  *
- *  1. One-way context switch: nf_ctx_switch vs swapcontext (ucontext), both
+ *  1. One-way context switch: ctx_switch vs swapcontext (ucontext), both
  *     ping-ponging between the main context and one coroutine on one thread.
  *  2. nf_yield round trip through the scheduler (1 worker, 2 coroutines).
  *  3. Create+join: nf_go of an empty coroutine and waiting for it with a wait
@@ -50,14 +50,14 @@ static void bounce(void *arg)
 {
 	(void)arg;
 	for (;;)
-		nf_ctx_switch(&co_sp, main_sp);
+		ctx_switch(&co_sp, main_sp);
 }
 
 static double switch_nf(long iters)
 {
 	double t = hn_now_ns();
 	for (long i = 0; i < iters; i++)
-		nf_ctx_switch(&main_sp, co_sp);
+		ctx_switch(&main_sp, co_sp);
 	return (hn_now_ns() - t) / (2.0 * (double)iters);
 }
 
@@ -214,7 +214,7 @@ static void parked(void *arg)
 static void live_coroutines(long n)
 {
 	long rss0 = rss_kib(), maps0 = count_maps();
-	unsigned mapped0 = nf_stack_mapped();
+	unsigned mapped0 = stack_mapped();
 	if (nf_rt_start(0))
 		exit(1);
 	nf_wg_add(&gate, 1);
@@ -227,8 +227,8 @@ static void live_coroutines(long n)
 	double create_ns = (hn_now_ns() - t) / (double)(made ? made : 1);
 	/* Let every one of them run up to its park. */
 	for (int i = 0; i < 200; i++) {
-		struct nf_rt_stats st;
-		nf_rt_stats(&st);
+		struct rt_stats st;
+		rt_stats(&st);
 		if (st.switches >= (uint64_t)made)
 			break;
 		usleep(10000);
@@ -240,7 +240,7 @@ static void live_coroutines(long n)
 	printf("| nf_go from a plain thread (new stacks), mean | %.0f ns |\n", create_ns);
 	printf("| RSS before / with them | %.1f MiB / %.1f MiB |\n", rss0 / 1024.0, rss1 / 1024.0);
 	printf("| RSS per live coroutine | %.2f KiB |\n", made ? (double)(rss1 - rss0) / (double)made : 0.0);
-	printf("| stacks mapped (64 KiB + guard each) | %u |\n", nf_stack_mapped() - mapped0);
+	printf("| stacks mapped (64 KiB + guard each) | %u |\n", stack_mapped() - mapped0);
 	printf("| mappings in /proc/self/maps before / with them | %ld / %ld (vm.max_map_count %ld) |\n", maps0,
 	       maps1, max_map_count());
 	nf_wg_done(&gate);
@@ -295,8 +295,8 @@ static void prot_none_limit(long want)
 
 /* ---- driver ---------------------------------------------------------------- */
 
-static struct series s_nf = {"switch: nf_ctx_switch", {0}, 0}, s_uc = {"switch: swapcontext", {0}, 0},
-		     s_ratio = {"switch: swapcontext / nf_ctx_switch", {0}, 0},
+static struct series s_nf = {"switch: ctx_switch", {0}, 0}, s_uc = {"switch: swapcontext", {0}, 0},
+		     s_ratio = {"switch: swapcontext / ctx_switch", {0}, 0},
 		     s_yield = {"nf_yield round trip (1 worker), per yield", {0}, 0},
 		     s_cj1 = {"create+join, 1 worker", {0}, 0}, s_cj2 = {"create+join, 2 workers", {0}, 0},
 		     s_pt = {"create+join, pthread", {0}, 0};
@@ -334,9 +334,9 @@ int main(int argc, char **argv)
 		rounds = 15;
 
 	nf_stack *st;
-	if (nf_stack_get(NF_STACK_DEFAULT, &st))
+	if (stack_get(NF_STACK_DEFAULT, &st))
 		return 1;
-	co_sp = nf_ctx_init(nf_stack_top(st), bounce, NULL, nf_ctx_fpmodes());
+	co_sp = ctx_init(stack_top(st), bounce, NULL, ctx_fpmodes());
 	make_ucontext();
 
 	/* Warm-up: fault in stacks, settle the CPU frequency. */

@@ -16,20 +16,20 @@
  * acts as the call returns). In a coroutine the state is left alone: it is
  * the worker thread's, the coroutine may resume on another worker after a
  * park, and coroutines cannot be cancelled. */
-static inline int nf_cancel_off(void)
+static inline int cancel_off(void)
 {
 	int old = -1;
-	if (!nf_rt_in_coroutine())
+	if (!rt_in_coroutine())
 		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
 	return old;
 }
 
-static inline void nf_cancel_restore(const int *old)
+static inline void cancel_restore(const int *old)
 {
 	if (*old >= 0)
 		pthread_setcancelstate(*old, NULL);
 }
 
-#define NF_NOCANCEL const int nf_cancel_old_ __attribute__((cleanup(nf_cancel_restore))) = nf_cancel_off()
+#define NF_NOCANCEL const int cancel_old_ __attribute__((cleanup(cancel_restore))) = cancel_off()
 
 #endif

@@ -82,7 +82,7 @@ enum {
 #define PLAN_FDFIRST 64  /* u32: 1 + the highest fd any op names; 0: no fd policy */
 
 /* Run record: per spawn, at the top of the child's stack (below the plan,
- * when the plan lives on that stack: nf_spawn_once). */
+ * when the plan lives on that stack: plan_spawn_once). */
 #define RUN_PLAN 0    /* const plan * */
 #define RUN_ENVP 8    /* char *const *: the plan's envp or the live environ */
 #define RUN_MASK 16   /* u64: signal mask to exec with */

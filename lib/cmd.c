@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
-int nf_check_fd(int fd)
+int cmd_check_fd(int fd)
 {
 	struct rlimit rl;
 	if (fd < 0)
@@ -21,7 +21,7 @@ int nf_check_fd(int fd)
 	return 0;
 }
 
-int nf_check_path(const char *path)
+int cmd_check_path(const char *path)
 {
 	if (!path || !*path)
 		return EINVAL;
@@ -61,7 +61,7 @@ static int cmd_create(nf_cmd **out, const char *path, char *const argv[], char *
 	if (!out)
 		return EINVAL;
 	*out = NULL;
-	if ((e = nf_check_path(path)))
+	if ((e = cmd_check_path(path)))
 		return e;
 	if (!argv)
 		return EINVAL;
@@ -99,7 +99,7 @@ void nf_cmd_free(nf_cmd *c)
 	NF_NOCANCEL;
 	if (!c)
 		return;
-	nf_cmd_invalidate(c);
+	cmd_invalidate(c);
 	for (size_t i = 0; i < c->n_acts; i++)
 		free(c->acts[i].p);
 	free(c->acts);
@@ -118,12 +118,12 @@ int nf_cmd_flags(nf_cmd *c, unsigned flags)
 	NF_NOCANCEL;
 	if (!c || flags & ~(NF_ENOEXEC_SH | NF_NO_PIDFD))
 		return EINVAL;
-	nf_cmd_invalidate(c);
+	cmd_invalidate(c);
 	c->flags = flags;
 	return 0;
 }
 
-int nf_grow(void **v, size_t *cap, size_t n, size_t more, size_t size)
+int array_grow(void **v, size_t *cap, size_t n, size_t more, size_t size)
 {
 	if (*cap - n >= more)
 		return 0;
@@ -141,16 +141,16 @@ int nf_grow(void **v, size_t *cap, size_t n, size_t more, size_t size)
 	return 0;
 }
 
-/* Every setter ends here or in nf_cmd_invalidate: the cached plan no longer
+/* Every setter ends here or in cmd_invalidate: the cached plan no longer
  * describes the cmd. */
 static int add_act(nf_cmd *c, uint32_t kind, int32_t a, int64_t b, int64_t cc, const char *p)
 {
-	if (nf_grow((void **)&c->acts, &c->cap_acts, c->n_acts, 1, sizeof *c->acts))
+	if (array_grow((void **)&c->acts, &c->cap_acts, c->n_acts, 1, sizeof *c->acts))
 		return ENOMEM;
 	char *copy = NULL;
 	if (p && !(copy = strdup(p)))
 		return ENOMEM;
-	nf_cmd_invalidate(c);
+	cmd_invalidate(c);
 	c->acts[c->n_acts++] = (nf_act){kind, a, b, cc, copy};
 	return 0;
 }
@@ -161,7 +161,7 @@ int nf_cmd_dup2(nf_cmd *c, int oldfd, int newfd)
 	int e;
 	if (!c)
 		return EINVAL;
-	if ((e = nf_check_fd(oldfd)) || (e = nf_check_fd(newfd)))
+	if ((e = cmd_check_fd(oldfd)) || (e = cmd_check_fd(newfd)))
 		return e;
 	return add_act(c, OPK_DUP2, oldfd, newfd, 0, NULL);
 }
@@ -172,7 +172,7 @@ int nf_cmd_open(nf_cmd *c, int fd, const char *path, int flags, mode_t mode)
 	int e;
 	if (!c)
 		return EINVAL;
-	if ((e = nf_check_fd(fd)) || (e = nf_check_path(path)))
+	if ((e = cmd_check_fd(fd)) || (e = cmd_check_path(path)))
 		return e;
 	return add_act(c, OPK_OPEN, fd, flags, mode, path);
 }
@@ -182,13 +182,13 @@ static int add_close(nf_cmd *c, int fd, int lenient)
 	int e;
 	if (!c)
 		return EINVAL;
-	if ((e = nf_check_fd(fd)))
+	if ((e = cmd_check_fd(fd)))
 		return e;
 	return add_act(c, OPK_CLOSE, fd, 0, lenient, NULL);
 }
 
 int nf_cmd_close(nf_cmd *c, int fd) { NF_NOCANCEL; return add_close(c, fd, 0); }
-int nf_cmd_close_lenient(nf_cmd *c, int fd) { return add_close(c, fd, 1); }
+int cmd_close_lenient(nf_cmd *c, int fd) { return add_close(c, fd, 1); }
 
 int nf_cmd_chdir(nf_cmd *c, const char *path)
 {
@@ -196,7 +196,7 @@ int nf_cmd_chdir(nf_cmd *c, const char *path)
 	int e;
 	if (!c)
 		return EINVAL;
-	if ((e = nf_check_path(path)))
+	if ((e = cmd_check_path(path)))
 		return e;
 	return add_act(c, OPK_CHDIR, 0, 0, 0, path);
 }
@@ -207,7 +207,7 @@ static int add_fd_act(nf_cmd *c, uint32_t kind, int fd)
 	int e;
 	if (!c)
 		return EINVAL;
-	if ((e = nf_check_fd(fd)))
+	if ((e = cmd_check_fd(fd)))
 		return e;
 	return add_act(c, kind, fd, 0, 0, NULL);
 }
@@ -240,14 +240,14 @@ int nf_cmd_keep_fd(nf_cmd *c, int fd)
 	int e;
 	if (!c)
 		return EINVAL;
-	if ((e = nf_check_fd(fd)))
+	if ((e = cmd_check_fd(fd)))
 		return e;
 	for (size_t i = 0; i < c->n_keep; i++)
 		if (c->keep[i] == fd)
 			return 0;
-	if (nf_grow((void **)&c->keep, &c->cap_keep, c->n_keep, 1, sizeof *c->keep))
+	if (array_grow((void **)&c->keep, &c->cap_keep, c->n_keep, 1, sizeof *c->keep))
 		return ENOMEM;
-	nf_cmd_invalidate(c);
+	cmd_invalidate(c);
 	c->keep[c->n_keep++] = fd;
 	return 0;
 }
@@ -257,7 +257,7 @@ int nf_cmd_keep_fd(nf_cmd *c, int fd)
 	do {                           \
 		if (!(c))              \
 			return EINVAL; \
-		nf_cmd_invalidate(c);  \
+		cmd_invalidate(c);  \
 		stmt;                  \
 		return 0;              \
 	} while (0)
@@ -265,7 +265,7 @@ int nf_cmd_keep_fd(nf_cmd *c, int fd)
 int nf_cmd_inherit_all_fds(nf_cmd *c) { NF_NOCANCEL; SET_ATTR(c, c->inherit_all = true); }
 int nf_cmd_setsid(nf_cmd *c) { NF_NOCANCEL; SET_ATTR(c, c->setsid = true); }
 int nf_cmd_no_new_privs(nf_cmd *c) { NF_NOCANCEL; SET_ATTR(c, c->nnp = true); }
-int nf_cmd_resetids(nf_cmd *c) { SET_ATTR(c, c->resetids = true); }
+int cmd_resetids(nf_cmd *c) { SET_ATTR(c, c->resetids = true); }
 
 int nf_cmd_setpgid(nf_cmd *c, pid_t pgid)
 {
@@ -275,7 +275,7 @@ int nf_cmd_setpgid(nf_cmd *c, pid_t pgid)
 	SET_ATTR(c, (c->has_pgid = true, c->pgid = pgid));
 }
 
-uint64_t nf_sigset_bits(const sigset_t *set)
+uint64_t cmd_sigset_bits(const sigset_t *set)
 {
 	uint64_t bits = 0;
 	for (int s = 1; s <= 64; s++)
@@ -289,7 +289,7 @@ int nf_cmd_sigmask(nf_cmd *c, const sigset_t *mask)
 	NF_NOCANCEL;
 	if (!mask)
 		return EINVAL;
-	SET_ATTR(c, (c->has_mask = true, c->mask = nf_sigset_bits(mask)));
+	SET_ATTR(c, (c->has_mask = true, c->mask = cmd_sigset_bits(mask)));
 }
 
 int nf_cmd_sigdefault(nf_cmd *c, const sigset_t *set)
@@ -297,7 +297,7 @@ int nf_cmd_sigdefault(nf_cmd *c, const sigset_t *set)
 	NF_NOCANCEL;
 	if (!set)
 		return EINVAL;
-	SET_ATTR(c, c->sigdef = nf_sigset_bits(set));
+	SET_ATTR(c, c->sigdef = cmd_sigset_bits(set));
 }
 
 int nf_cmd_setgroups(nf_cmd *c, size_t n, const gid_t *groups)
@@ -394,7 +394,7 @@ int nf_cmd_pdeathsig(nf_cmd *c, int sig)
 /* Attributes that are one fd of the caller's, checked like every fd. */
 static int set_fd_attr(nf_cmd *c, int *field, int fd)
 {
-	int e = nf_check_fd(fd);
+	int e = cmd_check_fd(fd);
 	if (e)
 		return e;
 	SET_ATTR(c, *field = fd);

@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-void nf_error_parent(nf_error *err, int e, int op)
+void error_parent(nf_error *err, int e, int op)
 {
 	if (err)
 		*err = (nf_error){.err = e, .op = op, .index = -1, .fd = -1, .arg = -1, .path = ""};
@@ -36,9 +36,9 @@ static long operand(enum source s, const nf_op *op, const nf_run *run)
 	}
 }
 
-void nf_error_fill(nf_error *err, const nf_plan *plan, const nf_run *run)
+void error_fill(nf_error *err, const nf_plan *plan, const nf_run *run)
 {
-	nf_error_parent(err, run->err, run->kind);
+	error_parent(err, run->err, run->kind);
 	err->index = run->index;
 	const struct step *st = run->kind > 0 && run->kind < NF_OP_KIND_COUNT ? &steps[run->kind] : &steps[0];
 	if (run->index < 0 || (uint32_t)run->index >= plan->n_ops) {

@@ -81,7 +81,7 @@ typedef struct nf_builder {
 
 /* size bytes aligned to align (a power of two): their address, or NULL
  * while measuring. */
-static inline void *nf_take(nf_builder *b, size_t size, size_t align)
+static inline void *builder_take(nf_builder *b, size_t size, size_t align)
 {
 	b->off = (b->off + align - 1) & ~(align - 1);
 	void *p = b->base ? b->base + b->off : NULL;
@@ -91,24 +91,24 @@ static inline void *nf_take(nf_builder *b, size_t size, size_t align)
 
 /* plan.c. Compiling is measure, get memory, fill; only getting the memory
  * may allocate, so a plan can live anywhere its spawner puts it. `list` is
- * nf_path_list(cmd), read once so both passes see the same PATH. */
-int nf_plan_compile(const nf_cmd *cmd, nf_plan **out); /* one aligned_alloc */
-int nf_cmd_plan(const nf_cmd *cmd, const nf_plan **out); /* cached */
-void nf_cmd_invalidate(nf_cmd *cmd);
+ * path_list(cmd), read once so both passes see the same PATH. */
+int plan_compile(const nf_cmd *cmd, nf_plan **out); /* one aligned_alloc */
+int cmd_plan(const nf_cmd *cmd, const nf_plan **out); /* cached */
+void cmd_invalidate(nf_cmd *cmd);
 /* Spawn cmd once without keeping its plan and without allocating: the plan
  * is laid out in the upper part of a pooled child stack (the pool maps one
  * only when it is empty), the child's run record and stack below it. For
  * lib/compat, whose cmd lives on the caller's stack for one call. */
-int nf_spawn_once(const nf_cmd *cmd, nf_proc *proc, nf_error *err);
+int plan_spawn_once(const nf_cmd *cmd, nf_proc *proc, nf_error *err);
 
 /* path.c: PATH search, prepared in the parent. */
 /* The colon-separated list to search for cmd's file, or NULL when the path
  * is used as given (nf_cmd_new, or a name with a '/'). */
-const char *nf_path_list(const nf_cmd *cmd);
+const char *path_list(const nf_cmd *cmd);
 /* Lay out the exec candidates (the path as given, or each element of list
  * joined with the file): a NULL-terminated pointer array and the strings.
  * Returns the array (NULL while measuring); *n gets the count. */
-char **nf_path_layout(nf_builder *b, const nf_cmd *cmd, const char *list, size_t *n);
+char **path_layout(nf_builder *b, const nf_cmd *cmd, const char *list, size_t *n);
 
 /* spawn.c. The stack every spawn child gets: its frame is ~1.2 KiB, the
  * rest is room for a signal frame (the stop catcher, child.S). */
@@ -118,36 +118,40 @@ struct nf_stack;
  * before this returns. Otherwise on st, with the run record just below
  * `top` (a 64-byte aligned address inside st, the plan may lie above it);
  * the caller gives st back to the pool once this returned. */
-int nf_spawn_plan(const nf_plan *plan, struct nf_stack *st, char *top, nf_proc *proc, nf_error *err);
+int spawn_compiled(const nf_plan *plan, struct nf_stack *st, char *top, nf_proc *proc, nf_error *err);
 
 /* proc.c: waitid on the pidfd (>= 0), else on the pid, restarted on EINTR:
  * 0 or an errno. The one place nofork waits for a child. */
-int nf_waitid(pid_t pid, int pidfd, siginfo_t *si, int flags);
+int proc_waitid(pid_t pid, int pidfd, siginfo_t *si, int flags);
 
 /* error.c */
-void nf_error_fill(nf_error *err, const nf_plan *plan, const nf_run *run);
-void nf_error_parent(nf_error *err, int e, int op);
+void error_fill(nf_error *err, const nf_plan *plan, const nf_run *run);
+void error_parent(nf_error *err, int e, int op);
 
-/* glibc posix_spawn semantics the public API does not offer. lib/compat
- * writes them straight into its on-stack nf_cmd: sigign (glibc 2.36's child
+/* ---- the core's interface for lib/compat ----------------------------------
+ * lib/compat reaches the core only through this: it fills a struct nf_cmd on
+ * its caller's stack (actions as nf_act, the fields below), spawns it with
+ * plan_spawn_once, and uses cmd_check_fd, cmd_sigset_bits and array_grow.
+ * glibc posix_spawn semantics the public API does not offer, which lib/compat
+ * writes straight into that nf_cmd: sigign (glibc 2.36's child
  * sets its internal signals 32/33 to SIG_IGN), exec_err, resetids, CLOSE
  * actions with c=1 or 2 (child_abi.h), NF_SH_FILE_AS_GIVEN. Two of them have
  * setters for a heap cmd (tests/fuzz/fuzz_cmd.c compiles them). One
  * difference stays: a child killed by a signal before exec is reaped and
  * reported as EINTR, where glibc reports success and leaves the dead child
  * to the caller. */
-int nf_cmd_close_lenient(nf_cmd *cmd, int fd);  /* a non-open fd is fine */
-int nf_cmd_resetids(nf_cmd *cmd);               /* POSIX_SPAWN_RESETIDS, glibc's point */
+int cmd_close_lenient(nf_cmd *cmd, int fd);  /* a non-open fd is fine */
+int cmd_resetids(nf_cmd *cmd);               /* POSIX_SPAWN_RESETIDS, glibc's point */
 
 /* cmd.c: make room for `more` elements of `size` bytes in the array *v of
  * n used and *cap allocated (doubling, at least 8): 0 or ENOMEM (nothing
  * changed). The one growable-array idiom of the library. */
-int nf_grow(void **v, size_t *cap, size_t n, size_t more, size_t size);
+int array_grow(void **v, size_t *cap, size_t n, size_t more, size_t size);
 
 /* Validation shared by setters. */
-int nf_check_fd(int fd);
-int nf_check_path(const char *path);
+int cmd_check_fd(int fd);
+int cmd_check_path(const char *path);
 /* A sigset_t as the 64-bit set of signals 1..64 (bit n-1: signal n). */
-uint64_t nf_sigset_bits(const sigset_t *set);
+uint64_t cmd_sigset_bits(const sigset_t *set);
 
 #endif

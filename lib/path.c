@@ -19,7 +19,7 @@ static const char *env_path(char *const *env)
 	return NULL;
 }
 
-const char *nf_path_list(const nf_cmd *cmd)
+const char *path_list(const nf_cmd *cmd)
 {
 	if (!cmd->search || strchr(cmd->path, '/'))
 		return NULL;
@@ -42,7 +42,7 @@ static size_t put_candidates(nf_builder *b, const char *list, const char *file, 
 		const char *end = strchrnul(p, ':');
 		size_t dlen = (size_t)(end - p);
 		if (dlen + 1 + flen < PATH_MAX) {
-			char *c = b ? nf_take(b, (dlen ? dlen + 1 : 0) + flen + 1, 1) : NULL;
+			char *c = b ? builder_take(b, (dlen ? dlen + 1 : 0) + flen + 1, 1) : NULL;
 			if (c) {
 				if (dlen) {
 					memcpy(c, p, dlen);
@@ -60,14 +60,14 @@ static size_t put_candidates(nf_builder *b, const char *list, const char *file, 
 	}
 }
 
-char **nf_path_layout(nf_builder *b, const nf_cmd *cmd, const char *list, size_t *n)
+char **path_layout(nf_builder *b, const nf_cmd *cmd, const char *list, size_t *n)
 {
 	if (!list) {
-		char **v = nf_take(b, 2 * sizeof *v, 8);
+		char **v = builder_take(b, 2 * sizeof *v, 8);
 		const char *file = cmd->path;
 		if (!cmd->borrowed) {
 			size_t len = strlen(file) + 1;
-			char *copy = nf_take(b, len, 1);
+			char *copy = builder_take(b, len, 1);
 			if (copy)
 				memcpy(copy, file, len);
 			file = copy;
@@ -80,7 +80,7 @@ char **nf_path_layout(nf_builder *b, const nf_cmd *cmd, const char *list, size_t
 		return v;
 	}
 	*n = put_candidates(NULL, list, cmd->path, NULL);
-	char **v = nf_take(b, (*n + 1) * sizeof *v, 8);
+	char **v = builder_take(b, (*n + 1) * sizeof *v, 8);
 	put_candidates(b, list, cmd->path, v);
 	if (v)
 		v[*n] = NULL;

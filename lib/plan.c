@@ -6,7 +6,7 @@
  * Layout is produced by one routine run twice: first to measure (no base),
  * then to fill, so the size and the layout cannot disagree. The routine
  * allocates nothing: a native cmd's plan is one aligned_alloc, cached in the
- * cmd; a compat spawn's plan lives on its child's stack (nf_spawn_once). */
+ * cmd; a compat spawn's plan lives on its child's stack (plan_spawn_once). */
 #include "nofork_int.h"
 #include "stack_pool.h"
 
@@ -51,7 +51,7 @@ _Static_assert(sizeof(struct rlimit) == 16 && sizeof(int) == 4, "prlimit64 opera
 static const char *put_str(nf_builder *b, const char *s)
 {
 	size_t n = strlen(s) + 1;
-	char *p = nf_take(b, n, 1);
+	char *p = builder_take(b, n, 1);
 	if (p)
 		memcpy(p, s, n);
 	return p;
@@ -68,7 +68,7 @@ static char **put_strv(nf_builder *b, char *const *v, size_t *count)
 	size_t n = 0;
 	while (v[n])
 		n++;
-	char **out = nf_take(b, (n + 1) * sizeof *out, 8);
+	char **out = builder_take(b, (n + 1) * sizeof *out, 8);
 	for (size_t i = 0; i < n; i++) {
 		const char *s = put_str(b, v[i]);
 		if (out)
@@ -192,7 +192,7 @@ static void layout_sh(nf_builder *b, const nf_cmd *c, struct parts *pt)
 	bool one = c->flags & NF_SH_FILE_AS_GIVEN;
 	size_t n_sh = one ? 1 : pt->n_cands;
 	pt->sh_stride = one ? 0 : per;
-	pt->sh = nf_take(b, n_sh * per * sizeof *pt->sh, 8);
+	pt->sh = builder_take(b, n_sh * per * sizeof *pt->sh, 8);
 	const char *bin_sh = put_str(b, "/bin/sh");
 	const char *file = one ? use_str(b, c, c->path) : NULL;
 	for (size_t i = 0; pt->sh && i < n_sh; i++) {
@@ -208,8 +208,8 @@ static void layout_sh(nf_builder *b, const nf_cmd *c, struct parts *pt)
 static void layout_parts(nf_builder *b, const nf_cmd *c, const char *list, struct parts *pt)
 {
 	*pt = (struct parts){0};
-	pt->keep = c->inherit_all ? NULL : nf_take(b, keep_cap(c) * sizeof *pt->keep, 4);
-	pt->groups = nf_take(b, c->n_groups * sizeof *pt->groups, 4);
+	pt->keep = c->inherit_all ? NULL : builder_take(b, keep_cap(c) * sizeof *pt->keep, 4);
+	pt->groups = builder_take(b, c->n_groups * sizeof *pt->groups, 4);
 	if (pt->groups && c->n_groups)
 		memcpy(pt->groups, c->groups, c->n_groups * sizeof *pt->groups);
 	if (c->borrowed) { /* one spawn from the caller's own arrays: no copy */
@@ -221,7 +221,7 @@ static void layout_parts(nf_builder *b, const nf_cmd *c, const char *list, struc
 		pt->argv = put_strv(b, c->argv, &pt->argc);
 		pt->envp = c->envp ? put_strv(b, c->envp, NULL) : NULL;
 	}
-	pt->cands = nf_path_layout(b, c, list, &pt->n_cands);
+	pt->cands = path_layout(b, c, list, &pt->n_cands);
 	if (c->flags & NF_ENOEXEC_SH)
 		layout_sh(b, c, pt);
 	pt->procfd = put_str(b, "/proc/self/fd");
@@ -307,12 +307,12 @@ static size_t emit_ops(nf_builder *b, const nf_cmd *c, const struct parts *pt, n
  * both passes in the same order, so the size and the layout agree. */
 static void layout(nf_builder *b, const nf_cmd *c, const char *list)
 {
-	nf_plan *pl = nf_take(b, sizeof *pl, 64);
+	nf_plan *pl = builder_take(b, sizeof *pl, 64);
 	/* The ops are counted by emitting them: the measuring pass runs the
 	 * same emission without a place to write, then adds their room at the
 	 * end; the filling pass puts them here. Their size is a multiple of 32,
 	 * so every later take aligns alike in both passes. */
-	nf_op *ops = nf_take(b, b->n_ops * sizeof *ops, 8);
+	nf_op *ops = builder_take(b, b->n_ops * sizeof *ops, 8);
 	struct parts pt;
 	layout_parts(b, c, list, &pt);
 	size_t k = emit_ops(b, c, &pt, ops);
@@ -361,9 +361,9 @@ static nf_plan *fill(const nf_cmd *c, const char *list, nf_builder m, void *mem)
 	return mem;
 }
 
-int nf_plan_compile(const nf_cmd *c, nf_plan **out)
+int plan_compile(const nf_cmd *c, nf_plan **out)
 {
-	const char *list = nf_path_list(c);
+	const char *list = path_list(c);
 	nf_builder m = measure(c, list);
 	void *mem = aligned_alloc(64, (m.off + 63) & ~(size_t)63);
 	if (!mem)
@@ -372,31 +372,31 @@ int nf_plan_compile(const nf_cmd *c, nf_plan **out)
 	return 0;
 }
 
-int nf_spawn_once(const nf_cmd *c, nf_proc *proc, nf_error *err)
+int plan_spawn_once(const nf_cmd *c, nf_proc *proc, nf_error *err)
 {
-	const char *list = nf_path_list(c);
+	const char *list = path_list(c);
 	nf_builder m = measure(c, list);
 	size_t room = (m.off + 63) & ~(size_t)63;
 	nf_stack *st;
-	int e = nf_stack_get(room + NF_CHILD_STACK, &st);
+	int e = stack_get(room + NF_CHILD_STACK, &st);
 	if (e) {
 		e = e == EINVAL ? ENOMEM : e; /* larger than the largest stack */
-		nf_error_parent(err, e, NF_OP_CLONE);
+		error_parent(err, e, NF_OP_CLONE);
 		return e;
 	}
-	char *top = nf_stack_top(st) - room; /* the plan on top, the child below it */
-	e = nf_spawn_plan(fill(c, list, m, top), st, top, proc, err);
-	nf_stack_put(st);
+	char *top = stack_top(st) - room; /* the plan on top, the child below it */
+	e = spawn_compiled(fill(c, list, m, top), st, top, proc, err);
+	stack_put(st);
 	return e;
 }
 
-int nf_cmd_plan(const nf_cmd *cmd, const nf_plan **out)
+int cmd_plan(const nf_cmd *cmd, const nf_plan **out)
 {
 	nf_cmd *c = (nf_cmd *)cmd; /* the plan cache is the one mutable part */
 	nf_plan *p = atomic_load_explicit(&c->plan, memory_order_acquire);
 	if (!p) {
 		nf_plan *fresh, *expected = NULL;
-		int e = nf_plan_compile(c, &fresh);
+		int e = plan_compile(c, &fresh);
 		if (e)
 			return e;
 		/* Two threads may compile at once; the first to publish wins. */
@@ -412,7 +412,7 @@ int nf_cmd_plan(const nf_cmd *cmd, const nf_plan **out)
 	return 0;
 }
 
-void nf_cmd_invalidate(nf_cmd *c)
+void cmd_invalidate(nf_cmd *c)
 {
 	free(atomic_exchange_explicit(&c->plan, NULL, memory_order_acq_rel));
 }

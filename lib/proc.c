@@ -35,7 +35,7 @@ static long long now_ms(void)
 	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
-int nf_waitid(pid_t pid, int pidfd, siginfo_t *si, int flags)
+int proc_waitid(pid_t pid, int pidfd, siginfo_t *si, int flags)
 {
 	int r;
 	do
@@ -49,7 +49,7 @@ int nf_waitid(pid_t pid, int pidfd, siginfo_t *si, int flags)
 static int wait_once(const nf_proc *p, int *status, int flags, bool *done)
 {
 	siginfo_t si = {0};
-	int e = nf_waitid(p->pid, p->pidfd, &si, flags);
+	int e = proc_waitid(p->pid, p->pidfd, &si, flags);
 	if (e)
 		return e;
 	*done = si.si_pid != 0;
@@ -139,7 +139,7 @@ int nf_proc_wait(nf_proc *p, int *status, int timeout_ms)
 		return EINVAL;
 	if (p->pid <= 0)
 		return ECHILD;
-	if (nf_rt_in_coroutine())
+	if (rt_in_coroutine())
 		return wait_coroutine(p, status, timeout_ms);
 	int cs;
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);

@@ -50,8 +50,8 @@
  * this value after the clone: the child never wrote to our memory. */
 #define RUN_UNTOUCHED (-2)
 
-long nf_child_clone3(struct clone_args *args, size_t size, nf_run *run);
-long nf_child_clone(unsigned long flags, void *stack_top, int *pidfd, nf_run *run);
+long child_clone3(struct clone_args *args, size_t size, nf_run *run);
+long child_clone(unsigned long flags, void *stack_top, int *pidfd, nf_run *run);
 
 
 extern char **environ;
@@ -105,13 +105,13 @@ static long clone_child(const nf_plan *plan, nf_stack *st, nf_run *run)
 			ca.flags |= CLONE_INTO_CGROUP;
 			ca.cgroup = (uint64_t)plan->cgroup_fd;
 		}
-		r = nf_child_clone3(&ca, sizeof ca, run);
+		r = child_clone3(&ca, sizeof ca, run);
 		if (r < 0 && plan->cgroup_fd >= 0 && r != -EAGAIN && r != -ENOMEM) {
 			/* Whatever kept clone3 from placing the child, let the
 			 * child join by itself; its error, if any, is precise. */
 			ca.flags &= ~(uint64_t)CLONE_INTO_CGROUP;
 			run->mode = mode | shared | MODE_JOIN_CGROUP;
-			r = nf_child_clone3(&ca, sizeof ca, run);
+			r = child_clone3(&ca, sizeof ca, run);
 		}
 		if (r >= 0 || (r != -ENOSYS && r != -EPERM && r != -EINVAL))
 			return r;
@@ -120,12 +120,12 @@ static long clone_child(const nf_plan *plan, nf_stack *st, nf_run *run)
 	run->mode = mode | MODE_RESET_SIGNALS | (plan->cgroup_fd >= 0 ? MODE_JOIN_CGROUP : 0);
 	unsigned long flags = CLONE_VM | CLONE_VFORK | SIGCHLD;
 	if (want_pidfd && !atomic_load_explicit(&pidfd_refused, memory_order_relaxed)) {
-		r = nf_child_clone(flags | CLONE_PIDFD, run, &run->pidfd, run);
+		r = child_clone(flags | CLONE_PIDFD, run, &run->pidfd, run);
 		if (r != -EINVAL)
 			return r;
 		atomic_store_explicit(&pidfd_refused, 1, memory_order_relaxed);
 	}
-	return nf_child_clone(flags, run, &run->pidfd, run);
+	return child_clone(flags, run, &run->pidfd, run);
 }
 
 /* Reap a child that failed before exec (it is exiting or gone); returns the
@@ -134,7 +134,7 @@ static int reap(pid_t pid, int pidfd)
 {
 	siginfo_t si = {0};
 	/* ECHILD: SIGCHLD is ignored and the kernel reaped it already. */
-	int e = nf_waitid(pid, pidfd, &si, WEXITED);
+	int e = proc_waitid(pid, pidfd, &si, WEXITED);
 	if (pidfd >= 0)
 		close(pidfd);
 	return !e && (si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED) ? si.si_status : 0;
@@ -230,7 +230,7 @@ static int conclude(const nf_plan *plan, long pid, nf_run *report, nf_proc *proc
 		               : report->mode & MODE_RESET_SIGNALS ? NF_OP_SIGRESET
 		                                                       : NF_OP_NONE;
 		if (err) {
-			nf_error_fill(err, plan, report);
+			error_fill(err, plan, report);
 			err->signal = sig;
 		}
 		return EINTR;
@@ -245,7 +245,7 @@ static int conclude(const nf_plan *plan, long pid, nf_run *report, nf_proc *proc
 	if (report->err) {
 		reap((pid_t)pid, pidfd);
 		if (err) {
-			nf_error_fill(err, plan, report);
+			error_fill(err, plan, report);
 			/* A signal the child found pending at the end of its plan,
 			 * which would have killed it once its mask was lifted. */
 			err->signal = report->err == EINTR && report->kind == OPK_SIGMASK ? report->detail : 0;
@@ -269,7 +269,7 @@ static int conclude(const nf_plan *plan, long pid, nf_run *report, nf_proc *proc
 }
 
 /* st NULL: a stack from the pool, given back before returning; else the
- * caller's, with the run record below top (nf_spawn_plan). mask: the signal
+ * caller's, with the run record below top (spawn_compiled). mask: the signal
  * mask the program starts with unless the plan sets one; NULL: the calling
  * thread's. */
 static int spawn_plan(const nf_plan *plan, nf_stack *st, char *top, const uint64_t *mask, nf_proc *proc,
@@ -279,11 +279,11 @@ static int spawn_plan(const nf_plan *plan, nf_stack *st, char *top, const uint64
 	for (;;) {
 		int e;
 		if (own) {
-			if ((e = nf_stack_get(NF_CHILD_STACK, &st))) {
-				nf_error_parent(err, e, NF_OP_CLONE);
+			if ((e = stack_get(NF_CHILD_STACK, &st))) {
+				error_parent(err, e, NF_OP_CLONE);
 				return e;
 			}
-			top = nf_stack_top(st);
+			top = stack_top(st);
 		}
 		nf_run *run = run_init(plan, top);
 		uint64_t old;
@@ -294,10 +294,10 @@ static int spawn_plan(const nf_plan *plan, nf_stack *st, char *top, const uint64
 		restore_mask(&old);
 		nf_run report = *run; /* the child is out of our memory: final */
 		if (own)
-			nf_stack_put(st);
+			stack_put(st);
 		ids_end(plan);
 		if (pid < 0) {
-			nf_error_parent(err, (int)-pid, NF_OP_CLONE);
+			error_parent(err, (int)-pid, NF_OP_CLONE);
 			return (int)-pid;
 		}
 		if ((e = conclude(plan, pid, &report, proc, err)) != RETRY)
@@ -326,21 +326,21 @@ int nf_spawn(const nf_cmd *cmd, nf_proc *proc, nf_error *err)
 	if (proc)
 		*proc = (nf_proc){-1, -1};
 	if (!cmd || !proc) {
-		nf_error_parent(err, EINVAL, NF_OP_NONE);
+		error_parent(err, EINVAL, NF_OP_NONE);
 		return EINVAL;
 	}
 	const nf_plan *plan;
-	int e = nf_cmd_plan(cmd, &plan);
+	int e = cmd_plan(cmd, &plan);
 	if (e) {
-		nf_error_parent(err, e, NF_OP_NONE);
+		error_parent(err, e, NF_OP_NONE);
 		return e;
 	}
-	return nf_spawn_plan(plan, NULL, NULL, proc, err);
+	return spawn_compiled(plan, NULL, NULL, proc, err);
 }
 
-int nf_spawn_plan(const nf_plan *plan, nf_stack *st, char *top, nf_proc *proc, nf_error *err)
+int spawn_compiled(const nf_plan *plan, nf_stack *st, char *top, nf_proc *proc, nf_error *err)
 {
-	if (nf_rt_in_coroutine() && !rt_spawn_may_block()) {
+	if (rt_in_coroutine() && !rt_spawn_may_block()) {
 		/* The program's mask is this worker's, not the helper's. */
 		struct spawn_job j = {plan, st, top, 0, proc, err};
 		syscall(SYS_rt_sigprocmask, SIG_BLOCK, NULL, &j.mask, sizeof j.mask);

@@ -53,7 +53,7 @@ static unsigned pop(unsigned cls, unsigned n, nf_stack **first)
 	}
 }
 
-void nf_stack_put_chain(nf_stack *first, nf_stack *last)
+void stack_put_chain(nf_stack *first, nf_stack *last)
 {
 	uint64_t old = atomic_load_explicit(&free_top[first->cls], memory_order_relaxed);
 	do {
@@ -63,9 +63,9 @@ void nf_stack_put_chain(nf_stack *first, nf_stack *last)
 	    memory_order_release, memory_order_relaxed));
 }
 
-void nf_stack_put(nf_stack *st) { nf_stack_put_chain(st, st); }
+void stack_put(nf_stack *st) { stack_put_chain(st, st); }
 
-unsigned nf_stack_get_batch(size_t size, unsigned n, nf_stack **first)
+unsigned stack_get_batch(size_t size, unsigned n, nf_stack **first)
 {
 	unsigned cls;
 	return n == 0 || size_class(size, &cls) ? 0 : pop(cls, n, first);
@@ -110,7 +110,7 @@ static int map_stack(unsigned cls, nf_stack **out)
 	return 0;
 }
 
-int nf_stack_get(size_t size, nf_stack **out)
+int stack_get(size_t size, nf_stack **out)
 {
 	unsigned cls;
 	int e = size_class(size, &cls);
@@ -121,4 +121,4 @@ int nf_stack_get(size_t size, nf_stack **out)
 	return map_stack(cls, out);
 }
 
-unsigned nf_stack_mapped(void) { return atomic_load_explicit(&mapped, memory_order_relaxed); }
+unsigned stack_mapped(void) { return atomic_load_explicit(&mapped, memory_order_relaxed); }

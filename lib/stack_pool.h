@@ -31,22 +31,22 @@ typedef struct nf_stack {
 
 /* Usable top of a stack: the first byte above the area a user may use (the
  * descriptor sits here). 64-byte aligned. */
-static inline char *nf_stack_top(const nf_stack *st) { return (char *)st; }
+static inline char *stack_top(const nf_stack *st) { return (char *)st; }
 
 /* Get a stack of at least `size` usable bytes (rounded up to a power-of-two
  * class from 16 KiB to 8 MiB). ENOMEM when no mapping can be had (e.g.
  * vm.max_map_count reached); EINVAL for a size above the largest class. */
-int nf_stack_get(size_t size, nf_stack **out);
+int stack_get(size_t size, nf_stack **out);
 
 /* Return a stack to its pool. Nothing may run on it any more. */
-void nf_stack_put(nf_stack *st);
+void stack_put(nf_stack *st);
 
 /* Batches for per-thread caches, one compare-and-swap each. get_batch pops
  * up to n pooled stacks of size's class, linked through ->next from *first
  * (the last link NULL); returns how many, 0 when that pool is empty (it maps
  * nothing). put_chain pushes such a list, first..last, of one class. */
-unsigned nf_stack_get_batch(size_t size, unsigned n, nf_stack **first);
-void nf_stack_put_chain(nf_stack *first, nf_stack *last);
+unsigned stack_get_batch(size_t size, unsigned n, nf_stack **first);
+void stack_put_chain(nf_stack *first, nf_stack *last);
 
 /* The guard is larger than a page because gcc (without
  * -fstack-clash-protection, Debian's default) lets a frame over 4 KiB skip a
@@ -67,6 +67,6 @@ void nf_stack_put_chain(nf_stack *first, nf_stack *last);
 #define NF_STACK_DEFAULT (64 * 1024)
 
 /* How many stacks were ever mapped (for tests and benchmarks). */
-unsigned nf_stack_mapped(void);
+unsigned stack_mapped(void);
 
 #endif

@@ -419,7 +419,7 @@ START_TEST(no_allocation)
 	static struct outcome n, g;
 	const char *name = scenarios[_i].name;
 	/* The first compat spawn of this process: nothing warmed the pool. */
-	ck_assert_uint_eq(nf_stack_mapped(), 0);
+	ck_assert_uint_eq(stack_mapped(), 0);
 	run_one(&nofork_api, scenarios[_i].fn, &n);
 	run_one(&glibc_api, scenarios[_i].fn, &g);
 	ck_assert_msg(n.allocs == 0, "%s: %ld calls into the allocator", name, n.allocs);

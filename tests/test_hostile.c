@@ -62,7 +62,7 @@ struct on_path {
 static void co_trampoline(void *arg)
 {
 	struct on_path *o = arg;
-	ck_assert(nf_rt_in_coroutine());
+	ck_assert(rt_in_coroutine());
 	o->fn(o->arg);
 	nf_wg_done(&o->wg);
 }

@@ -45,7 +45,7 @@ static _Atomic int ran_on[2];
 
 static void note_worker(void)
 {
-	int w = nf_rt_worker_index();
+	int w = rt_worker_index();
 	if (w >= 0 && w < 2)
 		atomic_fetch_add(&ran_on[w], 1);
 }
@@ -109,12 +109,12 @@ END_TEST
 
 #define CHILDREN 64
 static _Atomic int children_done, parent_worker = -1, ran_elsewhere;
-static struct nf_rt_stats steal_stats;
+static struct rt_stats steal_stats;
 
 static void blocking_child(void *arg)
 {
 	(void)arg;
-	if (nf_rt_worker_index() != atomic_load(&parent_worker))
+	if (rt_worker_index() != atomic_load(&parent_worker))
 		atomic_fetch_add(&ran_elsewhere, 1);
 	usleep(1000); /* blocks this worker: the others must take the rest */
 	atomic_fetch_add(&children_done, 1);
@@ -123,7 +123,7 @@ static void blocking_child(void *arg)
 static void spawning_parent(void *arg)
 {
 	(void)arg;
-	atomic_store(&parent_worker, nf_rt_worker_index());
+	atomic_store(&parent_worker, rt_worker_index());
 	for (int i = 0; i < CHILDREN; i++)
 		ck_assert_int_eq(nf_go(blocking_child, NULL), 0);
 	/* Hold this worker (no yield): the children sit in its local queue, so
@@ -131,7 +131,7 @@ static void spawning_parent(void *arg)
 	int64_t end = kit_now_ms() + 10000;
 	while (atomic_load(&children_done) < CHILDREN && kit_now_ms() < end)
 		usleep(1000);
-	nf_rt_stats(&steal_stats);
+	rt_stats(&steal_stats);
 }
 
 START_TEST(idle_worker_steals)
@@ -402,8 +402,8 @@ static _Atomic int from_thread_ran;
 static void mark(void *arg)
 {
 	nf_wg *wg = arg;
-	ck_assert(nf_rt_in_coroutine());
-	ck_assert_uint_gt(nf_rt_coroutine_id(), 0);
+	ck_assert(rt_in_coroutine());
+	ck_assert_uint_gt(rt_coroutine_id(), 0);
 	atomic_fetch_add(&from_thread_ran, 1);
 	nf_wg_done(wg);
 }
@@ -422,9 +422,9 @@ START_TEST(api_from_plain_thread)
 {
 	int p[2];
 	ck_assert_int_eq(pipe(p), 0);
-	ck_assert(!nf_rt_in_coroutine());
-	ck_assert_int_eq(nf_rt_coroutine_id(), 0);
-	ck_assert_int_eq(nf_rt_worker_index(), -1);
+	ck_assert(!rt_in_coroutine());
+	ck_assert_int_eq(rt_coroutine_id(), 0);
+	ck_assert_int_eq(rt_worker_index(), -1);
 	ck_assert_int_eq(nf_go(mark, NULL), ESRCH);
 	ck_assert_int_eq(nf_go(NULL, NULL), EINVAL);
 	ck_assert_int_eq(nf_rt_start(-1), EINVAL);
@@ -512,14 +512,14 @@ START_TEST(stacks_are_reused)
 		for (int i = 0; i < 100; i++)
 			ck_assert_int_eq(nf_go(nothing, NULL), 0);
 		while (1) {
-			struct nf_rt_stats st;
-			nf_rt_stats(&st);
+			struct rt_stats st;
+			rt_stats(&st);
 			if (st.finished == st.created)
 				break;
 			usleep(1000);
 		}
 	}
-	unsigned mapped = nf_stack_mapped();
+	unsigned mapped = stack_mapped();
 	nf_rt_stop();
 	/* 300 coroutines, at most 100 alive at once, plus the stacks the worker
 	 * caches for its own nf_go (created here from a plain thread, they come

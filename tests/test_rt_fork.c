@@ -175,8 +175,8 @@ static int find_fd_to(const char *target)
 /* What a plain thread gets outside the runtime. */
 static void check_thread_behaviour(void)
 {
-	ck_assert(!nf_rt_in_coroutine());
-	ck_assert_int_eq(nf_rt_worker_index(), -1);
+	ck_assert(!rt_in_coroutine());
+	ck_assert_int_eq(rt_worker_index(), -1);
 	ck_assert_int_eq(nf_go(count_one, NULL), ESRCH);
 	ck_assert_int_eq(nf_sleep_ms(5), 0);
 	int p[2];
@@ -193,7 +193,7 @@ static char spawn_tag[32];
 
 static void spawn_probe_coroutine(void *arg)
 {
-	ck_assert(nf_rt_in_coroutine());
+	ck_assert(rt_in_coroutine());
 	check_probe_spawn(spawn_tag);
 	/* And the fresh poller works: a timer and an fd wait. */
 	ck_assert_int_eq(nf_sleep_ms(5), 0);

@@ -33,7 +33,7 @@ static void overflow(void *arg)
 {
 	(void)arg;
 	char buf[64];
-	int n = snprintf(buf, sizeof buf, "%" PRIu64 "\n", nf_rt_coroutine_id());
+	int n = snprintf(buf, sizeof buf, "%" PRIu64 "\n", rt_coroutine_id());
 	if (write(id_fd, buf, (size_t)n) != n)
 		_exit(3);
 	close(id_fd);

@@ -32,7 +32,7 @@ static void spawn_exit_code(void *arg)
 	snprintf(code, sizeof code, "%d", i + 1);
 	nf_cmd *cmd = probe_cmd("exit", code);
 	nf_proc p;
-	ck_assert(nf_rt_in_coroutine());
+	ck_assert(rt_in_coroutine());
 	ck_assert_int_eq(nf_spawn(cmd, &p, NULL), 0);
 	int status;
 	ck_assert_int_eq(nf_proc_wait(&p, &status, -1), 0);
@@ -48,10 +48,10 @@ START_TEST(spawn_many_from_coroutines)
 	ck_assert_int_eq(nf_rt_start(2), 0);
 	for (int i = 0; i < NSPAWN; i++)
 		ck_assert_int_eq(nf_go(spawn_exit_code, (void *)(intptr_t)i), 0);
-	struct nf_rt_stats st;
+	struct rt_stats st;
 	while (atomic_load(&exits_ok) < NSPAWN)
 		nf_sleep_ms(5);
-	nf_rt_stats(&st);
+	rt_stats(&st);
 	nf_rt_stop();
 	ck_assert_int_eq(atomic_load(&exits_ok), NSPAWN);
 	for (int i = 0; i < NSPAWN; i++)
@@ -87,8 +87,8 @@ static void slow_child(void *arg)
 	nf_proc p;
 	ck_assert_int_eq(nf_spawn(cmd, &p, NULL), 0);
 	ck_assert_int_eq(p.pidfd >= 0, arg == NULL);
-	struct nf_rt_stats st;
-	nf_rt_stats(&st);
+	struct rt_stats st;
+	rt_stats(&st);
 	ck_assert_uint_eq(st.spawn_blocking, 0); /* a lone worker never sleeps in clone */
 	int t0 = atomic_load(&ticks);
 	ck_assert_int_eq(nf_proc_wait(&p, &wait_status, -1), 0);
@@ -185,8 +185,8 @@ static void fifo_writer(void *arg)
 	uint64_t *blocking = arg;
 	char want[4200];
 	snprintf(want, sizeof want, "\nfd 1 cloexec=0 mode=w path=%s\n", fifo);
-	struct nf_rt_stats st;
-	nf_rt_stats(&st);
+	struct rt_stats st;
+	rt_stats(&st);
 	uint64_t before = st.spawn_blocking;
 	for (int i = 0; i < 5; i++) {
 		atomic_store(&read_done, 0);
@@ -206,7 +206,7 @@ static void fifo_writer(void *arg)
 		ck_assert_msg(strncmp(fifo_text, "argc 1\n", 7) == 0 && strstr(fifo_text, want),
 			      "the probe's report through the FIFO: %s", fifo_text);
 	}
-	nf_rt_stats(&st);
+	rt_stats(&st);
 	*blocking = st.spawn_blocking - before;
 }
 

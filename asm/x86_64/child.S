@@ -34,7 +34,7 @@
  * catcher (the kernel enters it); the op dispatch is notrack. Shadow stack:
  * a CLONE_VFORK child runs on the parent's shadow stack (a CLONE_VM child
  * without it gets a fresh one), so it must never `ret` to an address it did
- * not `call` from, and never return out of nf_child_clone3/nf_child_clone
+ * not `call` from, and never return out of child_clone3/child_clone
  * (it starts after their syscall and only ever leaves by exit_group or
  * execve). Its pushes land below the parent's shadow-stack pointer, where
  * the parent, asleep in the clone, has nothing live. Checked by reading
@@ -91,14 +91,14 @@
 
 	.text
 
-/* long nf_child_clone3(struct clone_args *args, size_t size, nf_run *run)
+/* long child_clone3(struct clone_args *args, size_t size, nf_run *run)
  * Parent: returns the child pid or -errno. Child: starts child_main on the
  * stack named in args (the kernel sets rsp), never returns. run travels in
  * r9, which the syscall neither reads nor clobbers and the child inherits. */
-	.globl nf_child_clone3
-	.hidden nf_child_clone3
-	.type nf_child_clone3, @function
-nf_child_clone3:
+	.globl child_clone3
+	.hidden child_clone3
+	.type child_clone3, @function
+child_clone3:
 	.cfi_startproc
 	ENTRY_BRANCH
 	mov %rdx, %r9
@@ -108,15 +108,15 @@ nf_child_clone3:
 	jz child_main_r9
 	ret
 	.cfi_endproc
-	.size nf_child_clone3, .-nf_child_clone3
+	.size child_clone3, .-child_clone3
 
-/* long nf_child_clone(unsigned long flags, void *stack_top, int *pidfd, nf_run *run)
+/* long child_clone(unsigned long flags, void *stack_top, int *pidfd, nf_run *run)
  * Legacy clone(2) for kernels or sandboxes without clone3: the pidfd (with
  * CLONE_PIDFD) lands in *pidfd through the parent_tid argument. */
-	.globl nf_child_clone
-	.hidden nf_child_clone
-	.type nf_child_clone, @function
-nf_child_clone:
+	.globl child_clone
+	.hidden child_clone
+	.type child_clone, @function
+child_clone:
 	.cfi_startproc
 	ENTRY_BRANCH
 	mov %rcx, %r9
@@ -128,7 +128,7 @@ nf_child_clone:
 	jz child_main_r9
 	ret
 	.cfi_endproc
-	.size nf_child_clone, .-nf_child_clone
+	.size child_clone, .-child_clone
 
 /* ---- the child ------------------------------------------------------------- */
 

@@ -1,15 +1,15 @@
 /* Coroutine context switch, x86_64 System V (parent side only, never the child).
  *
- * void nf_ctx_switch(void **save_sp, void *load_sp);
+ * void ctx_switch(void **save_sp, void *load_sp);
  *   Saves the caller's context on its own stack, stores the stack pointer in
  *   *save_sp, then resumes the context whose stack pointer is load_sp. Returns
- *   when some other nf_ctx_switch resumes the saved context. No syscall: the
+ *   when some other ctx_switch resumes the saved context. No syscall: the
  *   signal mask is per thread and not part of a coroutine (that is the
  *   rt_sigprocmask that makes swapcontext many times slower: bench/RESULTS.md,
  *   "Numbers behind design choices in the code").
  *
- * void nf_ctx_entry(void);
- *   First "return address" of a fresh context (see nf_ctx_init in lib/rt):
+ * void ctx_entry(void);
+ *   First "return address" of a fresh context (see ctx_init in lib/rt):
  *   calls r12(r13) and never returns (the callee must switch away for good).
  *
  * Saved frame (rsp = the value stored in *save_sp), 64 bytes:
@@ -25,7 +25,7 @@
  *    0x20     8   r12              (fresh context: function to call)
  *    0x28     8   rbx
  *    0x30     8   rbp              (fresh context: 0, ends frame-pointer chains)
- *    0x38     8   return address   (fresh context: nf_ctx_entry)
+ *    0x38     8   return address   (fresh context: ctx_entry)
  *
  * Registers: rdi = save_sp, rsi = load_sp, rcx = scratch (the resume
  * address); everything else caller-saved by the ABI is left alone. The x87 stack and
@@ -43,11 +43,11 @@
 
 	.text
 
-	.globl	nf_ctx_switch
-	.hidden	nf_ctx_switch
-	.type	nf_ctx_switch, @function
+	.globl	ctx_switch
+	.hidden	ctx_switch
+	.type	ctx_switch, @function
 	.p2align 4
-nf_ctx_switch:
+ctx_switch:
 	.cfi_startproc
 	ENTRY_BRANCH
 	pushq	%rbp
@@ -80,13 +80,13 @@ nf_ctx_switch:
 	popq	%rcx
 	notrack jmp	*%rcx
 	.cfi_endproc
-	.size	nf_ctx_switch, .-nf_ctx_switch
+	.size	ctx_switch, .-ctx_switch
 
-	.globl	nf_ctx_entry
-	.hidden	nf_ctx_entry
-	.type	nf_ctx_entry, @function
+	.globl	ctx_entry
+	.hidden	ctx_entry
+	.type	ctx_entry, @function
 	.p2align 4
-nf_ctx_entry:
+ctx_entry:
 	.cfi_startproc
 	.cfi_undefined rip	/* outermost frame: unwinders and gdb stop here */
 	ENTRY_BRANCH		/* reached by the jump above */
@@ -94,6 +94,6 @@ nf_ctx_entry:
 	callq	*%r12
 	ud2
 	.cfi_endproc
-	.size	nf_ctx_entry, .-nf_ctx_entry
+	.size	ctx_entry, .-ctx_entry
 
 	.section .note.GNU-stack,"",@progbits

@@ -6,7 +6,7 @@
  * inline. A spawn allocates nothing, ever, so that it works wherever glibc's
  * does, in a signal handler that interrupted malloc included: it describes
  * itself in an nf_cmd on the caller's stack that borrows argv, envp, PATH and
- * the action array, and nf_spawn_once lays the plan out on the child's pooled
+ * the action array, and plan_spawn_once lays the plan out on the child's pooled
  * stack. glibc's checks and error codes are copied exactly where the caller
  * can see them; the child-side behaviour comes from the core (lib/nofork_int.h).
  */
@@ -122,7 +122,7 @@ static int push_acts(posix_spawn_file_actions_t *fa, const nf_act *acts, size_t 
 	char *copy = NULL;
 	if (path && !(copy = strdup(path)))
 		return ENOMEM;
-	if (nf_grow((void **)&o->v, &o->cap, o->n, n, sizeof *o->v)) {
+	if (array_grow((void **)&o->v, &o->cap, o->n, n, sizeof *o->v)) {
 		free(copy);
 		return ENOMEM;
 	}
@@ -339,7 +339,7 @@ static int describe_attributes(nf_cmd *cmd, const struct attr_overlay *at)
 
 	cmd->sigign = internal;
 	if (fl & POSIX_SPAWN_SETSIGDEF) {
-		cmd->sigdef = nf_sigset_bits(&at->sigdefault);
+		cmd->sigdef = cmd_sigset_bits(&at->sigdefault);
 		cmd->sigign &= ~cmd->sigdef;
 	}
 	if (fl & (POSIX_SPAWN_SETSCHEDULER | POSIX_SPAWN_SETSCHEDPARAM)) {
@@ -357,10 +357,10 @@ static int describe_attributes(nf_cmd *cmd, const struct attr_overlay *at)
 	cmd->resetids = fl & POSIX_SPAWN_RESETIDS;
 	if (fl & POSIX_SPAWN_SETSIGMASK) {
 		cmd->has_mask = true;
-		cmd->mask = nf_sigset_bits(&at->sigmask) & ~internal;
+		cmd->mask = cmd_sigset_bits(&at->sigmask) & ~internal;
 	}
 	if (fl & NOFORK_POSIX_SPAWN_SETCGROUP) {
-		int e = nf_check_fd(at->cgroup);
+		int e = cmd_check_fd(at->cgroup);
 		if (e)
 			return e;
 		cmd->cgroup_fd = at->cgroup;
@@ -435,7 +435,7 @@ static int compat_spawn(void *out, unsigned how, const char *file,
 	nf_proc proc;
 	int cancel;
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
-	r = nf_spawn_once(&cmd, &proc, NULL);
+	r = plan_spawn_once(&cmd, &proc, NULL);
 	pthread_setcancelstate(cancel, NULL);
 	if (r)
 		return r;

@@ -37,15 +37,15 @@ struct co *rt_current(void)
 	return w ? w->current : NULL;
 }
 
-int nf_rt_in_coroutine(void) { return rt_current() != NULL; }
+int rt_in_coroutine(void) { return rt_current() != NULL; }
 
-uint64_t nf_rt_coroutine_id(void)
+uint64_t rt_coroutine_id(void)
 {
 	struct co *co = rt_current();
 	return co ? co->id : 0;
 }
 
-int nf_rt_worker_index(void)
+int rt_worker_index(void)
 {
 	struct worker *w = rt_self();
 	return w ? (int)w->index : -1;

@@ -31,11 +31,11 @@ static int co_stack_get(nf_stack **out)
 {
 	struct worker *w = rt_self();
 	if (!w)
-		return nf_stack_get(NF_STACK_DEFAULT, out);
+		return stack_get(NF_STACK_DEFAULT, out);
 	if (!w->stacks) {
-		w->n_stacks = nf_stack_get_batch(NF_STACK_DEFAULT, STACK_BATCH, &w->stacks);
+		w->n_stacks = stack_get_batch(NF_STACK_DEFAULT, STACK_BATCH, &w->stacks);
 		if (!w->n_stacks)
-			return nf_stack_get(NF_STACK_DEFAULT, out); /* maps a new one */
+			return stack_get(NF_STACK_DEFAULT, out); /* maps a new one */
 	}
 	nf_stack *st = w->stacks;
 	w->stacks = atomic_load_explicit(&st->next, RELAXED);
@@ -55,7 +55,7 @@ static void co_stack_put(struct worker *w, nf_stack *st)
 		last = atomic_load_explicit(&last->next, RELAXED);
 	w->stacks = atomic_load_explicit(&last->next, RELAXED);
 	w->n_stacks -= STACK_BATCH;
-	nf_stack_put_chain(st, last);
+	stack_put_chain(st, last);
 }
 
 /* After the worker's thread is gone: its cache back to the pool. The cache
@@ -70,7 +70,7 @@ void rt_co_stack_flush(struct worker *w)
 		last = n;
 	w->stacks = NULL;
 	w->n_stacks = 0;
-	nf_stack_put_chain(first, last);
+	stack_put_chain(first, last);
 }
 
 static void co_exit(struct co *co, void *arg)
@@ -129,7 +129,7 @@ int nf_go(void (*fn)(void *), void *arg)
 		live_put();
 		return e;
 	}
-	struct co *co = (struct co *)(nf_stack_top(st) - CO_SLOT);
+	struct co *co = (struct co *)(stack_top(st) - CO_SLOT);
 	co->next = NULL;
 	co->worker = NULL;
 	co->fn = fn;
@@ -138,7 +138,7 @@ int nf_go(void (*fn)(void *), void *arg)
 	co->id = new_id();
 	co->wait_state = W_IDLE;
 	co->heap_idx = NO_HEAP;
-	co->sp = nf_ctx_init(co, co_main, co, rt.fpmodes);
+	co->sp = ctx_init(co, co_main, co, rt.fpmodes);
 	struct worker *w = rt_self();
 	if (w)
 		BUMP(w->n_created);

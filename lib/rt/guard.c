@@ -90,15 +90,15 @@ void rt_guard_uninstall(void)
 
 int rt_guard_thread_init(struct worker *w)
 {
-	int e = nf_stack_get(ALTSTACK_SIZE, &w->altstack);
+	int e = stack_get(ALTSTACK_SIZE, &w->altstack);
 	if (e) {
 		w->altstack = NULL;
 		return e; /* overflow then dies by plain SIGSEGV, without the report */
 	}
 	stack_t ss = {.ss_sp = w->altstack->lo,
-	              .ss_size = (size_t)(nf_stack_top(w->altstack) - (char *)w->altstack->lo)};
+	              .ss_size = (size_t)(stack_top(w->altstack) - (char *)w->altstack->lo)};
 	if (sigaltstack(&ss, NULL)) {
-		nf_stack_put(w->altstack);
+		stack_put(w->altstack);
 		w->altstack = NULL;
 		return EINVAL;
 	}
@@ -113,7 +113,7 @@ void rt_guard_thread_fini(struct worker *w)
 	stack_t ss = {.ss_flags = SS_DISABLE};
 	sigaltstack(&ss, NULL);
 	w->altstack = NULL; /* before the put: a fork() in between must not pool it twice */
-	nf_stack_put(alt);
+	stack_put(alt);
 }
 
 void rt_guard_reset_child(struct worker *workers, int n, struct worker *self)
@@ -129,7 +129,7 @@ void rt_guard_reset_child(struct worker *workers, int n, struct worker *self)
 			if (sigaltstack(&ss, NULL))
 				continue;
 		}
-		nf_stack_put(w->altstack);
+		stack_put(w->altstack);
 		w->altstack = NULL;
 	}
 	rt_guard_uninstall();

@@ -1,6 +1,6 @@
 /* The runtime's life cycle: nf_rt_start (worker threads on pooled stacks,
  * the poller, the overflow guard), nf_rt_stop (wait for every coroutine,
- * then take it all down), nf_rt_stats, and the reset in a fork child, which
+ * then take it all down), rt_stats, and the reset in a fork child, which
  * it registers with pthread_atfork. It changes when what the runtime owns,
  * or the order it is set up and torn down in, changes.
  */
@@ -47,7 +47,7 @@ static void stop_workers(int started)
 		 * rt_co_stack_flush. */
 		nf_stack *st = w->stack;
 		w->stack = NULL;
-		nf_stack_put(st);
+		stack_put(st);
 		rt_co_stack_flush(w);
 	}
 	struct worker *ws = rt.workers;
@@ -60,21 +60,21 @@ static void stop_workers(int started)
 
 static int start_worker(struct worker *w)
 {
-	int e = nf_stack_get(WORKER_STACK, &w->stack);
+	int e = stack_get(WORKER_STACK, &w->stack);
 	if (e)
 		return e;
 	pthread_attr_t attr;
 	if ((e = pthread_attr_init(&attr)))
 		goto put;
 	char *lo = w->stack->lo;
-	e = pthread_attr_setstack(&attr, lo, (size_t)(nf_stack_top(w->stack) - lo));
+	e = pthread_attr_setstack(&attr, lo, (size_t)(stack_top(w->stack) - lo));
 	if (!e)
 		e = pthread_create(&w->thread, &attr, rt_worker_main, w);
 	pthread_attr_destroy(&attr);
 	if (!e)
 		return 0;
 put:
-	nf_stack_put(w->stack);
+	stack_put(w->stack);
 	w->stack = NULL;
 	return e;
 }
@@ -111,7 +111,7 @@ static void rt_reset_after_fork(void)
 	for (int i = 0; i < n; i++) {
 		rt_co_stack_flush(&ws[i]);
 		if (&ws[i] != self && ws[i].stack)
-			nf_stack_put(ws[i].stack);
+			stack_put(ws[i].stack);
 	}
 	rt.workers = NULL;
 	rt.nworkers = 0;
@@ -137,7 +137,7 @@ int nf_rt_start(int workers)
 	static int atfork_registered; /* under life_lock */
 	if (workers < 0)
 		return EINVAL;
-	/* nf_ctx_switch pops a return address and jumps, to another stack: the
+	/* ctx_switch pops a return address and jumps, to another stack: the
 	 * next `ret` would not match the shadow stack and fault. */
 	if (rt_shadow_stack_enabled())
 		return ENOTSUP;
@@ -169,7 +169,7 @@ int nf_rt_start(int workers)
 	atomic_store(&rt.poll_kicked, 0);
 	atomic_store(&rt.n_global_in, 0);
 	atomic_store(&rt.n_created_ext, 0);
-	rt.fpmodes = nf_ctx_fpmodes();
+	rt.fpmodes = ctx_fpmodes();
 	if ((e = rt_poll_init()) || (e = rt_guard_install())) {
 		rt_poll_fini();
 		free(rt.workers);
@@ -215,7 +215,7 @@ void nf_rt_stop(void)
 	pthread_mutex_unlock(&life_lock);
 }
 
-void nf_rt_stats(struct nf_rt_stats *st)
+void rt_stats(struct rt_stats *st)
 {
 	memset(st, 0, sizeof *st);
 	for (int i = 0; i < rt.nworkers; i++) {

@@ -93,10 +93,10 @@ static void *helper_main(void *arg)
 static int add_helper(void)
 {
 	nf_stack *st;
-	int e = nf_stack_get(HELPER_STACK, &st);
+	int e = stack_get(HELPER_STACK, &st);
 	if (e)
 		return e;
-	struct helper *h = (struct helper *)(nf_stack_top(st) - 64);
+	struct helper *h = (struct helper *)(stack_top(st) - 64);
 	_Static_assert(sizeof(struct helper) <= 64, "helper fits its slot");
 	h->stack = st;
 	pthread_attr_t attr;
@@ -118,7 +118,7 @@ static int add_helper(void)
 		return 0;
 	}
 put:
-	nf_stack_put(st);
+	stack_put(st);
 	return e;
 }
 
@@ -177,7 +177,7 @@ void rt_offload_stop(void)
 	while (h) {
 		struct helper *next = h->next;
 		pthread_join(h->thread, NULL);
-		nf_stack_put(h->stack); /* h lives on it: read next first */
+		stack_put(h->stack); /* h lives on it: read next first */
 		h = next;
 	}
 	pthread_mutex_lock(&lock);
@@ -196,7 +196,7 @@ void rt_offload_reset_child(void)
 	pthread_cond_init(&work, NULL);
 	for (struct helper *h = helpers, *next; h; h = next) {
 		next = h->next;
-		nf_stack_put(h->stack);
+		stack_put(h->stack);
 	}
 	helpers = NULL;
 	head = tail = NULL;

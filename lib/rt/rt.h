@@ -7,7 +7,7 @@
 
 /* Nonzero when the caller runs on a coroutine (so it may park with
  * nf_wait_fd instead of blocking its worker thread). Cheap: one TLS load. */
-int nf_rt_in_coroutine(void);
+int rt_in_coroutine(void);
 
 /* nf_wait_fd without a timeout, for an fd the caller closes as soon as it
  * fired (it saves the epoll_ctl DEL). Coroutine or thread. */
@@ -23,7 +23,7 @@ void rt_offload_stats(uint64_t *waits, int *max_in_flight, uint64_t *blocking);
 /* Whether a coroutine's spawn may go the thread way on its own worker
  * (CLONE_VFORK, the worker asleep until the exec) instead of offloading:
  * yes while another worker idles, since then nothing waits for this one.
- * Counted in nf_rt_stats. Coroutine only. */
+ * Counted in rt_stats. Coroutine only. */
 int rt_spawn_may_block(void);
 
 /* Coroutine stacks a worker keeps for reuse (not available to other
@@ -32,13 +32,13 @@ int rt_spawn_may_block(void);
 
 /* The running coroutine's id (as printed by the stack-overflow report), 0 on
  * a plain thread. Ids start at 1 and are never reused within a process. */
-uint64_t nf_rt_coroutine_id(void);
+uint64_t rt_coroutine_id(void);
 
 /* Index of the worker the caller runs on (0..workers-1), -1 on a plain thread. */
-int nf_rt_worker_index(void);
+int rt_worker_index(void);
 
 /* Counters summed over all workers since nf_rt_start; for tests and benchmarks. */
-struct nf_rt_stats {
+struct rt_stats {
 	uint64_t created;   /* coroutines started by nf_go */
 	uint64_t finished;  /* coroutines that returned */
 	uint64_t switches;  /* coroutine resumptions by a scheduler */
@@ -55,22 +55,22 @@ struct nf_rt_stats {
 
 /* Fill *st. Reads relaxed counters: exact once the runtime is quiet. Call
  * while the runtime runs (not concurrently with nf_rt_start/nf_rt_stop). */
-void nf_rt_stats(struct nf_rt_stats *st);
+void rt_stats(struct rt_stats *st);
 
 /* The context switch (asm/x86_64/context.S). save_sp receives the saved
  * stack pointer of the caller; load_sp is a value saved earlier or built by
- * nf_ctx_init. */
-void nf_ctx_switch(void **save_sp, void *load_sp);
+ * ctx_init. */
+void ctx_switch(void **save_sp, void *load_sp);
 
 /* The calling thread's FP control modes (MXCSR | x87 control word << 32),
- * in the form nf_ctx_init takes. stmxcsr is slow on some CPUs (bench/RESULTS.md,
+ * in the form ctx_init takes. stmxcsr is slow on some CPUs (bench/RESULTS.md,
  * "Numbers behind design choices in the code"), so the runtime reads this
  * once per nf_rt_start, not per coroutine. */
-uint64_t nf_ctx_fpmodes(void);
+uint64_t ctx_fpmodes(void);
 
 /* Build a fresh context on the stack below `top` that calls fn(arg) with
  * FP control modes `fpmodes` when first switched to; fn must never return.
  * Returns its stack pointer. */
-void *nf_ctx_init(void *top, void (*fn)(void *), void *arg, uint64_t fpmodes);
+void *ctx_init(void *top, void (*fn)(void *), void *arg, uint64_t fpmodes);
 
 #endif

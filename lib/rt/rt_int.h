@@ -150,10 +150,10 @@ int64_t rt_now_ns(void);
 void rt_futex_wait(_Atomic uint32_t *addr, uint32_t val);
 void rt_futex_wake(_Atomic uint32_t *addr, int n);
 
-/* ---- switch.c (nf_ctx_fpmodes and nf_ctx_init are declared in rt.h) ---- */
+/* ---- switch.c (ctx_fpmodes and ctx_init are declared in rt.h) ---- */
 
 /* Whether the calling thread runs with a CET shadow stack, under which
- * nf_ctx_switch faults (nf_rt_start refuses then). */
+ * ctx_switch faults (nf_rt_start refuses then). */
 int rt_shadow_stack_enabled(void);
 
 /* ---- guard.c ---- */

@@ -119,7 +119,7 @@ static void run(struct worker *w, struct co *co)
 	w->current = co;
 	co->worker = w;
 	BUMP(w->n_switches);
-	nf_ctx_switch(&w->sched_sp, co->sp);
+	ctx_switch(&w->sched_sp, co->sp);
 	struct co *prev = w->current;
 	w->current = NULL;
 	void (*fn)(struct co *, void *) = w->park_fn;
@@ -132,7 +132,7 @@ void rt_park(struct co *co, void (*fn)(struct co *, void *), void *arg)
 	struct worker *w = co->worker;
 	w->park_fn = fn;
 	w->park_arg = arg;
-	nf_ctx_switch(&co->sp, w->sched_sp);
+	ctx_switch(&co->sp, w->sched_sp);
 }
 
 static void co_requeue(struct co *co, void *arg)

@@ -8,7 +8,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-uint64_t nf_ctx_fpmodes(void)
+uint64_t ctx_fpmodes(void)
 {
 	uint32_t mxcsr;
 	uint16_t fcw;
@@ -17,10 +17,10 @@ uint64_t nf_ctx_fpmodes(void)
 	return mxcsr | (uint64_t)fcw << 32;
 }
 
-void *nf_ctx_init(void *top, void (*fn)(void *), void *arg, uint64_t fpmodes)
+void *ctx_init(void *top, void (*fn)(void *), void *arg, uint64_t fpmodes)
 {
-	extern void nf_ctx_entry(void);
-	/* Leave 16 bytes so nf_ctx_entry starts 16-byte aligned, as after a call's
+	extern void ctx_entry(void);
+	/* Leave 16 bytes so ctx_entry starts 16-byte aligned, as after a call's
 	 * return-address pop; see the frame table in context.S. */
 	uint64_t *f = (uint64_t *)((((uintptr_t)top) & ~(uintptr_t)15) - 16 - 64);
 	f[0] = fpmodes;
@@ -30,7 +30,7 @@ void *nf_ctx_init(void *top, void (*fn)(void *), void *arg, uint64_t fpmodes)
 	f[4] = (uintptr_t)fn;       /* r12 */
 	f[5] = 0;                   /* rbx */
 	f[6] = 0;                   /* rbp */
-	f[7] = (uintptr_t)nf_ctx_entry;
+	f[7] = (uintptr_t)ctx_entry;
 	return f;
 }
 

@@ -3,7 +3,7 @@
  * The input drives a random sequence of nf_cmd_* calls with hostile values
  * (negative, huge and boundary fds; paths of length 0, PATH_MAX-1, PATH_MAX
  * and more; NULL pointers; group lists up to and past NGROUPS_MAX), then
- * compiles the plan with nf_plan_compile and checks what the child relies
+ * compiles the plan with plan_compile and checks what the child relies
  * on: every pointer in the plan points inside the plan, every string ends
  * inside it, the op list ends in exactly one EXEC, operands are in range,
  * the keep list of each CLOSE_FDS is sorted and holds 0-2. Setters must
@@ -287,15 +287,15 @@ static void one_call(input *in, nf_cmd *cmd)
 	case 24: rc = nf_cmd_exec_fd(cmd, hostile_int(in)); break;
 	case 25: rc = nf_cmd_search_path(cmd, u8(in) == 7 ? NULL : hostile_str(in, 1)); break;
 	case 26: rc = nf_cmd_flags(cmd, (unsigned)u64(in, 1) << (u8(in) % 32)); break;
-	case 27: rc = nf_cmd_close_lenient(cmd, hostile_int(in)); break;
-	case 28: rc = nf_cmd_resetids(cmd); break;
+	case 27: rc = cmd_close_lenient(cmd, hostile_int(in)); break;
+	case 28: rc = cmd_resetids(cmd); break;
 	case 29: { /* compile through the cache, then keep changing the cmd */
 		const nf_plan *pl;
-		rc = nf_cmd_plan(cmd, &pl);
+		rc = cmd_plan(cmd, &pl);
 		if (!rc) {
 			check_plan(pl, cmd);
 			const nf_plan *again;
-			REQUIRE(nf_cmd_plan(cmd, &again) == 0 && again == pl);
+			REQUIRE(cmd_plan(cmd, &again) == 0 && again == pl);
 		}
 		break;
 	}
@@ -335,8 +335,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (int i = 0; i < 64 && in.n; i++)
 		one_call(&in, cmd);
 	nf_plan *pl;
-	int rc = nf_plan_compile(cmd, &pl);
-	check_rc(rc, "nf_plan_compile");
+	int rc = plan_compile(cmd, &pl);
+	check_rc(rc, "plan_compile");
 	if (!rc) {
 		check_plan(pl, cmd);
 		free(pl);
