@@ -1,5 +1,5 @@
 /* The benchmark harness shared by spawn_bench, coro_bench and rt_bench
- * (DESIGN.md section 6): clocks, interleaved rounds, statistics over rounds,
+ * (bench/README.md): clocks, interleaved rounds, statistics over rounds,
  * the machine's load, and the result rows that spawn_bench prints as markdown
  * tables and writes as CSV.
  *

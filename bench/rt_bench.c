@@ -9,7 +9,7 @@
  *  4. 100k live coroutines parked on a wait group: RSS, mappings, time to
  *     create them; and how many stacks would fit with PROT_NONE guard pages.
  *
- * Method (DESIGN.md section 6): rounds interleave the methods in one process;
+ * Method (bench/README.md): rounds interleave the methods in one process;
  * each row is the median over rounds (with min-max). Usage: rt_bench [rounds]
  * [live-coroutines].
  */

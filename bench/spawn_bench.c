@@ -1,6 +1,6 @@
 /* spawn_bench: what one spawn+wait costs, per method, under several conditions.
  *
- * Method (DESIGN.md section 6): every sweep point runs all methods inside this
+ * Method (bench/README.md): every sweep point runs all methods inside this
  * one process in interleaved rounds. Round r runs the methods in an order
  * rotated by r, each K times back to back, and records the mean per spawn of
  * that round. A row reports the median over rounds and the min-max of the

@@ -28,12 +28,7 @@ static int status_of(const siginfo_t *si)
 	}
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
+static long long now_ms(void) { return rt_now_ns() / 1000000; }
 
 int proc_waitid(pid_t pid, int pidfd, siginfo_t *si, int flags)
 {

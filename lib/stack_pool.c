@@ -7,8 +7,8 @@
 
 #define MIN_SHIFT 14 /* 16 KiB */
 #define NCLASSES 10  /* up to 8 MiB */
-#define TAG_SHIFT 48 /* user-space pointers fit in 48 bits (x86_64, aarch64 4-level) */
-#define PTR_MASK ((UINT64_C(1) << TAG_SHIFT) - 1)
+#define TAG_SHIFT NF_PTR_BITS
+#define PTR_MASK NF_PTR_MASK
 
 static _Atomic uint64_t free_top[NCLASSES]; /* pointer | tag << 48 */
 static atomic_uint mapped;

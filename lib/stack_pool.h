@@ -29,6 +29,12 @@ typedef struct nf_stack {
 	unsigned id;           /* serial number, for diagnostics */
 } nf_stack;
 
+/* User-space pointers fit in the low 48 bits (x86_64, aarch64 with 4-level
+ * page tables): the free list and the poller's epoll data put a tag or a
+ * generation in the 16 above. */
+#define NF_PTR_BITS 48
+#define NF_PTR_MASK ((UINT64_C(1) << NF_PTR_BITS) - 1)
+
 /* Usable top of a stack: the first byte above the area a user may use (the
  * descriptor sits here). 64-byte aligned. */
 static inline char *stack_top(const nf_stack *st) { return (char *)st; }

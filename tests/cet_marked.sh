@@ -1,7 +1,7 @@
 #!/bin/sh
 # Usage: cet_marked.sh SHARED_LIBRARY_OR_ARCHIVE...
 # The linker marks an output IBT/SHSTK compatible only if every input object
-# is (DESIGN.md section 5), so one unmarked object silently unmarks
+# is (README, "Guarantees": CET), so one unmarked object silently unmarks
 # libnofork.so, libnofork-preload.so and every static program linking
 # libnofork.a. Fails unless each shared library, and each member of each
 # archive, shows the x86 feature property with both IBT and SHSTK in its

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Usage: no_undefined.sh OBJECT_OR_ARCHIVE...
-# The child-side code must be self-contained (DESIGN.md section 1): it may not
+# The child-side code must be self-contained (README, "The child contract"): it may not
 # reference any symbol it does not define, nor touch thread-local storage
 # (the child runs on the parent's TLS pointer). Fails if `nm -u` lists
 # anything, if the disassembly uses %fs/%gs, and if the objects define no

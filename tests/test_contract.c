@@ -1,4 +1,4 @@
-/* The child contract (DESIGN.md section 1), checked from outside:
+/* The child contract (README, "The child contract"), checked from outside:
  * - a signal storm during spawns never runs a parent's handler in a child;
  * - spawning while other threads hold stdio locks and malloc's main arena
  *   lock completes (a watchdog turns a deadlock into a failure);

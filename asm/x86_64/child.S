@@ -1,7 +1,7 @@
 /* nofork child side, x86_64 SysV / Linux: the clone trampolines and the plan
  * interpreter. This is the only code that runs between clone and execve.
  *
- * Contract (DESIGN.md section 1): raw syscalls only; no libc, no TLS, no
+ * Contract (README, "The child contract"): raw syscalls only; no libc, no TLS, no
  * errno; runs on the dedicated stack the parent handed over; reads only the
  * plan and the run record; writes only its own stack and the run record's
  * report; every signal stays blocked until the mask is set right before

@@ -9,6 +9,7 @@
  * (timeout) is recognised as stale and dropped.
  */
 #include "rt_int.h"
+#include "nofork_int.h" /* array_grow */
 
 #include <nofork.h>
 
@@ -24,8 +25,8 @@
 #include <unistd.h>
 
 #define MAX_EVENTS 128
-#define GEN_SHIFT 48
-#define PTR_MASK ((UINT64_C(1) << GEN_SHIFT) - 1)
+#define GEN_SHIFT NF_PTR_BITS
+#define PTR_MASK NF_PTR_MASK
 #define KICK_TAG 0 /* epoll data of the eventfd; no coroutine is at address 0 */
 
 /* The runtime's fds stay above 2: a caller that closed its stdio would
@@ -133,14 +134,8 @@ static void heap_publish(void)
 
 static int heap_push(struct co *co)
 {
-	if (rt.heap_len == rt.heap_cap) {
-		size_t cap = rt.heap_cap ? rt.heap_cap * 2 : 64;
-		struct co **h = realloc(rt.heap, cap * sizeof *h);
-		if (!h)
-			return ENOMEM;
-		rt.heap = h;
-		rt.heap_cap = cap;
-	}
+	if (array_grow((void **)&rt.heap, &rt.heap_cap, rt.heap_len, 1, sizeof *rt.heap))
+		return ENOMEM;
 	rt.heap[rt.heap_len++] = co;
 	heap_up(rt.heap_len - 1);
 	heap_publish();

@@ -5,6 +5,9 @@
 
 #include <stdint.h>
 
+/* CLOCK_MONOTONIC in ns: the one clock of the library's timeouts. */
+int64_t rt_now_ns(void);
+
 /* Nonzero when the caller runs on a coroutine (so it may park with
  * nf_wait_fd instead of blocking its worker thread). Cheap: one TLS load. */
 int rt_in_coroutine(void);

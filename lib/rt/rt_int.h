@@ -144,7 +144,6 @@ struct worker *rt_self(void);
 /* The coroutine running on this thread, or NULL. */
 struct co *rt_current(void);
 
-int64_t rt_now_ns(void);
 
 /* futex helpers */
 void rt_futex_wait(_Atomic uint32_t *addr, uint32_t val);
