@@ -15,8 +15,9 @@
  *   vfork x2 threads     the reference: two threads, raw vfork+execve+waitpid
  *   nofork x2 threads    two threads, nf_spawn + nf_proc_wait (sync path)
  *   nofork coroutines    1000 coroutines on nf_rt_start(2), each spawning and
- *                        waiting in turn (CLONE_VM + report pipe, parked in
- *                        the poller; the wait parks on the pidfd)
+ *                        waiting in turn (parked while a spawn helper thread
+ *                        clones, or on its own worker while the other one
+ *                        idles; the wait parks on the pidfd in the poller)
  *
  * usage: coro_bench TARGET [rounds] [spawns-per-round]
  *   CORO_N=n          n spawning coroutines instead of 1000
