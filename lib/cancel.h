@@ -30,6 +30,7 @@ static inline void cancel_restore(const int *old)
 		pthread_setcancelstate(*old, NULL);
 }
 
-#define NF_NOCANCEL const int cancel_old_ __attribute__((cleanup(cancel_restore))) = cancel_off()
+/* unused: clang warns of a variable that only its cleanup reads. */
+#define NF_NOCANCEL const int cancel_old_ __attribute__((cleanup(cancel_restore), unused)) = cancel_off()
 
 #endif
