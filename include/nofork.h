@@ -402,7 +402,9 @@ typedef struct nf_proc {
  * rt_sigpending) is remembered, and the spawn is made again the other way
  * (once per process); a step without one fails the spawn with EINTR,
  * err->signal SIGSYS and err naming the step. A filter that kills clone3 in
- * the caller kills the caller, as it does glibc's posix_spawn.
+ * the caller kills the caller, as it does glibc's posix_spawn. With SIGCHLD
+ * ignored (SIG_IGN) the kernel reaps a dead child at once and how it died
+ * cannot be learnt: no fallback is taken, and the spawn fails with EINTR.
  *
  * Stack: nf_spawn fits the small stacks of other coroutine libraries. On
  * x86_64 (gcc 12, glibc 2.36) the first spawn of a fresh cmd that fails, with
