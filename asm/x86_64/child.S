@@ -553,13 +553,14 @@ op_cgroup:
 op_close_fds:
 	mov OP_B(%r13), %rbp /* lo: first fd of the current gap */
 	xor %r15d, %r15d     /* index into the keep list */
-1:	cmp OP_A(%r13), %r15d
-	jae 3f
+gap_next:
+	cmp OP_A(%r13), %r15d
+	jae gap_last
 	mov OP_P(%r13), %rcx
 	movslq (%rcx,%r15,4), %rsi
 	cmp %rbp, %rsi
-	jl 2f
-	je 4f
+	jl gap_kept_below
+	je gap_kept_here
 	mov %rbp, %rdi
 	dec %rsi
 	call close_gap
@@ -567,18 +568,22 @@ op_close_fds:
 	jnz close_fds_slow
 	mov OP_P(%r13), %rcx
 	movslq (%rcx,%r15,4), %rsi
-4:	lea 1(%rsi), %rbp
-2:	inc %r15d
-	jmp 1b
-3:	mov %rbp, %rdi
+gap_kept_here:
+	lea 1(%rsi), %rbp
+gap_kept_below:
+	inc %r15d
+	jmp gap_next
+gap_last: /* [lo, ~0], less what the prologue closed */
+	mov %rbp, %rdi
 	mov $0xffffffff, %esi
 	mov RUN_CLOSED(%rbx), %eax
 	test %eax, %eax
-	jz 5f
+	jz gap_close_last
 	lea -1(%rax), %esi /* the prologue closed [RUN_CLOSED, ~0] */
 	cmp %rsi, %rdi
 	ja next_op
-5:	call close_gap
+gap_close_last:
+	call close_gap
 	test %rax, %rax
 	jnz close_fds_slow
 	jmp next_op
@@ -721,10 +726,11 @@ op_exec:
 	mov %rax, DENTS+16(%rsp)
 	movq $-1, DENTS+24(%rsp)
 	mov $SIGTSTP, %ebp
-2:	lea -1(%rbp), %ecx
+stop_catch_next:
+	lea -1(%rbp), %ecx
 	mov RUN_MASK(%rbx), %rax
 	bt %rcx, %rax
-	jc 3f /* blocked through exec: it stays pending, harmless */
+	jc stop_catch_skip /* blocked through exec: it stays pending, harmless */
 	mov %ebp, %edi
 	lea DENTS(%rsp), %rsi
 	lea SA_OLD(%rsp), %rdx
@@ -733,7 +739,7 @@ op_exec:
 	syscall
 	JERR(exec_stop_fail)
 	cmpq $1, SA_OLD(%rsp) /* it was SIG_IGN: put that back */
-	jne 3f
+	jne stop_catch_skip
 	mov %ebp, %edi
 	lea SA_OLD(%rsp), %rsi
 	xor %edx, %edx
@@ -741,9 +747,10 @@ op_exec:
 	mov $__NR_rt_sigaction, %eax
 	syscall
 	JERR(exec_stop_fail)
-3:	inc %ebp
+stop_catch_skip:
+	inc %ebp
 	cmp $SIGTTOU, %ebp
-	jbe 2b
+	jbe stop_catch_next
 	/* A signal already pending that the final mask lets through would be
 	 * delivered the moment the mask is lifted and, left at SIG_DFL with a
 	 * fatal default, kill the child before the program ever runs. Report
