@@ -108,59 +108,7 @@ int posix_memalign(void **out, size_t align, size_t n)
 
 /* ---- the two implementations ------------------------------------------------------ */
 
-typedef int spawn_fn(pid_t *, const char *, const posix_spawn_file_actions_t *,
-	const posix_spawnattr_t *, char *const[], char *const[]);
-typedef int pidfd_spawn_fn(int *, const char *, const posix_spawn_file_actions_t *,
-	const posix_spawnattr_t *, char *const[], char *const[]);
-
-struct api {
-	const char *name;
-	spawn_fn *spawn, *spawnp, *spawn_sh, *spawnp_sh; /* _sh: glibc < 2.15's */
-	pidfd_spawn_fn *pidfd_spawn, *pidfd_spawnp;       /* NULL: not in this glibc */
-	int (*fa_init)(posix_spawn_file_actions_t *);
-	int (*fa_destroy)(posix_spawn_file_actions_t *);
-	int (*addopen)(posix_spawn_file_actions_t *, int, const char *, int, mode_t);
-	int (*addclose)(posix_spawn_file_actions_t *, int);
-	int (*adddup2)(posix_spawn_file_actions_t *, int, int);
-	int (*addchdir)(posix_spawn_file_actions_t *, const char *);
-	int (*addfchdir)(posix_spawn_file_actions_t *, int);
-	int (*addclosefrom)(posix_spawn_file_actions_t *, int);
-	int (*addtcsetpgrp)(posix_spawn_file_actions_t *, int);
-	int (*attr_init)(posix_spawnattr_t *);
-	int (*attr_destroy)(posix_spawnattr_t *);
-	int (*setflags)(posix_spawnattr_t *, short);
-	int (*setpgroup)(posix_spawnattr_t *, pid_t);
-	int (*setsigmask)(posix_spawnattr_t *, const sigset_t *);
-	int (*setsigdefault)(posix_spawnattr_t *, const sigset_t *);
-	int (*setschedpolicy)(posix_spawnattr_t *, int);
-	int (*setschedparam)(posix_spawnattr_t *, const struct sched_param *);
-};
-
-static struct api glibc_api = {
-	"glibc", posix_spawn, posix_spawnp, NULL, NULL, NULL, NULL,
-	posix_spawn_file_actions_init, posix_spawn_file_actions_destroy,
-	posix_spawn_file_actions_addopen, posix_spawn_file_actions_addclose,
-	posix_spawn_file_actions_adddup2, posix_spawn_file_actions_addchdir_np,
-	posix_spawn_file_actions_addfchdir_np, posix_spawn_file_actions_addclosefrom_np,
-	posix_spawn_file_actions_addtcsetpgrp_np,
-	posix_spawnattr_init, posix_spawnattr_destroy, posix_spawnattr_setflags,
-	posix_spawnattr_setpgroup, posix_spawnattr_setsigmask, posix_spawnattr_setsigdefault,
-	posix_spawnattr_setschedpolicy, posix_spawnattr_setschedparam,
-};
-
-static const struct api nofork_api = {
-	"nofork", nofork_posix_spawn, nofork_posix_spawnp, nofork_posix_spawn_try_shell,
-	nofork_posix_spawnp_try_shell, nofork_pidfd_spawn, nofork_pidfd_spawnp,
-	nofork_posix_spawn_file_actions_init, nofork_posix_spawn_file_actions_destroy,
-	nofork_posix_spawn_file_actions_addopen, nofork_posix_spawn_file_actions_addclose,
-	nofork_posix_spawn_file_actions_adddup2, nofork_posix_spawn_file_actions_addchdir_np,
-	nofork_posix_spawn_file_actions_addfchdir_np, nofork_posix_spawn_file_actions_addclosefrom_np,
-	nofork_posix_spawn_file_actions_addtcsetpgrp_np,
-	nofork_posix_spawnattr_init, nofork_posix_spawnattr_destroy, nofork_posix_spawnattr_setflags,
-	nofork_posix_spawnattr_setpgroup, nofork_posix_spawnattr_setsigmask,
-	nofork_posix_spawnattr_setsigdefault, nofork_posix_spawnattr_setschedpolicy,
-	nofork_posix_spawnattr_setschedparam,
-};
+#include "compat_api.h"
 
 /* ---- scenarios --------------------------------------------------------------------- */
 
@@ -594,6 +542,8 @@ static void setup_parent(void)
 	glibc_api.spawnp_sh = (spawn_fn *)dlvsym(RTLD_NEXT, "posix_spawnp", "GLIBC_2.2.5");
 	if (!glibc_api.spawnp_sh)
 		abort();
+	nofork_api.spawn_sh = nofork_posix_spawn_try_shell;
+	nofork_api.spawnp_sh = nofork_posix_spawnp_try_shell;
 	/* A script without "#!": execve refuses it with ENOEXEC. */
 	snprintf(script_dir, sizeof script_dir, "/tmp/nf-compat-alloc.XXXXXX");
 	if (!mkdtemp(script_dir))

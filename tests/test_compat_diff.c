@@ -27,76 +27,13 @@
 #include <unistd.h>
 
 #include "kit.h"
-#include "nofork/spawn.h"
 
 #define PROBE_FD 200
 #define FD_INHERIT 9   /* /dev/null, inheritable, open in the parent */
 #define FD_CLOEXEC_ 10 /* /dev/null, close-on-exec */
 #define FD_DIR 11      /* the scratch directory, close-on-exec */
 
-/* The family, as two interchangeable tables. */
-struct api {
-	const char *name;
-	int (*spawn)(pid_t *, const char *, const posix_spawn_file_actions_t *,
-		const posix_spawnattr_t *, char *const[], char *const[]);
-	int (*spawnp)(pid_t *, const char *, const posix_spawn_file_actions_t *,
-		const posix_spawnattr_t *, char *const[], char *const[]);
-	int (*fa_init)(posix_spawn_file_actions_t *);
-	int (*fa_destroy)(posix_spawn_file_actions_t *);
-	int (*addopen)(posix_spawn_file_actions_t *, int, const char *, int, mode_t);
-	int (*addclose)(posix_spawn_file_actions_t *, int);
-	int (*adddup2)(posix_spawn_file_actions_t *, int, int);
-	int (*addchdir)(posix_spawn_file_actions_t *, const char *);
-	int (*addfchdir)(posix_spawn_file_actions_t *, int);
-	int (*addclosefrom)(posix_spawn_file_actions_t *, int);
-	int (*addtcsetpgrp)(posix_spawn_file_actions_t *, int);
-	int (*attr_init)(posix_spawnattr_t *);
-	int (*attr_destroy)(posix_spawnattr_t *);
-	int (*setflags)(posix_spawnattr_t *, short);
-	int (*getflags)(const posix_spawnattr_t *, short *);
-	int (*setpgroup)(posix_spawnattr_t *, pid_t);
-	int (*getpgroup)(const posix_spawnattr_t *, pid_t *);
-	int (*setsigdefault)(posix_spawnattr_t *, const sigset_t *);
-	int (*getsigdefault)(const posix_spawnattr_t *, sigset_t *);
-	int (*setsigmask)(posix_spawnattr_t *, const sigset_t *);
-	int (*getsigmask)(const posix_spawnattr_t *, sigset_t *);
-	int (*setschedpolicy)(posix_spawnattr_t *, int);
-	int (*getschedpolicy)(const posix_spawnattr_t *, int *);
-	int (*setschedparam)(posix_spawnattr_t *, const struct sched_param *);
-	int (*getschedparam)(const posix_spawnattr_t *, struct sched_param *);
-};
-
-static const struct api glibc_api = {
-	"glibc", posix_spawn, posix_spawnp,
-	posix_spawn_file_actions_init, posix_spawn_file_actions_destroy,
-	posix_spawn_file_actions_addopen, posix_spawn_file_actions_addclose,
-	posix_spawn_file_actions_adddup2, posix_spawn_file_actions_addchdir_np,
-	posix_spawn_file_actions_addfchdir_np, posix_spawn_file_actions_addclosefrom_np,
-	posix_spawn_file_actions_addtcsetpgrp_np,
-	posix_spawnattr_init, posix_spawnattr_destroy,
-	posix_spawnattr_setflags, posix_spawnattr_getflags,
-	posix_spawnattr_setpgroup, posix_spawnattr_getpgroup,
-	posix_spawnattr_setsigdefault, posix_spawnattr_getsigdefault,
-	posix_spawnattr_setsigmask, posix_spawnattr_getsigmask,
-	posix_spawnattr_setschedpolicy, posix_spawnattr_getschedpolicy,
-	posix_spawnattr_setschedparam, posix_spawnattr_getschedparam,
-};
-
-static const struct api nofork_api = {
-	"nofork", nofork_posix_spawn, nofork_posix_spawnp,
-	nofork_posix_spawn_file_actions_init, nofork_posix_spawn_file_actions_destroy,
-	nofork_posix_spawn_file_actions_addopen, nofork_posix_spawn_file_actions_addclose,
-	nofork_posix_spawn_file_actions_adddup2, nofork_posix_spawn_file_actions_addchdir_np,
-	nofork_posix_spawn_file_actions_addfchdir_np, nofork_posix_spawn_file_actions_addclosefrom_np,
-	nofork_posix_spawn_file_actions_addtcsetpgrp_np,
-	nofork_posix_spawnattr_init, nofork_posix_spawnattr_destroy,
-	nofork_posix_spawnattr_setflags, nofork_posix_spawnattr_getflags,
-	nofork_posix_spawnattr_setpgroup, nofork_posix_spawnattr_getpgroup,
-	nofork_posix_spawnattr_setsigdefault, nofork_posix_spawnattr_getsigdefault,
-	nofork_posix_spawnattr_setsigmask, nofork_posix_spawnattr_getsigmask,
-	nofork_posix_spawnattr_setschedpolicy, nofork_posix_spawnattr_getschedpolicy,
-	nofork_posix_spawnattr_setschedparam, nofork_posix_spawnattr_getschedparam,
-};
+#include "compat_api.h"
 
 static char scratch[] = "/tmp/nf-compat-diff.XXXXXX";
 static char pty_slave[64]; /* one pty for all tests: its master stays open */
