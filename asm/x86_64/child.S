@@ -274,6 +274,8 @@ op_open:
 	mov $__NR_dup3, %eax
 	syscall
 	JERR(fail)
+	/* An op that opened a temporary fd into %rbp ends here. */
+close_rbp_next_op:
 	mov %rbp, %rdi
 	mov $__NR_close, %eax
 	syscall
@@ -541,10 +543,7 @@ op_cgroup:
 	mov $__NR_write, %eax
 	syscall
 	JERR(fail)
-	mov %rbp, %rdi
-	mov $__NR_close, %eax
-	syscall
-	jmp next_op
+	jmp close_rbp_next_op
 
 /* ---- closing every fd not kept --------------------------------------------- */
 /* close_range over each gap between kept fds (one syscall for the usual

@@ -79,6 +79,19 @@ put:
 	return e;
 }
 
+/* The stop flag and the idle protocol's counters, as a new runtime needs
+ * them: at nf_rt_start and in a fork child (whose counts name threads that
+ * are not there). */
+static void idle_state_clear(void)
+{
+	atomic_store(&rt.stopping, 0);
+	atomic_store(&rt.nsleepers, 0);
+	atomic_store(&rt.nspinning, 0);
+	atomic_store(&rt.polling, 0);
+	atomic_store(&rt.poll_blocked, 0);
+	atomic_store(&rt.poll_kicked, 0);
+}
+
 /* ---- fork ---------------------------------------------------------------------- */
 
 /* pthread_atfork's child handler: fork() copied the runtime's memory but
@@ -118,15 +131,10 @@ static void rt_reset_after_fork(void)
 	free(ws);
 
 	atomic_store(&rt.running, 0);
-	atomic_store(&rt.stopping, 0);
 	atomic_store(&rt.live, 0);
 	atomic_store(&rt.stop_waiting, 0);
 	atomic_store(&rt.seq, 0);
-	atomic_store(&rt.nsleepers, 0);
-	atomic_store(&rt.nspinning, 0);
-	atomic_store(&rt.polling, 0);
-	atomic_store(&rt.poll_blocked, 0);
-	atomic_store(&rt.poll_kicked, 0);
+	idle_state_clear();
 	rt_poll_reset_child();
 	rt_offload_reset_child();
 }
@@ -161,12 +169,7 @@ int nf_rt_start(int workers)
 		rt.workers[i].index = (unsigned)i;
 		rt.workers[i].rng = 2654435761u * (unsigned)(i + 1);
 	}
-	atomic_store(&rt.stopping, 0);
-	atomic_store(&rt.nsleepers, 0);
-	atomic_store(&rt.nspinning, 0);
-	atomic_store(&rt.polling, 0);
-	atomic_store(&rt.poll_blocked, 0);
-	atomic_store(&rt.poll_kicked, 0);
+	idle_state_clear();
 	atomic_store(&rt.n_global_in, 0);
 	atomic_store(&rt.n_created_ext, 0);
 	rt.fpmodes = ctx_fpmodes();
