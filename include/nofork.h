@@ -314,11 +314,17 @@ NF_API int nf_cmd_ioprio(nf_cmd *cmd, int ioprio);
  * priority outside the policy's range; EPERM). */
 NF_API int nf_cmd_sched(nf_cmd *cmd, int policy, int priority);
 
-/* PR_SET_PDEATHSIG: the child gets `sig` when the spawning thread exits. If the
- * parent is already gone when it is set, the child exits (status 127, ESRCH)
- * rather than run orphaned. sig 0 clears. EINVAL: NULL cmd or sig outside
- * 0..64.
- * Spawn: ESRCH (the parent is gone), or the errno of prctl(2). */
+/* PR_SET_PDEATHSIG: the child gets `sig` when the spawning thread exits (the
+ * kernel's rule: a thread that ends kills its children so marked, although
+ * the process goes on). Spawned from a coroutine, the child's parent is a
+ * nofork thread that lives as long as the process (never a worker or a
+ * spawn helper, which end at nf_rt_stop): the signal comes when the process
+ * ends. If the parent is already gone when it is set, the child exits
+ * (status 127, ESRCH) rather than run orphaned. sig 0 clears. EINVAL: NULL
+ * cmd or sig outside 0..64.
+ * Spawn: ESRCH (the parent is gone), the errno of prctl(2); from a coroutine
+ * also EAGAIN (or another pthread_create(3) error, err->op NF_OP_CLONE) when
+ * no such thread exists yet and none can be made. */
 NF_API int nf_cmd_pdeathsig(nf_cmd *cmd, int sig);
 
 /* PR_SET_NO_NEW_PRIVS: exec can never grant privileges (setuid bits, caps).
@@ -499,10 +505,12 @@ NF_API const char *nf_error_format(const nf_error *err, char *buf, size_t len);
  * idles and no coroutine is queued on this one, its own worker sleeps in
  * clone as a thread's would (one worker alone never does). If no helper
  * thread exists and none can be made, the worker makes the spawn itself: a
- * coroutine's spawn fails only as a thread's does. nf_proc_wait parks the coroutine on the pidfd. Either way
- * the spawn's child is the one a thread's spawn makes; its parent thread
- * (for nf_cmd_pdeathsig) is the helper or the worker, both of which end at
- * nf_rt_stop. Outside the runtime these calls behave as documented above.
+ * coroutine's spawn fails only as a thread's does. nf_proc_wait parks the
+ * coroutine on the pidfd. Either way the spawn's child is the one a thread's
+ * spawn makes. A spawn with nf_cmd_pdeathsig goes to one of the helpers
+ * that are never joined (as many, made on demand, alive until the process
+ * ends), so that the signal means the end of the process. Outside the
+ * runtime these calls behave as documented above.
  *
  * Each coroutine runs on a 64 KiB pooled stack (NF_STACK_DEFAULT) with a
  * 68 KiB guard region below it: running off the end prints "nofork: coroutine stack

@@ -340,11 +340,21 @@ int nf_spawn(const nf_cmd *cmd, nf_proc *proc, nf_error *err)
 
 int spawn_compiled(const nf_plan *plan, nf_stack *st, char *top, nf_proc *proc, nf_error *err)
 {
-	if (rt_in_coroutine() && !rt_spawn_may_block()) {
-		/* The program's mask is this worker's, not the helper's. */
-		struct spawn_job j = {plan, st, top, 0, proc, err};
-		syscall(SYS_rt_sigprocmask, SIG_BLOCK, NULL, &j.mask, sizeof j.mask);
-		return rt_offload(spawn_job_run, &j);
+	if (!rt_in_coroutine())
+		return spawn_plan(plan, st, top, NULL, proc, err);
+	/* A coroutine's parent-death signal is tied to the process: the
+	 * child's parent thread must be one that lives as long (not a worker,
+	 * not a spawn helper: both end at nf_rt_stop). */
+	bool last = plan->flags & PLANF_PDEATH;
+	if (!last && rt_spawn_may_block())
+		return spawn_plan(plan, st, top, NULL, proc, err);
+	/* The program's mask is this worker's, not the helper's. */
+	struct spawn_job j = {plan, st, top, 0, proc, err};
+	syscall(SYS_rt_sigprocmask, SIG_BLOCK, NULL, &j.mask, sizeof j.mask);
+	int e = rt_offload(spawn_job_run, &j, last);
+	if (e < 0) { /* no lasting thread to be had */
+		error_parent(err, -e, NF_OP_CLONE);
+		return -e;
 	}
-	return spawn_plan(plan, st, top, NULL, proc, err);
+	return e;
 }

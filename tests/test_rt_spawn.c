@@ -12,10 +12,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -226,11 +228,97 @@ START_TEST(blocking_spawn_leaves_timers_served)
 }
 END_TEST
 
+/* nf_cmd_pdeathsig from a coroutine: the child's parent thread lives as long
+ * as the process. Not a worker, not a spawn helper: nf_rt_stop ends those
+ * (and a worker runs a spawn itself while another idles), which would send
+ * the signal to children of a process that goes on. */
+#define NDEATH 6
+static nf_proc death_procs[NDEATH];
+static _Atomic int death_spawned;
+
+static void spawn_with_pdeathsig(void *arg)
+{
+	nf_proc *p = arg;
+	nf_cmd *cmd = probe_cmd("sleep", "60000");
+	if (nf_cmd_pdeathsig(cmd, SIGTERM) == 0 && nf_spawn(cmd, p, NULL) == 0)
+		atomic_fetch_add(&death_spawned, 1);
+	nf_cmd_free(cmd);
+}
+
+/* Start NDEATH such children from coroutines on 2 workers, then stop the
+ * runtime. */
+static void spawn_deathsig_children(void)
+{
+	ck_assert_int_eq(nf_rt_start(2), 0);
+	for (int i = 0; i < NDEATH; i++) {
+		nf_sleep_ms(i % 2 ? 0 : 20); /* the other worker idles now and then */
+		ck_assert_int_eq(nf_go(spawn_with_pdeathsig, &death_procs[i]), 0);
+	}
+	while (atomic_load(&death_spawned) < NDEATH)
+		nf_sleep_ms(5);
+	nf_rt_stop();
+}
+
+START_TEST(coroutine_pdeathsig_outlives_the_runtime)
+{
+	spawn_deathsig_children();
+	for (int i = 0; i < NDEATH; i++) {
+		int st = -1;
+		/* Dying of the signal takes far less than 500 ms. */
+		int rc = nf_proc_wait(&death_procs[i], &st, 500);
+		ck_assert_msg(rc == ETIMEDOUT, "child %d ended (status 0x%x) after nf_rt_stop", i, st);
+		ck_assert_int_eq(nf_proc_kill(&death_procs[i], SIGKILL), 0);
+		ck_assert_int_eq(nf_proc_wait(&death_procs[i], &st, -1), 0);
+		ck_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+		nf_proc_release(&death_procs[i]);
+	}
+}
+END_TEST
+
+/* ... and the signal comes when that process exits: a subprocess spawns
+ * the children, stops its runtime and exits; they are reparented to us (a
+ * subreaper) and must die of SIGTERM. */
+START_TEST(coroutine_pdeathsig_fires_at_process_exit)
+{
+	ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	int fds[2];
+	ck_assert_int_eq(pipe(fds), 0);
+	pid_t mid = fork();
+	ck_assert_int_ge(mid, 0);
+	if (mid == 0) {
+		spawn_deathsig_children();
+		for (int i = 0; i < NDEATH; i++)
+			if (write(fds[1], &death_procs[i].pid, sizeof(pid_t)) != sizeof(pid_t))
+				_exit(2);
+		_exit(0);
+	}
+	close(fds[1]);
+	pid_t kids[NDEATH];
+	size_t got = 0;
+	for (ssize_t r; got < sizeof kids && (r = read(fds[0], (char *)kids + got, sizeof kids - got)) > 0;)
+		got += (size_t)r;
+	ck_assert_uint_eq(got, sizeof kids);
+	close(fds[0]);
+	int st = -1;
+	ck_assert_int_eq(waitpid(mid, &st, 0), mid);
+	ck_assert_int_eq(st, 0);
+	for (int i = 0; i < NDEATH; i++) {
+		siginfo_t si;
+		memset(&si, 0, sizeof si);
+		ck_assert_int_eq(waitid(P_PID, (id_t)kids[i], &si, WEXITED), 0);
+		ck_assert_msg(si.si_code == CLD_KILLED && si.si_status == SIGTERM, "child %d: code %d status %d", i,
+		              si.si_code, si.si_status);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("rt_spawn");
 	TCase *tc = kit_tcase("rt_spawn", 30);
 	tcase_add_test(tc, spawn_many_from_coroutines);
+	tcase_add_test(tc, coroutine_pdeathsig_outlives_the_runtime);
+	tcase_add_test(tc, coroutine_pdeathsig_fires_at_process_exit);
 	tcase_add_loop_test(tc, wait_parks_the_coroutine_not_the_worker, 0, 2);
 	tcase_add_test(tc, failures_and_timeouts_in_a_coroutine);
 	tcase_add_test(tc, blocking_spawn_leaves_timers_served);

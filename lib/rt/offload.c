@@ -16,7 +16,9 @@
  * thrash a small machine, and fewer leave throughput unused (bench/coro_bench;
  * bench/RESULTS.md, "Numbers behind design choices in the code"). Jobs beyond
  * that queue FIFO. A helper runs with every
- * signal blocked: process signals keep going to the caller's threads.
+ * signal blocked: process signals keep going to the caller's threads. A
+ * second pool of the same size, never joined, makes the spawns whose child
+ * has a parent-death signal (see `lasting` below).
  *
  * Also here: whether a coroutine spawn may skip all that and go the thread
  * way on its own worker (rt_spawn_may_block).
@@ -45,52 +47,63 @@ struct helper {
 	struct helper *next;
 };
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t work = PTHREAD_COND_INITIALIZER;
-static struct job *head, *tail;
-static struct helper *helpers;
-/* pending: jobs announced by rt_offload and not yet taken by a helper. */
-static int n_helpers, n_idle, pending, running, max_running, stopping;
-static uint64_t waits;
+/* A set of helper threads and their FIFO of jobs. */
+struct pool {
+	pthread_mutex_t lock;
+	pthread_cond_t work;
+	struct job *head, *tail;
+	struct helper *helpers;
+	/* pending: jobs announced by rt_offload and not yet taken by a helper. */
+	int n_helpers, n_idle, pending, running, max_running, stopping;
+	uint64_t waits;
+};
+
+#define POOL_INIT {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, NULL, 0, 0, 0, 0, 0, 0, 0}
+
+/* The spawn helpers, joined at nf_rt_stop; and the lasting ones, which are
+ * never joined: a child's parent-death signal fires when the thread that
+ * cloned it ends, and a nf_cmd_pdeathsig spawn from a coroutine is made by
+ * one of these so that this means the end of the process. */
+static struct pool helpers = POOL_INIT, lasting = POOL_INIT;
 static _Atomic uint64_t blocking;
 
 static int cap(void) { return HELPERS_PER_WORKER * (rt.nworkers > 0 ? rt.nworkers : 1); }
 
 static void *helper_main(void *arg)
 {
-	(void)arg;
-	pthread_mutex_lock(&lock);
-	n_idle++;
+	struct pool *pl = arg;
+	pthread_mutex_lock(&pl->lock);
+	pl->n_idle++;
 	for (;;) {
-		while (!head && !stopping)
-			pthread_cond_wait(&work, &lock);
-		if (!head)
+		while (!pl->head && !pl->stopping)
+			pthread_cond_wait(&pl->work, &pl->lock);
+		if (!pl->head)
 			break;
-		struct job *j = head;
-		if (!(head = j->next))
-			tail = NULL;
-		pending--;
-		n_idle--;
-		if (++running > max_running)
-			max_running = running;
-		pthread_mutex_unlock(&lock);
+		struct job *j = pl->head;
+		if (!(pl->head = j->next))
+			pl->tail = NULL;
+		pl->pending--;
+		pl->n_idle--;
+		if (++pl->running > pl->max_running)
+			pl->max_running = pl->running;
+		pthread_mutex_unlock(&pl->lock);
 		j->result = j->fn(j->arg);
 		struct co *co = j->co; /* j lives on co's stack: last touch */
-		pthread_mutex_lock(&lock);
-		running--;
-		n_idle++; /* before co can run and offload again */
-		pthread_mutex_unlock(&lock);
+		pthread_mutex_lock(&pl->lock);
+		pl->running--;
+		pl->n_idle++; /* before co can run and offload again */
+		pthread_mutex_unlock(&pl->lock);
 		rt_ready(co);
-		pthread_mutex_lock(&lock);
+		pthread_mutex_lock(&pl->lock);
 	}
-	n_idle--;
-	pthread_mutex_unlock(&lock);
+	pl->n_idle--;
+	pthread_mutex_unlock(&pl->lock);
 	return NULL;
 }
 
 /* Start one more helper. Called without the lock, with n_helpers already
  * counting it. */
-static int add_helper(void)
+static int add_helper(struct pool *pl)
 {
 	nf_stack *st;
 	int e = stack_get(HELPER_STACK, &st);
@@ -107,14 +120,14 @@ static int add_helper(void)
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old); /* inherited: no signal ever runs on a helper */
 	if (!e)
-		e = pthread_create(&h->thread, &attr, helper_main, NULL);
+		e = pthread_create(&h->thread, &attr, helper_main, pl);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&attr);
 	if (!e) {
-		pthread_mutex_lock(&lock);
-		h->next = helpers;
-		helpers = h;
-		pthread_mutex_unlock(&lock);
+		pthread_mutex_lock(&pl->lock);
+		h->next = pl->helpers;
+		pl->helpers = h;
+		pthread_mutex_unlock(&pl->lock);
 		return 0;
 	}
 put:
@@ -122,86 +135,108 @@ put:
 	return e;
 }
 
+struct park {
+	struct pool *pl;
+	struct job *j;
+};
+
 /* Runs on the scheduler stack once the coroutine is off its own: only now
  * may a helper finish the job and make it runnable again. */
 static void commit_job(struct co *co, void *arg)
 {
-	struct job *j = arg;
+	struct park *pk = arg;
+	struct pool *pl = pk->pl;
+	struct job *j = pk->j;
 	j->co = co;
 	j->next = NULL;
-	pthread_mutex_lock(&lock);
-	if (tail)
-		tail->next = j;
+	pthread_mutex_lock(&pl->lock);
+	if (pl->tail)
+		pl->tail->next = j;
 	else
-		head = j;
-	tail = j;
-	pthread_cond_signal(&work);
-	pthread_mutex_unlock(&lock);
+		pl->head = j;
+	pl->tail = j;
+	pthread_cond_signal(&pl->work);
+	pthread_mutex_unlock(&pl->lock);
 }
 
-int rt_offload(int (*fn)(void *), void *arg)
+int rt_offload(int (*fn)(void *), void *arg, bool last)
 {
-	pthread_mutex_lock(&lock);
-	int busy = pending >= n_idle; /* no idle helper left for this job */
-	int grow = busy && n_helpers < cap();
+	struct pool *pl = last ? &lasting : &helpers;
+	pthread_mutex_lock(&pl->lock);
+	int busy = pl->pending >= pl->n_idle; /* no idle helper left for this job */
+	int grow = busy && pl->n_helpers < cap();
 	if (grow)
-		n_helpers++;
+		pl->n_helpers++;
 	else if (busy)
-		waits++;
-	pending++;
-	pthread_mutex_unlock(&lock);
-	if (grow && add_helper()) {
-		pthread_mutex_lock(&lock);
-		int none = --n_helpers == 0;
+		pl->waits++;
+	pl->pending++;
+	pthread_mutex_unlock(&pl->lock);
+	int e;
+	if (grow && (e = add_helper(pl))) {
+		pthread_mutex_lock(&pl->lock);
+		int none = --pl->n_helpers == 0;
 		if (none)
-			pending--;
-		pthread_mutex_unlock(&lock);
-		/* No thread to be had: do it here, blocking this worker, rather
-		 * than fail a spawn that can be made. */
+			pl->pending--;
+		pthread_mutex_unlock(&pl->lock);
+		/* No thread to be had: a spawn helper's job is done here,
+		 * blocking this worker, rather than fail a spawn that can be
+		 * made; a lasting one's cannot be (the worker may end). */
 		if (none)
-			return fn(arg);
+			return last ? -e : fn(arg);
 	}
 	struct job j = {.fn = fn, .arg = arg};
-	rt_park(rt_current(), commit_job, &j);
+	rt_park(rt_current(), commit_job, &(struct park){pl, &j});
 	return j.result;
 }
 
-void rt_offload_stop(void)
+/* Wake a pool's helpers and join them. */
+static void pool_stop(struct pool *pl)
 {
-	pthread_mutex_lock(&lock);
-	stopping = 1;
-	pthread_cond_broadcast(&work);
-	struct helper *h = helpers;
-	helpers = NULL;
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_lock(&pl->lock);
+	pl->stopping = 1;
+	pthread_cond_broadcast(&pl->work);
+	struct helper *h = pl->helpers;
+	pl->helpers = NULL;
+	pthread_mutex_unlock(&pl->lock);
 	while (h) {
 		struct helper *next = h->next;
 		pthread_join(h->thread, NULL);
 		stack_put(h->stack); /* h lives on it: read next first */
 		h = next;
 	}
-	pthread_mutex_lock(&lock);
-	n_helpers = n_idle = pending = running = max_running = stopping = 0;
-	waits = 0;
+	pthread_mutex_lock(&pl->lock);
+	pl->n_helpers = pl->n_idle = pl->pending = pl->running = pl->max_running = pl->stopping = 0;
+	pl->waits = 0;
+	pthread_mutex_unlock(&pl->lock);
+}
+
+void rt_offload_stop(void)
+{
+	pool_stop(&helpers); /* not the lasting ones: they outlive the runtime */
 	atomic_store(&blocking, 0);
-	pthread_mutex_unlock(&lock);
+}
+
+/* The helpers are threads that do not exist in a fork child (none ever
+ * forks: they only clone with CLONE_VM), so nothing runs on their stacks;
+ * their jobs belonged to coroutines that are gone too. */
+static void pool_reset_child(struct pool *pl)
+{
+	pthread_mutex_init(&pl->lock, NULL);
+	pthread_cond_init(&pl->work, NULL);
+	for (struct helper *h = pl->helpers, *next; h; h = next) {
+		next = h->next;
+		stack_put(h->stack);
+	}
+	pl->helpers = NULL;
+	pl->head = pl->tail = NULL;
+	pl->n_helpers = pl->n_idle = pl->pending = pl->running = pl->max_running = pl->stopping = 0;
+	pl->waits = 0;
 }
 
 void rt_offload_reset_child(void)
 {
-	/* The helpers are threads that do not exist in a fork child (none ever
-	 * forks: they only clone with CLONE_VM), so nothing runs on their
-	 * stacks; their jobs belonged to coroutines that are gone too. */
-	pthread_mutex_init(&lock, NULL);
-	pthread_cond_init(&work, NULL);
-	for (struct helper *h = helpers, *next; h; h = next) {
-		next = h->next;
-		stack_put(h->stack);
-	}
-	helpers = NULL;
-	head = tail = NULL;
-	n_helpers = n_idle = pending = running = max_running = stopping = 0;
-	waits = 0;
+	pool_reset_child(&helpers);
+	pool_reset_child(&lasting);
 	atomic_store_explicit(&blocking, 0, memory_order_relaxed);
 }
 
@@ -229,9 +264,9 @@ int rt_spawn_may_block(void)
 
 void rt_offload_stats(uint64_t *w, int *max, uint64_t *blocked)
 {
-	pthread_mutex_lock(&lock);
-	*w = waits;
-	*max = max_running;
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_lock(&helpers.lock);
+	*w = helpers.waits;
+	*max = helpers.max_running;
+	pthread_mutex_unlock(&helpers.lock);
 	*blocked = atomic_load_explicit(&blocking, memory_order_relaxed);
 }

@@ -3,6 +3,7 @@
 #ifndef NF_RT_H
 #define NF_RT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* CLOCK_MONOTONIC in ns: the one clock of the library's timeouts. */
@@ -19,8 +20,11 @@ int rt_wait_fd_closing(int fd, short events);
 /* Run fn(arg) on one of the runtime's helper threads while the calling
  * coroutine parks; returns fn's result (lib/rt/offload.c). For nf_spawn of a
  * coroutine: the helper sleeps in a CLONE_VFORK clone, the worker does not.
- * Coroutine only. */
-int rt_offload(int (*fn)(void *), void *arg);
+ * last: on a helper that lives as long as the process (never joined, not
+ * even by nf_rt_stop); when no such thread exists and none can be made,
+ * returns minus pthread_create's error without running fn. Otherwise fn
+ * then runs on the calling worker. Coroutine only. */
+int rt_offload(int (*fn)(void *), void *arg, bool last);
 void rt_offload_stats(uint64_t *waits, int *max_in_flight, uint64_t *blocking);
 
 /* Whether a coroutine's spawn may go the thread way on its own worker
