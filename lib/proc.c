@@ -127,18 +127,14 @@ static int nap(int fd, int ms, int cs, bool *ready)
 /* ---- one process ---------------------------------------------------------- */
 
 /* One waitid on the handle that never blocks (WNOHANG); *found when it
- * reported the child. Without WEXITED in opts, an ended child will never
- * report what is asked for: ECHILD. */
+ * reported the child. Without WEXITED in opts the kernel answers ECHILD
+ * for a child that has ended: it will never report what is asked for. */
 static int check(const nf_proc *p, int opts, siginfo_t *si, bool *found)
 {
 	*si = (siginfo_t){0};
 	int e = proc_waitid(p->pid, p->pidfd, si, opts | WNOHANG);
 	*found = !e && si->si_pid != 0;
-	if (e || *found || (opts & WEXITED))
-		return e;
-	siginfo_t end = {0};
-	e = proc_waitid(p->pid, p->pidfd, &end, WEXITED | WNOHANG | WNOWAIT);
-	return e ? e : end.si_pid ? ECHILD : 0;
+	return e;
 }
 
 /* From a thread, without a timeout: sleep in a waitid that consumes nothing
