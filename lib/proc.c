@@ -144,18 +144,16 @@ static int check(const nf_proc *p, int opts, siginfo_t *si, bool *found)
 static int wait_blocking(const nf_proc *p, int opts, siginfo_t *si, int cs)
 {
 	for (;;) {
-		siginfo_t peek = {0};
+		*si = (siginfo_t){0};
 		pthread_setcancelstate(cs, NULL);
-		int e = proc_waitid(p->pid, p->pidfd, &peek, opts | WEXITED | WNOWAIT);
+		int e = proc_waitid(p->pid, p->pidfd, si, opts | WEXITED | WNOWAIT);
 		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 		if (e)
 			return e;
-		if (is_exit(&peek) && !(opts & WEXITED))
+		if (is_exit(si) && !(opts & WEXITED))
 			return ECHILD;
-		if (opts & WNOWAIT) {
-			*si = peek;
+		if (opts & WNOWAIT)
 			return 0;
-		}
 		bool found;
 		if ((e = check(p, opts, si, &found)) || found)
 			return e;
