@@ -341,7 +341,9 @@ NF_API int nf_cmd_cgroup(nf_cmd *cmd, int cgroup_fd);
 /* ==== spawning and handles ================================================ */
 
 /* A started process. pidfd is -1 where the kernel gives none. After a
- * successful nf_proc_wait the pid is reaped: do not signal it by number. */
+ * wait that reaped it (nf_proc_wait, nf_proc_waitid reporting an exit
+ * without WNOWAIT, nf_proc_wait_any naming it, nf_proc_stop) the pid is
+ * reaped: do not signal it by number. */
 typedef struct nf_proc {
 	pid_t pid;
 	int pidfd;
