@@ -456,7 +456,11 @@ NF_API int nf_proc_wait(nf_proc *proc, int *status, int timeout_ms);
  * sleeps between checks, 1 ms doubling to 20 ms, on the pidfd so that an
  * end still wakes it at once: a stop or continue is then seen up to ~20 ms
  * late. In a coroutine every sleep parks the coroutine, never the worker.
- * From a plain thread a cancellation point, as nf_proc_wait.
+ * From a plain thread a cancellation point, as nf_proc_wait. (None of the
+ * waits uses PIDFD_GET_INFO's exit status, Linux 6.15: for a child not yet
+ * reaped waitid gives the status in the call that reaps it, and a status
+ * read after someone else reaped the child would make ECHILD depend on the
+ * kernel.)
  * EINVAL: NULL proc or info; options without WEXITED, WSTOPPED and
  * WCONTINUED, or with any other bit (WNOHANG included); timeout_ms < -1.
  * ETIMEDOUT. ECHILD: as nf_proc_wait; also when options lacks WEXITED and

@@ -28,8 +28,8 @@
  * the coroutine until the child exec'd; the end of a run (or its timeout)
  * is awaited parked on the pidfd (nf_proc_waitid with WNOWAIT: the main
  * stays unreaped, so its group id stays its group's until nf_proc_stop has
- * killed the group). No SIGCHLD handler: orphans are reaped by a coroutine
- * woken through a signalfd. Commands come from a control
+ * killed the group; nf_proc_wait_any would reap it first). No SIGCHLD
+ * handler: orphans are reaped by a coroutine woken through a signalfd. Commands come from a control
  * coroutine parked on stdin and reach a service through its eventfd
  * mailbox (and, while it runs, by killing its main process through the
  * pidfd, which ends the wait). One worker thread: the coroutines
