@@ -439,7 +439,7 @@ static bool group_runs(pid_t pgid, pid_t *hint)
 	if (dir < 0)
 		return true;
 	bool runs = false;
-	char buf[2048];
+	char buf[2048] __attribute__((aligned(8))); /* struct dirent64 records */
 	long n;
 	while (!runs && (n = syscall(SYS_getdents64, dir, buf, sizeof buf)) > 0) {
 		for (long off = 0; off < n && !runs;) {
