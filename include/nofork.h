@@ -14,7 +14,8 @@
  *   be changed while a spawn of it is in progress.
  * - Nothing the library opens is inheritable (every fd it creates is O_CLOEXEC).
  * - Thread cancellation: from a plain thread, nf_proc_wait is a cancellation
- *   point, as waitpid is, and so are nf_sleep_ms and nf_wait_fd (nanosleep,
+ *   point, as waitpid is, and so are nf_proc_waitid, nf_proc_wait_any,
+ *   nf_proc_stop (until it reaps), nf_sleep_ms and nf_wait_fd (nanosleep,
  *   poll); when one acts on a cancel it has reaped and changed nothing. No
  *   other call is one, though libc calls inside them would be (nf_spawn reaps
  *   a failed child, nf_rt_stop joins threads): a cancel stays pending until
@@ -346,7 +347,9 @@ NF_API int nf_cmd_cgroup(nf_cmd *cmd, int cgroup_fd);
 /* ==== spawning and handles ================================================ */
 
 /* A started process. pidfd is -1 where the kernel gives none. After a
- * successful nf_proc_wait the pid is reaped: do not signal it by number. */
+ * wait that reaped it (nf_proc_wait, nf_proc_waitid reporting an exit
+ * without WNOWAIT, nf_proc_wait_any naming it, nf_proc_stop) the pid is
+ * reaped: do not signal it by number. */
 typedef struct nf_proc {
 	pid_t pid;
 	int pidfd;
@@ -439,6 +442,114 @@ NF_API int nf_spawn(const nf_cmd *cmd, nf_proc *proc, nf_error *err);
  * EMFILE). */
 NF_API int nf_proc_wait(nf_proc *proc, int *status, int timeout_ms);
 
+/* Wait for the process to change state, as waitid(2) on it alone. options
+ * is a bitwise or of WEXITED (it ended), WSTOPPED (a signal stopped it;
+ * WUNTRACED is the same bit), WCONTINUED (SIGCONT resumed it) and WNOWAIT
+ * (report, but leave the report, or the zombie, in place for the next
+ * wait). *info gets what the kernel reports: si_signo SIGCHLD, si_pid,
+ * si_uid, si_code (CLD_EXITED, CLD_KILLED, CLD_DUMPED, CLD_STOPPED,
+ * CLD_CONTINUED) and si_status (the exit code, or the signal). An exit
+ * reported without WNOWAIT reaps the child, as nf_proc_wait does: the
+ * handle keeps its pid and pidfd (release it as usual), and later waits
+ * return ECHILD. A stop or continue report is taken (the next wait waits for
+ * the next change) unless WNOWAIT. timeout_ms -1 waits forever, 0 polls
+ * (there is no WNOHANG: the timeout says it); ETIMEDOUT leaves everything
+ * as it was: nothing reaped, no report taken, *info untouched.
+ * How it waits: WEXITED alone as nf_proc_wait, on the pidfd. With WSTOPPED
+ * or WCONTINUED, from a plain thread with timeout -1 it sleeps in waitid
+ * itself (with WNOWAIT; the report is taken after waking); otherwise (a
+ * timeout, a coroutine, or no pidfd) it checks with waitid(WNOHANG) and
+ * sleeps between checks, 1 ms doubling to 20 ms, on the pidfd so that an
+ * end still wakes it at once: a stop or continue is then seen up to ~20 ms
+ * late. In a coroutine every sleep parks the coroutine, never the worker.
+ * From a plain thread a cancellation point, as nf_proc_wait. (None of the
+ * waits uses PIDFD_GET_INFO's exit status, Linux 6.15: for a child not yet
+ * reaped waitid gives the status in the call that reaps it, and a status
+ * read after someone else reaped the child would make ECHILD depend on the
+ * kernel.)
+ * EINVAL: NULL proc or info; options without WEXITED, WSTOPPED and
+ * WCONTINUED, or with any other bit (WNOHANG included); timeout_ms < -1.
+ * ETIMEDOUT. ECHILD: as nf_proc_wait; also when options lacks WEXITED and
+ * the process has ended (no stop or continue can come any more; it is left
+ * unreaped). Else the errors of nf_proc_wait (waitid(2), poll(2), and in a
+ * coroutine nf_wait_fd's). */
+NF_API int nf_proc_waitid(nf_proc *proc, siginfo_t *info, int options, int timeout_ms);
+
+/* Wait until the first of the n processes in procs ends: reap it, set
+ * *index to its position and *status (may be NULL) to its waitpid-style
+ * status. When several have ended the lowest index is taken; call again
+ * for the next. NULL entries and handles with pid <= 0 (a failed spawn's)
+ * are skipped, so a caller clears a slot (NULL) once its child is reaped:
+ * an entry left in place after it was reaped (by this call or any other
+ * wait) makes the next call fail with ECHILD naming it. The handles are
+ * not changed (as after nf_proc_wait). Only the listed processes are ever
+ * waited for or reaped, never "any child": other children of the process,
+ * and other threads' waits, are not disturbed. timeout_ms as nf_proc_wait
+ * (-1 forever, 0 polls); ETIMEDOUT reaps nothing.
+ * How it waits: on the pidfds (poll(2) from a thread; a coroutine parks on
+ * the one pidfd, or on an epoll of them made for the call, one epoll_ctl
+ * per pidfd). Handles without a pidfd (NF_NO_PIDFD, released, an old
+ * kernel) are waited for by pid: waitid(P_PID, WNOHANG) on each, with
+ * sleeps of 1 ms doubling to 20 ms between rounds (their end is seen up to
+ * ~20 ms late). More than 64 entries with pidfds allocate 8 bytes each for
+ * the call. From a plain thread a cancellation point, as nf_proc_wait.
+ * *index is SIZE_MAX unless the result belongs to one entry (0, or an
+ * error of that entry's).
+ * EINVAL: NULL procs or index, n 0, timeout_ms < -1. ECHILD: no entry to
+ * wait for (all NULL or pid <= 0); or procs[*index] has no child to reap
+ * (already reaped, or not a child of this process). EBADF: procs[*index]'s
+ * pidfd was closed under the handle. ENOMEM. ETIMEDOUT. Else the errno of
+ * poll(2) or waitid(2); in a coroutine of epoll_create1(2), epoll_ctl(2)
+ * (ENOMEM, ENOSPC) or nf_wait_fd. */
+NF_API int nf_proc_wait_any(nf_proc *const procs[], size_t n, size_t *index, int *status, int timeout_ms);
+
+/* One step of nf_proc_stop: send sig (0: send nothing), then wait up to
+ * timeout_ms (-1: forever) for the process to end. */
+typedef struct nf_stop_step {
+	int sig;
+	int timeout_ms;
+} nf_stop_step;
+
+/* nf_proc_stop flag: signal the child's whole process group, not only the
+ * child, and wait for the group to end too. */
+#define NF_STOP_GROUP 0x1u
+
+/* Stop a process gracefully, e.g. with steps {{SIGTERM, 5000}, {SIGKILL,
+ * 1000}}: for each step in order, send its signal (through the pidfd, as
+ * nf_proc_kill) and wait up to its timeout for the process to end; on to
+ * the next step if it has not. Returns 0 once it ended: reaped, *status
+ * (may be NULL) set as by nf_proc_wait. A process that has already ended
+ * returns at once with its status and is sent nothing.
+ * With NF_STOP_GROUP the signals go to the child's process group
+ * (kill(-pgid, sig)) and "ended" means: the child ended and no process of
+ * its group still runs. The group id is read while the child is unreaped,
+ * and the child stays unreaped until it ended, so the id cannot have passed
+ * to another group meanwhile; after that the group's remaining members
+ * keep it. A child that has already ended is reaped only after its group
+ * got the first step's signal (its leftovers). Members that ended but are
+ * not reaped (zombies: their parent's to reap, which an init may do seconds
+ * later, or the caller itself as their parent or subreaper) count as
+ * ended: kill(-pgid, 0) still finds them, so a member that runs is looked
+ * for in /proc (without /proc, kill(-pgid, 0) == ESRCH is the test). The
+ * group is checked 1 ms, 2, 4, ... at most 20 ms apart. Members that left
+ * the group (setsid, setpgid) are not reached.
+ * From a coroutine every wait parks the coroutine; a worker never blocks.
+ * From a plain thread a cancellation point until the child is reaped (as
+ * nf_proc_wait: a cancelled stop has reaped nothing; the signals it sent
+ * stay sent); the wait for the rest of the group is not one.
+ * EINVAL (nothing sent): NULL proc or steps; n 0; flags other than
+ * NF_STOP_GROUP; a step with sig < 0 or >= NSIG, or timeout_ms < -1;
+ * NF_STOP_GROUP for a child in the caller's own process group (the caller
+ * would signal itself). ECHILD (nothing sent): pid <= 0, already reaped, or
+ * not a child of this process. ETIMEDOUT: the child outlived the last step:
+ * nothing reaped, the handle still works. EBUSY (NF_STOP_GROUP): the child
+ * ended and was reaped (*status set; later waits return ECHILD), but a
+ * process of its group outlived the last step. A signal that cannot be
+ * sent while the child lives: the errno of pidfd_send_signal(2) or kill(2)
+ * (EPERM), nothing reaped. Else the errno of getpgid(2), and the errors of
+ * nf_proc_wait. */
+NF_API int nf_proc_stop(nf_proc *proc, const nf_stop_step *steps, size_t n, unsigned flags, int *status);
+
 /* Send sig through the pidfd (never hits a recycled pid); without one
  * (NF_NO_PIDFD, or an old kernel), kill(2) the pid.
  * EINVAL: NULL proc. ESRCH: pid ≤ 0, or the process was reaped. Else the
@@ -506,11 +617,12 @@ NF_API const char *nf_error_format(const nf_error *err, char *buf, size_t len);
  * clone as a thread's would (one worker alone never does). If no helper
  * thread exists and none can be made, the worker makes the spawn itself: a
  * coroutine's spawn fails only as a thread's does. nf_proc_wait parks the
- * coroutine on the pidfd. Either way the spawn's child is the one a thread's
- * spawn makes. A spawn with nf_cmd_pdeathsig goes to one of the helpers
- * that are never joined (as many, made on demand, alive until the process
- * ends), so that the signal means the end of the process. Outside the
- * runtime these calls behave as documented above.
+ * coroutine on the pidfd (and so do nf_proc_waitid, nf_proc_wait_any and
+ * nf_proc_stop; see each). Either way the spawn's child is the one a
+ * thread's spawn makes. A spawn with nf_cmd_pdeathsig goes to one of the
+ * helpers that are never joined (as many, made on demand, alive until the
+ * process ends), so that the signal means the end of the process. Outside
+ * the runtime these calls behave as documented above.
  *
  * Each coroutine runs on a 64 KiB pooled stack (NF_STACK_DEFAULT) with a
  * 68 KiB guard region below it: running off the end prints "nofork: coroutine stack
@@ -542,8 +654,8 @@ NF_API const char *nf_error_format(const nf_error *err, char *buf, size_t len);
  * fork() while the runtime runs (from any thread, or from a coroutine):
  * in the child the runtime is as if never started. nf_go returns ESRCH,
  * nf_rt_stop returns at once, nf_yield / nf_sleep_ms / nf_wait_fd /
- * nf_spawn / nf_proc_wait do what they do from a plain thread, and
- * nf_rt_start works again. Lost in the child, as fork loses every thread
+ * nf_spawn / nf_proc_wait (and the other waits) do what they do from a
+ * plain thread, and nf_rt_start works again. Lost in the child, as fork loses every thread
  * but the caller: the workers, every coroutine that was alive (none of them
  * ever runs there; their stacks stay mapped, unused) and whatever they were
  * doing, e.g. a wait group they would have finished. A coroutine that

@@ -405,6 +405,57 @@ START_TEST(background_reader_stops_then_reads_in_foreground)
 }
 END_TEST
 
+/* How many pidfds process pid holds open. */
+static int pidfds_of(pid_t pid)
+{
+	char dir[64], link[384], target[256];
+	snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
+	DIR *d = opendir(dir);
+	ck_assert_ptr_nonnull(d);
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		snprintf(link, sizeof link, "%s/%s", dir, e->d_name);
+		ssize_t len = readlink(link, target, sizeof target - 1);
+		if (len > 0) {
+			target[len] = '\0';
+			n += strcmp(target, "anon_inode:[pidfd]") == 0;
+		}
+	}
+	closedir(d);
+	return n;
+}
+
+/* The shell waits through its jobs' pidfds (nf_proc_waitid, stops
+ * included), one per process, each released once the process is reaped. */
+START_TEST(jobs_are_held_by_pidfds)
+{
+	struct shell sh;
+	shell_start(&sh);
+	expect(&sh, "$ ");
+	ck_assert_int_eq(pidfds_of(sh.proc.pid), 0);
+	int id = 0, bg = 0;
+	ck_assert_int_eq(sscanf(run(&sh, "sleep 100 | sleep 100 &\n"), "[%d] %d", &id, &bg), 2);
+	ck_assert_int_eq(pidfds_of(sh.proc.pid), 2);
+	send_str(&sh, "sleep 100\n");
+	int fg = wait_foreground_change(&sh, sh.proc.pid);
+	send_str(&sh, "\x1a");
+	ck_assert_str_eq(expect(&sh, "$ "), "\n[2] Stopped sleep 100\n");
+	ck_assert_int_eq(pidfds_of(sh.proc.pid), 3);
+	ck_assert_int_eq(kill(-bg, SIGKILL), 0);
+	ck_assert_int_eq(kill(-fg, SIGKILL), 0);
+	double end = kit_now_s() + DEADLINE_S;
+	pid_t m[4];
+	while (kit_find_procs(-1, bg, m, 4) || kit_find_procs(-1, fg, m, 4)) { /* zombies now */
+		ck_assert_msg(kit_now_s() < end, "the jobs never died");
+		usleep(1000);
+	}
+	ck_assert_str_eq(run(&sh, "jobs\n"), "[1] Done sleep 100 | sleep 100\n[2] Done sleep 100\n");
+	ck_assert_int_eq(pidfds_of(sh.proc.pid), 0);
+	shell_exit(&sh);
+}
+END_TEST
+
 /* The terminal goes away (its master is closed): the shell's read ends,
  * and it kills its jobs before leaving, running ones included. */
 START_TEST(hangup_ends_shell_and_jobs)
@@ -440,6 +491,7 @@ int main(void)
 	tcase_add_test(tc, pipelines_are_groups_and_die_with_shell);
 	tcase_add_test(tc, background_reader_stops_then_reads_in_foreground);
 	tcase_add_test(tc, hangup_ends_shell_and_jobs);
+	tcase_add_test(tc, jobs_are_held_by_pidfds);
 	suite_add_tcase(s, tc);
 	return kit_main(s);
 }

@@ -12,9 +12,11 @@
  * With a terminal on stdin it does job control the POSIX way: each pipeline
  * is a process group of its own (nf_cmd_setpgid: the first command leads, the
  * others join), a foreground job gets the terminal from inside its leader
- * (nf_cmd_foreground), the shell waits with WUNTRACED so Ctrl-Z stops the
- * job and returns here, and the shell takes the terminal back with
- * tcsetpgrp while it ignores SIGTTOU. The shell ignores the job-control
+ * (nf_cmd_foreground), the shell waits for each of the job's processes
+ * with nf_proc_waitid(WEXITED | WSTOPPED) so Ctrl-Z stops the job and
+ * returns here, and the shell takes the terminal back with tcsetpgrp while
+ * it ignores SIGTTOU. Every wait goes through a process's own handle (its
+ * pidfd): the shell never waits for "any child" or a whole group. The shell ignores the job-control
  * signals itself, so every child resets them (nf_cmd_sigdefault): ignored
  * signals would otherwise stay ignored across exec and ^Z would do nothing.
  * Without a terminal it just runs the pipelines (tests feed it scripts).
@@ -65,7 +67,7 @@ struct command {
 };
 
 struct proc {
-	pid_t pid;
+	nf_proc h; /* pidfd released once the process is reaped */
 	int state; /* P_RUN, P_STOP, P_DONE */
 };
 enum { P_RUN, P_STOP, P_DONE };
@@ -256,23 +258,26 @@ static int job_count(const struct job *j, int state)
 	return n;
 }
 
-/* Record a waitpid result; returns the job it belongs to. */
-static struct job *note_status(pid_t pid, int st)
+/* Wait for a change of p (options and timeout as nf_proc_waitid) and
+ * record it; returns the signal of a stop, else 0. A process that cannot
+ * be waited for any more (ECHILD) is done. */
+static int wait_proc(struct proc *p, int options, int timeout_ms)
 {
-	for (int i = 0; i < MAX_JOBS; i++)
-		for (int k = 0; jobs[i].id && k < jobs[i].nprocs; k++) {
-			struct proc *p = &jobs[i].procs[k];
-			if (p->pid != pid)
-				continue;
-			if (WIFSTOPPED(st))
-				p->state = P_STOP;
-			else if (WIFCONTINUED(st))
-				p->state = P_RUN;
-			else
-				p->state = P_DONE;
-			return &jobs[i];
-		}
-	return NULL;
+	siginfo_t si;
+	int e = nf_proc_waitid(&p->h, &si, options, timeout_ms);
+	if (e == ETIMEDOUT)
+		return 0;
+	if (!e && si.si_code == CLD_STOPPED) {
+		p->state = P_STOP;
+		return si.si_status;
+	}
+	if (!e && si.si_code == CLD_CONTINUED) {
+		p->state = P_RUN;
+		return 0;
+	}
+	p->state = P_DONE; /* reaped (or gone): the pidfd is no use any more */
+	nf_proc_release(&p->h);
+	return 0;
 }
 
 static void set_running(struct job *j)
@@ -283,25 +288,20 @@ static void set_running(struct job *j)
 }
 
 /* Wait until no process of the job is running (all done, or stopped), then
- * take the terminal back. */
+ * take the terminal back. The processes are waited for in order: the job
+ * is running while any of them is, so the first running one decides when
+ * to look at the next. */
 static void wait_foreground(struct job *j)
 {
-	while (job_count(j, P_RUN) > 0) {
-		int st;
-		pid_t pid = waitpid(-j->pgid, &st, WUNTRACED);
-		if (pid < 0) {
-			if (errno == EINTR)
-				continue;
-			for (int i = 0; i < j->nprocs; i++) /* ECHILD: nothing left */
-				j->procs[i].state = P_DONE;
-			break;
-		}
-		note_status(pid, st);
+	for (int i = 0; i < j->nprocs; i++) {
+		if (j->procs[i].state != P_RUN)
+			continue;
+		int stop = wait_proc(&j->procs[i], WEXITED | WSTOPPED, -1);
 		/* A stop that reached only part of the job (e.g. ^Z typed while
 		 * the pipeline was still being started) stops all of it, so the
 		 * job is one thing: stopped or running. */
-		if (WIFSTOPPED(st) && job_count(j, P_RUN) > 0)
-			kill(-j->pgid, WSTOPSIG(st));
+		if (stop && job_count(j, P_RUN) > 0)
+			kill(-j->pgid, stop);
 	}
 	if (interactive) {
 		tcsetpgrp(tty_fd, shell_pgid); /* SIGTTOU is ignored: no stop */
@@ -316,11 +316,12 @@ static void wait_foreground(struct job *j)
 /* Background jobs that changed state, reported before the prompt. */
 static void reap_background(void)
 {
-	int st;
-	pid_t pid;
-	while ((pid = waitpid(-1, &st, WNOHANG | WUNTRACED | WCONTINUED)) > 0) {
-		struct job *j = note_status(pid, st);
-		if (j && job_count(j, P_DONE) == j->nprocs) {
+	for (int i = 0; i < MAX_JOBS; i++) {
+		struct job *j = &jobs[i];
+		for (int k = 0; j->id && k < j->nprocs; k++)
+			if (j->procs[k].state != P_DONE)
+				wait_proc(&j->procs[k], WEXITED | WSTOPPED | WCONTINUED, 0);
+		if (j->id && job_count(j, P_DONE) == j->nprocs) {
 			printf("[%d] Done %s\n", j->id, j->text);
 			j->id = 0;
 		}
@@ -340,8 +341,8 @@ static void kill_all_jobs(void)
 		for (int k = 0; k < j->nprocs; k++)
 			if (j->procs[k].state != P_DONE) {
 				if (!interactive)
-					kill(j->procs[k].pid, SIGKILL);
-				waitpid(j->procs[k].pid, NULL, 0);
+					nf_proc_kill(&j->procs[k].h, SIGKILL);
+				wait_proc(&j->procs[k], WEXITED, -1);
 			}
 		j->id = 0;
 	}
@@ -362,9 +363,7 @@ static int build(nf_cmd **out, const struct command *c, int in, int outfd, pid_t
 	int e = nf_cmd_newp(&cmd, c->argv[0], c->argv, NULL);
 	if (e)
 		return e;
-	/* We reap by pid (waitpid with WUNTRACED), so no pidfd. */
-	e = nf_cmd_flags(cmd, NF_NO_PIDFD);
-	if (!e && interactive) {
+	if (interactive) {
 		sigset_t jc;
 		sigemptyset(&jc);
 		for (int s = 0, sigs[] = { SIGHUP, SIGINT, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU }; s < 6; s++)
@@ -425,7 +424,7 @@ static void run_pipeline(struct command *cmds, int n, int background, const char
 		if (!e) {
 			if (!j->nprocs)
 				j->pgid = interactive ? proc.pid : getpgrp();
-			j->procs[j->nprocs++] = (struct proc){ proc.pid, P_RUN };
+			j->procs[j->nprocs++] = (struct proc){ proc, P_RUN };
 		}
 		/* Our copies of the pipe ends would keep readers from EOF. */
 		if (in >= 0)
@@ -446,7 +445,7 @@ static void run_pipeline(struct command *cmds, int n, int background, const char
 	}
 	if (!interactive) { /* no job control: wait for exactly these */
 		for (int i = 0; i < j->nprocs; i++)
-			waitpid(j->procs[i].pid, NULL, 0);
+			wait_proc(&j->procs[i], WEXITED, -1);
 		j->id = 0;
 		return;
 	}

@@ -18,17 +18,18 @@
  * same cmd, so a restart allocates nothing (the "mem" event shows malloc's
  * in-use bytes after each start). Each service runs in a process group of
  * its own (nf_cmd_setpgid); stopping it or the end of its main process
- * kills the whole group (kill(-pgid)) or cgroup. minisup is a child
- * subreaper, so the group's orphans become its children and are reaped too:
- * once "stopped" is printed, nothing of the service is left. Each main
- * process has PR_SET_PDEATHSIG SIGKILL: if minisup itself is killed, its
- * services' main processes go with it.
+ * kills the whole group (nf_proc_stop with NF_STOP_GROUP) or cgroup.
+ * minisup is a child subreaper, so the group's orphans become its children
+ * and are reaped too: once "stopped" is printed, nothing of the service is
+ * left. Each main process has PR_SET_PDEATHSIG SIGKILL: if minisup itself
+ * is killed, its services' main processes go with it.
  *
  * Running: on the M:N runtime, one coroutine per service. nf_spawn parks
  * the coroutine until the child exec'd; the end of a run (or its timeout)
- * is awaited by parking on the pidfd in the poller (nf_wait_fd), and
- * nf_proc_wait reaps it. No SIGCHLD handler: orphans are reaped by a
- * coroutine woken through a signalfd. Commands come from a control
+ * is awaited parked on the pidfd (nf_proc_waitid with WNOWAIT: the main
+ * stays unreaped, so its group id stays its group's until nf_proc_stop has
+ * killed the group; nf_proc_wait_any would reap it first). No SIGCHLD
+ * handler: orphans are reaped by a coroutine woken through a signalfd. Commands come from a control
  * coroutine parked on stdin and reach a service through its eventfd
  * mailbox (and, while it runs, by killing its main process through the
  * pidfd, which ends the wait). One worker thread: the coroutines
@@ -299,11 +300,12 @@ static void wait_mailbox(struct service *s, int ms)
 	}
 }
 
-/* Kill everything of the service: its group (or cgroup) first, while the
- * unreaped main process still pins the group id, then reap the main
- * process and every member that came to us. Returns the main's status. */
+/* Kill everything of the service: its cgroup, and its group while the
+ * unreaped main process pins the group id; then reap the members that came
+ * to us (zombies by then). Returns the main's status. */
 static int kill_and_reap(struct service *s)
 {
+	static const nf_stop_step kill_group = { SIGKILL, 10000 };
 	pid_t pgid = s->proc.pid;
 	if (s->cgroup_fd >= 0) {
 		int fd = openat(s->cgroup_fd, "cgroup.kill", O_WRONLY | O_CLOEXEC);
@@ -312,23 +314,15 @@ static int kill_and_reap(struct service *s)
 		if (fd >= 0)
 			close(fd);
 	}
-	kill(-pgid, SIGKILL);
 	int st = 0;
-	int e = nf_proc_wait(&s->proc, &st, -1); /* parks this coroutine */
+	int e = nf_proc_stop(&s->proc, &kill_group, 1, NF_STOP_GROUP, &st); /* parks this coroutine */
 	if (e)
-		event("error wait %s: %s", s->name, strerror(e));
+		event("error stop %s: %s", s->name, strerror(e));
 	nf_proc_release(&s->proc);
 	s->state = S_STOPPED; /* not a main any more for reap_orphans */
-	/* Every member dies of SIGKILL; orphans are reparented to us before
-	 * their parent becomes waitable, so this ends with ECHILD. */
-	for (;;) {
-		siginfo_t si;
-		memset(&si, 0, sizeof si);
-		if (waitid(P_PGID, (id_t)pgid, &si, WEXITED | WNOHANG) != 0)
-			break;
-		if (si.si_pid == 0)
-			nf_sleep_ms(1); /* members still dying */
-	}
+	siginfo_t si = { 0 };
+	while (waitid(P_PGID, (id_t)pgid, &si, WEXITED | WNOHANG) == 0 && si.si_pid)
+		si.si_pid = 0;
 	if (s->cgroup_fd >= 0) { /* members that left the group (setsid) too */
 		for (int i = 0; i < 5000; i++) {
 			char buf[256] = "";
@@ -368,12 +362,12 @@ static int run_once(struct service *s)
 	event("start %s %d %d", s->name, (int)s->proc.pid, s->starts);
 	event("mem %s %d %zu", s->name, s->starts, mallinfo2().uordblks);
 	pid_t pid = s->proc.pid;
-	if (s->timeout_ms > 0 && nf_wait_fd(s->proc.pidfd, POLLIN, s->timeout_ms) == ETIMEDOUT && !s->stop) {
+	siginfo_t si;
+	if (nf_proc_waitid(&s->proc, &si, WEXITED | WNOWAIT, s->timeout_ms > 0 ? s->timeout_ms : -1) == ETIMEDOUT &&
+	    !s->stop) {
 		event("timeout %s %d", s->name, (int)pid);
 		s->timed_out = 1;
-		kill(-pid, SIGKILL); /* the unreaped main pins the group */
 	}
-	nf_wait_fd(s->proc.pidfd, POLLIN, -1);
 	int st = kill_and_reap(s);
 	if (WIFSIGNALED(st))
 		event("exit %s %d signal=%d", s->name, (int)pid, WTERMSIG(st));

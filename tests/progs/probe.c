@@ -11,6 +11,10 @@
  *   probe sleep MS     sleep MS milliseconds, exit 0
  *   probe cat          copy stdin to stdout until EOF, exit 0
  *   probe kill SIG     die by signal SIG (made default and unblocked first)
+ *   probe sleepexit MS N  sleep MS milliseconds, then exit with status N
+ *   probe trap SIG MS  catch SIG (each arrival prints "got SIG"), print
+ *                      "ready" once the handler is in place, sleep MS
+ *                      milliseconds (signals do not cut it short), exit 0
  *
  * Report lines ("key value"; values of arg/env escape '\\' as "\\\\" and
  * newline as "\\n" so that one fact stays one line):
@@ -310,6 +314,32 @@ static void die_by(int sig)
 	_exit(126); /* sig was not fatal by default (e.g. SIGCHLD) */
 }
 
+static void trapped(int sig)
+{
+	int saved = errno; /* sleep_ms reads errno after nanosleep */
+	char msg[16] = "got ";
+	int n = 4;
+	if (sig >= 10)
+		msg[n++] = (char)('0' + sig / 10);
+	msg[n++] = (char)('0' + sig % 10);
+	msg[n++] = '\n';
+	write_all(1, msg, (size_t)n);
+	errno = saved;
+}
+
+static void trap_and_sleep(int sig, long ms)
+{
+	struct sigaction sa = { .sa_handler = trapped };
+	sigemptyset(&sa.sa_mask);
+	sigaction(sig, &sa, NULL);
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	sigprocmask(SIG_UNBLOCK, &set, NULL);
+	write_all(1, "ready\n", 6);
+	sleep_ms(ms);
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
@@ -319,6 +349,14 @@ int main(int argc, char **argv)
 		return getpid() % 250 + 1;
 	if (!strcmp(mode, "sleep") && argc > 2) {
 		sleep_ms(atol(argv[2]));
+		return 0;
+	}
+	if (!strcmp(mode, "sleepexit") && argc > 3) {
+		sleep_ms(atol(argv[2]));
+		return atoi(argv[3]);
+	}
+	if (!strcmp(mode, "trap") && argc > 3) {
+		trap_and_sleep(atoi(argv[2]), atol(argv[3]));
 		return 0;
 	}
 	if (!strcmp(mode, "cat"))
