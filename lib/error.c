@@ -24,7 +24,7 @@ static const struct step {
 #undef STEP
 };
 
-static long operand(enum source s, const nf_op *op, const nf_run *run)
+static long operand(enum source s, const nf_op *op, const nf_run_rec *run)
 {
 	switch (s) {
 	case S_A: return op->a;
@@ -36,7 +36,7 @@ static long operand(enum source s, const nf_op *op, const nf_run *run)
 	}
 }
 
-void error_fill(nf_error *err, const nf_plan *plan, const nf_run *run)
+void error_fill(nf_error *err, const nf_plan *plan, const nf_run_rec *run)
 {
 	error_parent(err, run->err, run->kind);
 	err->index = run->index;

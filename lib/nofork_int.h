@@ -125,7 +125,7 @@ int spawn_compiled(const nf_plan *plan, struct nf_stack *st, char *top, nf_proc 
 int proc_waitid(pid_t pid, int pidfd, siginfo_t *si, int flags);
 
 /* error.c */
-void error_fill(nf_error *err, const nf_plan *plan, const nf_run *run);
+void error_fill(nf_error *err, const nf_plan *plan, const nf_run_rec *run);
 void error_parent(nf_error *err, int e, int op);
 
 /* ---- the core's interface for lib/compat ----------------------------------

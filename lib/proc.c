@@ -155,8 +155,15 @@ int nf_proc_kill(nf_proc *p, int sig)
 void nf_proc_release(nf_proc *p)
 {
 	NF_NOCANCEL; /* close is a cancellation point: the pidfd would be gone but still in *p */
-	if (p && p->pidfd >= 0) {
+	if (!p)
+		return;
+	if (p->pidfd >= 0) {
 		close(p->pidfd);
 		p->pidfd = -1;
 	}
+	for (int i = 0; i < p->n_pipes && i < NF_PROC_PIPES; i++)
+		if (p->pipes[i].fd >= 0) {
+			close(p->pipes[i].fd);
+			p->pipes[i].fd = -1;
+		}
 }

@@ -91,7 +91,7 @@
 
 	.text
 
-/* long child_clone3(struct clone_args *args, size_t size, nf_run *run)
+/* long child_clone3(struct clone_args *args, size_t size, nf_run_rec *run)
  * Parent: returns the child pid or -errno. Child: starts child_main on the
  * stack named in args (the kernel sets rsp), never returns. run travels in
  * r9, which the syscall neither reads nor clobbers and the child inherits. */
@@ -110,7 +110,7 @@ child_clone3:
 	.cfi_endproc
 	.size child_clone3, .-child_clone3
 
-/* long child_clone(unsigned long flags, void *stack_top, int *pidfd, nf_run *run)
+/* long child_clone(unsigned long flags, void *stack_top, int *pidfd, nf_run_rec *run)
  * Legacy clone(2) for kernels or sandboxes without clone3: the pidfd (with
  * CLONE_PIDFD) lands in *pidfd through the parent_tid argument. */
 	.globl child_clone
@@ -166,11 +166,11 @@ child_main_r9:
 
 	/* With CLONE_FILES the table is still the caller's: unshare it before
 	 * anything changes an fd, copying only the fds the ops name (below
-	 * PLAN_FDFIRST), so no per-file work grows with the caller's open fds.
+	 * RUN_FDFIRST), so no per-file work grows with the caller's open fds.
 	 * On a private table (no CLONE_FILES) the same call just closes that
 	 * range early. */
 leave_shared_fds:
-	mov PLAN_FDFIRST(%r12), %edi
+	mov RUN_FDFIRST(%rbx), %edi
 	test %edi, %edi
 	jz run_ops
 	mov %edi, RUN_CLOSED(%rbx) /* the fd policy op need not close these again */
@@ -492,6 +492,18 @@ op_ioprio:
 	xor %esi, %esi /* this process */
 	movslq OP_A(%r13), %rdx
 	mov $__NR_ioprio_set, %eax
+	syscall
+	JERR(fail)
+	jmp next_op
+
+/* The parent made this spawn's pipe and put our end in a slot, at a number
+ * no op names (so nothing before this clobbered it, and it differs from b). */
+op_pipe:
+	movslq OP_A(%r13), %rax
+	movslq RUN_SLOTS(%rbx,%rax,4), %rdi
+	mov OP_B(%r13), %rsi
+	xor %edx, %edx
+	mov $__NR_dup3, %eax
 	syscall
 	JERR(fail)
 	jmp next_op
@@ -938,6 +950,7 @@ op_table:
 	OP OPK_CGROUP, op_cgroup
 	OP OPK_FAIL, op_fail
 	OP OPK_IOPRIO, op_ioprio
+	OP OPK_PIPE, op_pipe
 	.if (. - op_table) != (OPK_MAX + 1) * 4
 	.error "op_table: the last entry is not OPK_MAX"
 	.endif
