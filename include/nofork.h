@@ -374,12 +374,16 @@ NF_API int nf_cmd_cgroup(nf_cmd *cmd, int cgroup_fd);
 
 /* A started process. pidfd is -1 where the kernel gives none. After a
  * successful nf_proc_wait the pid is reaped: do not signal it by number.
- * pipes[0..n_pipes) are the parent's ends of the cmd's nf_cmd_pipe pipes
- * (fd -1 once taken or closed): read them with nf_proc_fd. */
+ * Once a nofork call reaped it (nf_proc_wait, nf_proc_communicate, ...),
+ * reaped is 1 and status holds its waitpid-style status (a later wait
+ * still answers ECHILD). pipes[0..n_pipes) are the parent's ends of the
+ * cmd's nf_cmd_pipe pipes (fd -1 once taken or closed): read them with
+ * nf_proc_fd. */
 #define NF_PROC_PIPES 8
 typedef struct nf_proc {
 	pid_t pid;
 	int pidfd;
+	int reaped, status;
 	int n_pipes;
 	struct nf_proc_pipe {
 		int child_fd, fd;
@@ -544,6 +548,54 @@ NF_API int nf_proc_communicate(nf_proc *proc, const void *in, size_t in_len, nf_
 NF_API int nf_run(const nf_cmd *cmd, const void *in, size_t in_len, nf_buf *out, nf_buf *errout, int *status,
                   int timeout_ms, nf_error *err);
 
+/* ---- pipelines ----
+ * Stage i's stdout feeds stage i+1's stdin through a pipe the parent makes
+ * at every nf_pipeline_spawn; the first stage's stdin and the last one's
+ * stdout are the cmds' own (pipe them with nf_cmd_pipe to talk to them, and
+ * use nf_proc_communicate on nf_pipeline_proc(pl, 0) / (pl, n - 1)). The
+ * wiring is this spawn's, not the cmds': it is applied in the child before
+ * the cmd's own actions (a stage's nf_cmd_dup2(cmd, 1, 2) then sends its
+ * stderr down the pipe too, as `2>&1` would), and one cmd may be a stage of
+ * several pipelines at once. */
+typedef struct nf_pipeline nf_pipeline;
+
+/* All stages in one new process group, led by the first (setpgid before the
+ * cmds' actions, so a stage's own nf_cmd_setpgid/setsid overrides it). To
+ * hand the group the terminal, as a shell does, give the first stage
+ * nf_cmd_foreground (its own group is the pipeline's). */
+#define NF_PIPELINE_PGRP 0x1u
+
+/* Start n stages, all or none: if one fails, the stages already started
+ * are killed (SIGKILL) and reaped, every pipe is closed, the error is
+ * returned with *err filled as nf_spawn fills it and err->stage the index
+ * of the stage that failed. The handle is one allocation (n + 1 small
+ * records). Stages are started in order, each as nf_spawn starts it (from
+ * a coroutine: parking, not blocking the worker).
+ * EINVAL: cmds or pl NULL, n 0, a NULL cmd, an unknown flag; ENOMEM; else a
+ * stage's nf_spawn error, or that of pipe2(2) / fcntl(2) for a pipe between
+ * stages [NF_OP_PIPE, err->index -1]. */
+NF_API int nf_pipeline_spawn(nf_cmd *const cmds[], size_t n, unsigned flags, nf_pipeline **pl, nf_error *err);
+
+/* Stage i's handle (NULL if pl is NULL or i ≥ n): signal it, read its pipes;
+ * leave the waiting to nf_pipeline_wait. */
+NF_API nf_proc *nf_pipeline_proc(nf_pipeline *pl, size_t i);
+
+/* Wait for every stage to end, in order, within one deadline (-1: none);
+ * statuses (may be NULL) gets each stage's waitpid-style status, so the
+ * caller can apply pipefail; a stage the caller reaped itself (e.g. the
+ * last one, through nf_proc_communicate) gives the status it was reaped
+ * with. A stage killed because a later one exited early shows WTERMSIG ==
+ * SIGPIPE (if SIGPIPE is at its default there: an ignored signal stays
+ * ignored across exec, so a caller that ignores it should give the stages
+ * nf_cmd_sigdefault for it). EINVAL: NULL pl or timeout_ms < -1.
+ * ETIMEDOUT: some stage is still running; the ones already ended stay
+ * reaped and a later call goes on from there. Else nf_proc_wait's errors. */
+NF_API int nf_pipeline_wait(nf_pipeline *pl, int statuses[], int timeout_ms);
+
+/* Release every stage's handle (pidfds, pipe ends) and free pl. Stages not
+ * waited for stay zombies until someone reaps them. NULL is accepted. */
+NF_API void nf_pipeline_release(nf_pipeline *pl);
+
 /* ==== errors ============================================================== */
 
 /* What a spawn step is: nofork/ops.h lists them all, with how each one's
@@ -566,7 +618,8 @@ enum nf_op_kind {
  * refused earlier). It points into the cmd's compiled plan (or at a static
  * ""): it stays valid until that cmd is freed or changed by any nf_cmd_*
  * setter, whichever comes first; copy it to keep it longer. More spawns of
- * the unchanged cmd do not affect it. The record is 40 bytes (64-bit), so it
+ * the unchanged cmd do not affect it. nf_error_format does not render
+ * `stage`. The record is 40 bytes (64-bit), so it
  * fits the smallest coroutine stacks. */
 struct nf_error {
 	int err;
@@ -575,6 +628,7 @@ struct nf_error {
 	int fd;
 	long arg;
 	int signal; /* killed by this signal before exec (err is then EINTR), else 0 */
+	int stage;  /* nf_pipeline_spawn: the stage that failed (-1: none, or not a pipeline) */
 	const char *path;
 };
 

@@ -108,6 +108,9 @@ enum {
 #define RUN_FDFIRST 64 /* u32: the plan's fd_first, raised above this spawn's pipe ends (0: no fd policy) */
 #define RUN_SLOTS 68  /* i32[ABI_SLOTS]: this spawn's child ends of the cmd's pipes, by slot */
 #define ABI_SLOTS 8   /* NF_PROC_PIPES */
+#define RUN_PGID 100  /* i32: a pipeline stage's setpgid(0, this) before the ops (-1: none) */
+#define RUN_IN 104    /* i32: a pipeline stage's stdin, dup'ed to 0 before the ops (-1: none) */
+#define RUN_OUT 108   /* i32: ... its stdout, to 1 (-1: none) */
 #define RUN_SIZE 128  /* padded: the record sits 64-byte aligned below the stack top */
 
 #ifndef __ASSEMBLER__
@@ -160,7 +163,8 @@ typedef struct nf_run_rec {
 	uint32_t closed;
 	uint32_t fd_first;
 	int32_t slots[ABI_SLOTS];
-	char pad_[RUN_SIZE - RUN_SLOTS - ABI_SLOTS * 4];
+	int32_t pgid, in, out;
+	char pad_[RUN_SIZE - RUN_OUT - 4];
 } nf_run_rec;
 #endif
 #endif

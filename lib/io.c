@@ -257,3 +257,106 @@ int nf_run(const nf_cmd *cmd, const void *in, size_t in_len, nf_buf *out, nf_buf
 	nf_proc_release(&p);
 	return e;
 }
+
+/* ---- pipelines ------------------------------------------------------------- */
+
+struct nf_pipeline {
+	size_t n;
+	nf_proc procs[];
+};
+
+/* Kill and reap stages [0, n): a pipeline is started whole or not at all. */
+static void pipeline_abandon(nf_pipeline *pl, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		nf_proc_kill(&pl->procs[i], SIGKILL);
+		nf_proc_wait(&pl->procs[i], NULL, -1);
+		nf_proc_release(&pl->procs[i]);
+	}
+	free(pl);
+}
+
+int nf_pipeline_spawn(nf_cmd *const cmds[], size_t n, unsigned flags, nf_pipeline **out, nf_error *err)
+{
+	NF_NOCANCEL;
+	if (out)
+		*out = NULL;
+	bool bad = !cmds || !n || !out || (flags & ~NF_PIPELINE_PGRP) || n > (SIZE_MAX - sizeof(nf_pipeline)) / sizeof(nf_proc);
+	for (size_t i = 0; !bad && i < n; i++)
+		bad = !cmds[i];
+	if (bad) {
+		error_parent(err, EINVAL, NF_OP_NONE);
+		return EINVAL;
+	}
+	nf_pipeline *pl = calloc(1, sizeof *pl + n * sizeof(nf_proc));
+	if (!pl) {
+		error_parent(err, ENOMEM, NF_OP_NONE);
+		return ENOMEM;
+	}
+	pl->n = n;
+	int prev = -1; /* the read end of the pipe from the stage before */
+	for (size_t i = 0; i < n; i++) {
+		int p[2] = {-1, -1}, e = 0;
+		if (i + 1 < n && pipe2(p, O_CLOEXEC))
+			e = errno;
+		/* Above 0-2: the child dup's them there, in and out in turn. */
+		for (int k = 0; k < 2 && !e && p[k] >= 0 && p[k] < 3; k++) {
+			int m = fcntl(p[k], F_DUPFD_CLOEXEC, 3);
+			e = m < 0 ? errno : 0;
+			close(p[k]);
+			p[k] = m;
+		}
+		struct spawn_io io = {
+		    .pgid = !(flags & NF_PIPELINE_PGRP) ? -1 : i ? pl->procs[0].pid : 0,
+		    .in = prev,
+		    .out = p[1],
+		};
+		if (e)
+			error_parent(err, e, NF_OP_PIPE);
+		else
+			e = spawn_cmd(cmds[i], &io, &pl->procs[i], err);
+		if (prev >= 0)
+			close(prev);
+		if (p[1] >= 0)
+			close(p[1]);
+		prev = p[0];
+		if (e) {
+			if (prev >= 0)
+				close(prev);
+			if (err)
+				err->stage = (int)i;
+			pipeline_abandon(pl, i);
+			return e;
+		}
+	}
+	*out = pl;
+	return 0;
+}
+
+nf_proc *nf_pipeline_proc(nf_pipeline *pl, size_t i) { return pl && i < pl->n ? &pl->procs[i] : NULL; }
+
+int nf_pipeline_wait(nf_pipeline *pl, int statuses[], int timeout_ms)
+{
+	if (!pl || timeout_ms < -1)
+		return EINVAL;
+	int64_t deadline = timeout_ms < 0 ? -1 : rt_now_ns() + (int64_t)timeout_ms * 1000000;
+	for (size_t i = 0; i < pl->n; i++) {
+		nf_proc *p = &pl->procs[i];
+		/* reaped: by an earlier call, or by the caller (communicate) */
+		int e = p->reaped ? 0 : nf_proc_wait(p, NULL, left_ms(deadline));
+		if (e)
+			return e; /* ETIMEDOUT: the stages reaped so far stay reaped */
+	}
+	for (size_t i = 0; statuses && i < pl->n; i++)
+		statuses[i] = pl->procs[i].status;
+	return 0;
+}
+
+void nf_pipeline_release(nf_pipeline *pl)
+{
+	if (!pl)
+		return;
+	for (size_t i = 0; i < pl->n; i++)
+		nf_proc_release(&pl->procs[i]);
+	free(pl);
+}

@@ -36,7 +36,9 @@ _Static_assert(offsetof(nf_run_rec, plan) == RUN_PLAN && offsetof(nf_run_rec, en
                    offsetof(nf_run_rec, index) == RUN_INDEX && offsetof(nf_run_rec, kind) == RUN_KIND &&
                    offsetof(nf_run_rec, detail) == RUN_DETAIL && offsetof(nf_run_rec, stops) == RUN_STOPS &&
                    offsetof(nf_run_rec, closed) == RUN_CLOSED && offsetof(nf_run_rec, fd_first) == RUN_FDFIRST &&
-                   offsetof(nf_run_rec, slots) == RUN_SLOTS && sizeof(nf_run_rec) == RUN_SIZE && RUN_SIZE % 64 == 0 &&
+                   offsetof(nf_run_rec, slots) == RUN_SLOTS && offsetof(nf_run_rec, pgid) == RUN_PGID &&
+                   offsetof(nf_run_rec, in) == RUN_IN && offsetof(nf_run_rec, out) == RUN_OUT &&
+                   sizeof(nf_run_rec) == RUN_SIZE && RUN_SIZE % 64 == 0 &&
                    ABI_SLOTS == NF_PROC_PIPES,
                "run layout matches child_abi.h");
 _Static_assert(ABI_AT_FDCWD == AT_FDCWD && ABI_AT_EMPTY_PATH == AT_EMPTY_PATH &&

@@ -134,12 +134,21 @@ int nf_proc_wait(nf_proc *p, int *status, int timeout_ms)
 		return EINVAL;
 	if (p->pid <= 0)
 		return ECHILD;
-	if (rt_in_coroutine())
-		return wait_coroutine(p, status, timeout_ms);
-	int cs;
-	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
-	int e = wait_thread(p, status, timeout_ms, cs);
-	pthread_setcancelstate(cs, NULL);
+	int st = 0, e;
+	if (rt_in_coroutine()) {
+		e = wait_coroutine(p, &st, timeout_ms);
+	} else {
+		int cs;
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
+		e = wait_thread(p, &st, timeout_ms, cs);
+		pthread_setcancelstate(cs, NULL);
+	}
+	if (!e) {
+		p->reaped = 1;
+		p->status = st;
+		if (status)
+			*status = st;
+	}
 	return e;
 }
 

@@ -149,6 +149,9 @@ static nf_run_rec *run_init(const nf_plan *plan, char *top)
 	    .pidfd = -1,
 	    .index = RUN_UNTOUCHED,
 	    .fd_first = plan->fd_first,
+	    .pgid = -1,
+	    .in = -1,
+	    .out = -1,
 	};
 	if (plan->flags & PLANF_PDEATH)
 		run->ppid = getpid();
@@ -323,8 +326,8 @@ static int open_pipes(const nf_plan *plan, nf_run_rec *run, int ends[])
  * caller's, with the run record below top (spawn_compiled). mask: the signal
  * mask the program starts with unless the plan sets one; NULL: the calling
  * thread's. */
-static int spawn_plan(const nf_plan *plan, nf_stack *st, char *top, const uint64_t *mask, nf_proc *proc,
-                      nf_error *err)
+static int spawn_plan(const nf_plan *plan, nf_stack *st, char *top, const uint64_t *mask,
+                      const struct spawn_io *io, nf_proc *proc, nf_error *err)
 {
 	bool own = !st;
 	for (;;) {
@@ -337,6 +340,14 @@ static int spawn_plan(const nf_plan *plan, nf_stack *st, char *top, const uint64
 			top = stack_top(st);
 		}
 		nf_run_rec *run = run_init(plan, top);
+		if (io) {
+			run->pgid = io->pgid;
+			run->in = io->in;
+			run->out = io->out;
+			uint32_t above = (uint32_t)(io->in > io->out ? io->in : io->out) + 1;
+			if (run->fd_first && above > run->fd_first)
+				run->fd_first = above; /* copied out of a shared table */
+		}
 		int ends[ABI_SLOTS];
 		if ((e = open_pipes(plan, run, ends))) {
 			if (own)
@@ -377,6 +388,7 @@ struct spawn_job {
 	nf_stack *st;
 	char *top;
 	uint64_t mask;
+	const struct spawn_io *io;
 	nf_proc *proc;
 	nf_error *err;
 };
@@ -384,10 +396,15 @@ struct spawn_job {
 static int spawn_job_run(void *arg)
 {
 	struct spawn_job *j = arg;
-	return spawn_plan(j->plan, j->st, j->top, &j->mask, j->proc, j->err);
+	return spawn_plan(j->plan, j->st, j->top, &j->mask, j->io, j->proc, j->err);
 }
 
-int nf_spawn(const nf_cmd *cmd, nf_proc *proc, nf_error *err)
+static int spawn_dispatch(const nf_plan *plan, nf_stack *st, char *top, const struct spawn_io *io, nf_proc *proc,
+                          nf_error *err);
+
+int nf_spawn(const nf_cmd *cmd, nf_proc *proc, nf_error *err) { return spawn_cmd(cmd, NULL, proc, err); }
+
+int spawn_cmd(const nf_cmd *cmd, const struct spawn_io *io, nf_proc *proc, nf_error *err)
 {
 	NF_NOCANCEL; /* reap's waitid and close must not end a spawn halfway */
 	if (proc)
@@ -402,21 +419,27 @@ int nf_spawn(const nf_cmd *cmd, nf_proc *proc, nf_error *err)
 		error_parent(err, e, NF_OP_NONE);
 		return e;
 	}
-	return spawn_compiled(plan, NULL, NULL, proc, err);
+	return spawn_dispatch(plan, NULL, NULL, io, proc, err);
 }
 
 int spawn_compiled(const nf_plan *plan, nf_stack *st, char *top, nf_proc *proc, nf_error *err)
 {
+	return spawn_dispatch(plan, st, top, NULL, proc, err);
+}
+
+static int spawn_dispatch(const nf_plan *plan, nf_stack *st, char *top, const struct spawn_io *io, nf_proc *proc,
+                          nf_error *err)
+{
 	if (!rt_in_coroutine())
-		return spawn_plan(plan, st, top, NULL, proc, err);
+		return spawn_plan(plan, st, top, NULL, io, proc, err);
 	/* A coroutine's parent-death signal is tied to the process: the
 	 * child's parent thread must be one that lives as long (not a worker,
 	 * not a spawn helper: both end at nf_rt_stop). */
 	bool last = plan->flags & PLANF_PDEATH;
 	if (!last && rt_spawn_may_block())
-		return spawn_plan(plan, st, top, NULL, proc, err);
+		return spawn_plan(plan, st, top, NULL, io, proc, err);
 	/* The program's mask is this worker's, not the helper's. */
-	struct spawn_job j = {plan, st, top, 0, proc, err};
+	struct spawn_job j = {plan, st, top, 0, io, proc, err};
 	syscall(SYS_rt_sigprocmask, SIG_BLOCK, NULL, &j.mask, sizeof j.mask);
 	int e = rt_offload(spawn_job_run, &j, last);
 	if (e < 0) { /* no lasting thread to be had */

@@ -448,6 +448,139 @@ START_TEST(devnull_directions)
 }
 END_TEST
 
+/* ---- pipelines ---------------------------------------------------------------- */
+
+static nf_cmd *path_cmd(const char *file, const char *a1, const char *a2)
+{
+	nf_cmd *cmd;
+	char *argv[] = {(char *)file, (char *)a1, (char *)a2, NULL};
+	ck_assert_int_eq(nf_cmd_newp(&cmd, file, argv, NULL), 0);
+	return cmd;
+}
+
+START_TEST(pipeline_seq_sort_uniq_wc)
+{
+	struct kit_fd_snapshot before;
+	kit_fd_snapshot(&before);
+	nf_cmd *c[4] = {path_cmd("seq", "1", "100000"), path_cmd("sort", "-r", NULL), path_cmd("uniq", NULL, NULL),
+	                path_cmd("wc", "-l", NULL)};
+	ck_assert_int_eq(nf_cmd_pipe(c[3], 1, NF_PIPE_FROM_CHILD), 0);
+	nf_pipeline *pl;
+	ck_assert_int_eq(nf_pipeline_spawn(c, 4, 0, &pl, NULL), 0);
+	nf_buf out = {0};
+	int st[4] = {-1, -1, -1, -1};
+	ck_assert_int_eq(nf_proc_communicate(nf_pipeline_proc(pl, 3), NULL, 0, &out, NULL, NULL, 60000), 0);
+	ck_assert_int_eq(nf_pipeline_wait(pl, st, 60000), 0);
+	for (int i = 0; i < 4; i++)
+		ck_assert_msg(st[i] == 0, "stage %d: status 0x%x", i, st[i]);
+	ck_assert_str_eq(out.data, "100000\n");
+	ck_assert_ptr_null(nf_pipeline_proc(pl, 4));
+	nf_pipeline_release(pl);
+	nf_buf_free(&out);
+	for (int i = 0; i < 4; i++)
+		nf_cmd_free(c[i]);
+	kit_assert_no_fd_leak(&before);
+	kit_assert_no_zombies();
+}
+END_TEST
+
+/* A stage that cannot start: its error and index, and the stages started
+ * before it gone (killed and reaped), no fd left. */
+START_TEST(pipeline_failing_stage_leaves_nothing)
+{
+	struct kit_fd_snapshot before;
+	kit_fd_snapshot(&before);
+	nf_cmd *c[3] = {probe_cmd("sleep", "30000"), path_cmd("/nonexistent-nofork/x", NULL, NULL), probe_cmd("cat")};
+	nf_pipeline *pl = (nf_pipeline *)1;
+	nf_error err;
+	ck_assert_int_eq(nf_pipeline_spawn(c, 3, NF_PIPELINE_PGRP, &pl, &err), ENOENT);
+	ck_assert_ptr_null(pl);
+	ck_assert_int_eq(err.stage, 1);
+	ck_assert_int_eq(err.op, NF_OP_EXEC);
+	ck_assert_str_eq(err.path, "/nonexistent-nofork/x");
+	pid_t kids[4];
+	ck_assert_int_eq(kit_find_procs(getpid(), -1, kids, 4), 0); /* no child at all */
+	kit_assert_no_fd_leak(&before);
+	for (int i = 0; i < 3; i++)
+		nf_cmd_free(c[i]);
+}
+END_TEST
+
+/* yes | head -1: head exits, yes dies of SIGPIPE, and the statuses say so. */
+START_TEST(pipeline_sigpipe_upstream)
+{
+	nf_cmd *c[2] = {path_cmd("yes", NULL, NULL), path_cmd("head", "-1", NULL)};
+	ck_assert_int_eq(nf_cmd_pipe(c[1], 1, NF_PIPE_FROM_CHILD), 0);
+	sigset_t pipe_only;
+	sigemptyset(&pipe_only);
+	sigaddset(&pipe_only, SIGPIPE);
+	ck_assert_int_eq(nf_cmd_sigdefault(c[0], &pipe_only), 0); /* whatever the runner ignores */
+	nf_pipeline *pl;
+	ck_assert_int_eq(nf_pipeline_spawn(c, 2, 0, &pl, NULL), 0);
+	nf_buf out = {0};
+	ck_assert_int_eq(nf_proc_communicate(nf_pipeline_proc(pl, 1), NULL, 0, &out, NULL, NULL, 30000), 0);
+	ck_assert_str_eq(out.data, "y\n");
+	int st[2];
+	ck_assert_int_eq(nf_pipeline_wait(pl, st, 30000), 0);
+	ck_assert_msg(WIFSIGNALED(st[0]) && WTERMSIG(st[0]) == SIGPIPE, "yes: 0x%x", st[0]);
+	ck_assert_int_eq(st[1], 0);
+	ck_assert_int_eq(nf_pipeline_wait(pl, st, 0), 0); /* again: the same, nothing to reap */
+	ck_assert_int_eq(st[1], 0);
+	nf_pipeline_release(pl);
+	nf_buf_free(&out);
+	nf_cmd_free(c[0]);
+	nf_cmd_free(c[1]);
+}
+END_TEST
+
+/* NF_PIPELINE_PGRP: every stage in the first stage's new group (the
+ * kernel's word: getpgid on each while they run). */
+START_TEST(pipeline_one_process_group)
+{
+	nf_cmd *c[3] = {probe_cmd("sleep", "30000"), probe_cmd("cat"), probe_cmd("cat")};
+	nf_pipeline *pl;
+	ck_assert_int_eq(nf_pipeline_spawn(c, 3, NF_PIPELINE_PGRP, &pl, NULL), 0);
+	pid_t leader = nf_pipeline_proc(pl, 0)->pid;
+	ck_assert_int_ne(leader, getpgrp());
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(getpgid(nf_pipeline_proc(pl, (size_t)i)->pid), leader);
+	ck_assert_int_eq(kill(-leader, SIGTERM), 0); /* the group as a shell would */
+	int st[3];
+	ck_assert_int_eq(nf_pipeline_wait(pl, st, 30000), 0);
+	ck_assert(WIFSIGNALED(st[0]) && WTERMSIG(st[0]) == SIGTERM);
+	nf_pipeline_release(pl);
+
+	/* Without the flag: the caller's group. */
+	ck_assert_int_eq(nf_pipeline_spawn(c, 2, 0, &pl, NULL), 0);
+	ck_assert_int_eq(getpgid(nf_pipeline_proc(pl, 1)->pid), getpgrp());
+	ck_assert_int_eq(nf_pipeline_wait(pl, st, 0), ETIMEDOUT);
+	nf_proc_kill(nf_pipeline_proc(pl, 0), SIGKILL);
+	ck_assert_int_eq(nf_pipeline_wait(pl, st, 30000), 0);
+	nf_pipeline_release(pl);
+	for (int i = 0; i < 3; i++)
+		nf_cmd_free(c[i]);
+}
+END_TEST
+
+START_TEST(pipeline_bad_input)
+{
+	nf_cmd *c[2] = {probe_cmd("cat"), NULL};
+	nf_pipeline *pl;
+	nf_error err;
+	ck_assert_int_eq(nf_pipeline_spawn(NULL, 1, 0, &pl, &err), EINVAL);
+	ck_assert_int_eq(nf_pipeline_spawn(c, 0, 0, &pl, &err), EINVAL);
+	ck_assert_int_eq(nf_pipeline_spawn(c, 1, 0, NULL, &err), EINVAL);
+	ck_assert_int_eq(nf_pipeline_spawn(c, 1, 0x2, &pl, &err), EINVAL);
+	ck_assert_int_eq(nf_pipeline_spawn(c, 2, 0, &pl, &err), EINVAL);
+	ck_assert_int_eq(err.stage, -1);
+	ck_assert_int_eq(nf_pipeline_wait(NULL, NULL, -1), EINVAL);
+	ck_assert_ptr_null(nf_pipeline_proc(NULL, 0));
+	nf_pipeline_release(NULL);
+	nf_cmd_free(c[0]);
+	kit_assert_no_zombies();
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("io");
@@ -466,6 +599,11 @@ int main(void)
 	tcase_add_test(tc, pipe_at_any_fd_and_take);
 	tcase_add_test(tc, bad_input);
 	tcase_add_test(tc, devnull_directions);
+	tcase_add_test(tc, pipeline_seq_sort_uniq_wc);
+	tcase_add_test(tc, pipeline_failing_stage_leaves_nothing);
+	tcase_add_test(tc, pipeline_sigpipe_upstream);
+	tcase_add_test(tc, pipeline_one_process_group);
+	tcase_add_test(tc, pipeline_bad_input);
 	suite_add_tcase(s, tc);
 	return kit_main(s);
 }

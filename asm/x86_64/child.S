@@ -172,7 +172,7 @@ child_main_r9:
 leave_shared_fds:
 	mov RUN_FDFIRST(%rbx), %edi
 	test %edi, %edi
-	jz run_ops
+	jz wire_pipeline
 	mov %edi, RUN_CLOSED(%rbx) /* the fd policy op need not close these again */
 	testl $MODE_NO_CLOSE_RANGE, RUN_MODE(%rbx)
 	jnz 1f
@@ -183,7 +183,7 @@ leave_shared_fds:
 	JOK(2f)
 1:	movl $0, RUN_CLOSED(%rbx)
 	testl $MODE_SHARED_FDS, RUN_MODE(%rbx)
-	jz run_ops /* private: the fd policy op closes what is left */
+	jz wire_pipeline /* private: the fd policy op closes what is left */
 	/* close_range missing or filtered: copy the whole table instead. */
 	mov $CLONE_FILES, %edi
 	mov $__NR_unshare, %eax
@@ -199,12 +199,49 @@ leave_shared_fds:
 	 * copy (close_range may have done so already). A private table was
 	 * copied before the kernel made the pidfd: it is not in there. */
 	testl $MODE_SHARED_FDS, RUN_MODE(%rbx)
-	jz run_ops
+	jz wire_pipeline
 	movslq RUN_PIDFD(%rbx), %rdi
 	test %edi, %edi
-	js run_ops
+	js wire_pipeline
 	mov $__NR_close, %eax
 	syscall
+
+	/* A pipeline stage's own wiring, per spawn and before the cmd's ops
+	 * (which may override it): its process group (RUN_PGID: 0 leads a new
+	 * one, -1 none), its stdin and stdout (RUN_IN, RUN_OUT: the parent's
+	 * pipe ends, at 3 or above, inside the copied range; -1 none). */
+wire_pipeline:
+	movslq RUN_PGID(%rbx), %rsi
+	test %esi, %esi
+	js wire_in
+	xor %edi, %edi
+	mov $__NR_setpgid, %eax
+	syscall
+	mov %esi, RUN_DETAIL(%rbx)
+	mov $OPK_SETPGID, %ecx
+	JERR(fail_kind)
+wire_in:
+	movslq RUN_IN(%rbx), %rdi
+	test %edi, %edi
+	js wire_out
+	xor %esi, %esi
+	xor %edx, %edx
+	mov $__NR_dup3, %eax
+	syscall
+	movl $0, RUN_DETAIL(%rbx)
+	mov $OPK_PIPE, %ecx
+	JERR(fail_kind)
+wire_out:
+	movslq RUN_OUT(%rbx), %rdi
+	test %edi, %edi
+	js run_ops
+	mov $1, %esi
+	xor %edx, %edx
+	mov $__NR_dup3, %eax
+	syscall
+	movl $1, RUN_DETAIL(%rbx)
+	mov $OPK_PIPE, %ecx
+	JERR(fail_kind)
 
 /* ---- the op loop ------------------------------------------------------------ */
 run_ops:
