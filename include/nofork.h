@@ -133,6 +133,33 @@ NF_API int nf_cmd_dup2(nf_cmd *cmd, int oldfd, int newfd);
  * Spawn: the errno of openat(2), or of the dup3(2) that moves it. */
 NF_API int nf_cmd_open(nf_cmd *cmd, int fd, const char *path, int flags, mode_t mode);
 
+/* A new pipe at every spawn, one end at the child's `child_fd`, the other
+ * kept by the parent in the nf_proc (nf_proc_fd, nf_proc_take_fd; released
+ * by nf_proc_release). The plan names only a slot: each spawn makes its own
+ * pipe and puts its end in its own run record, so one compiled cmd with
+ * pipes can be spawned by any number of threads and coroutines at once.
+ * Both ends are close-on-exec in the caller's table (the child's is
+ * dup'ed to child_fd without it), and neither is ever at 0, 1 or 2 there
+ * (a caller with stdio closed keeps it closed). A fork() by another thread
+ * between the pipe's creation and the end of nf_spawn copies the ends, as
+ * with any pipe (its copy of the write end delays EOF until it execs or
+ * exits).
+ * direction: NF_PIPE_TO_CHILD, the child reads (stdin), the parent writes;
+ * NF_PIPE_FROM_CHILD, the child writes (stdout), the parent reads.
+ * EINVAL: NULL cmd or another direction; EBADF: a bad fd number; EEXIST:
+ * child_fd already has a pipe; ENOSPC: the cmd has NF_PROC_PIPES pipes
+ * already; ENOMEM.
+ * Spawn: the errno of pipe2(2) or fcntl(F_DUPFD_CLOEXEC) in the parent
+ * (EMFILE, ENFILE) [NF_OP_PIPE, err->index -1], or of the child's dup3(2)
+ * [NF_OP_PIPE]. */
+#define NF_PIPE_TO_CHILD 0
+#define NF_PIPE_FROM_CHILD 1
+NF_API int nf_cmd_pipe(nf_cmd *cmd, int child_fd, int direction);
+
+/* /dev/null at child_fd: opened read-only for fd 0, write-only for 1 and 2,
+ * read-write otherwise (nf_cmd_open's errors, and its spawn errors). */
+NF_API int nf_cmd_devnull(nf_cmd *cmd, int child_fd);
+
 /* close(fd) in the child. Closing an fd that is not open fails the spawn with
  * EBADF (a mistake worth hearing about).
  * EBADF: a bad fd number; EINVAL; ENOMEM.
@@ -349,15 +376,28 @@ NF_API int nf_cmd_cgroup(nf_cmd *cmd, int cgroup_fd);
 /* A started process. pidfd is -1 where the kernel gives none. After a
  * wait that reaped it (nf_proc_wait, nf_proc_waitid reporting an exit
  * without WNOWAIT, nf_proc_wait_any naming it, nf_proc_stop) the pid is
- * reaped: do not signal it by number. */
+ * reaped: do not signal it by number. Once a nofork call reaped it
+ * (those, and nf_proc_communicate), reaped is 1 and status holds its
+ * waitpid-style status (a later wait still answers ECHILD).
+ * pipes[0..n_pipes) are the parent's ends of the cmd's nf_cmd_pipe pipes
+ * (fd -1 once taken or closed): read them with nf_proc_fd. */
+#define NF_PROC_PIPES 8
 typedef struct nf_proc {
 	pid_t pid;
 	int pidfd;
+	int reaped, status;
+	int n_pipes;
+	struct nf_proc_pipe {
+		int child_fd, fd;
+	} pipes[NF_PROC_PIPES];
 } nf_proc;
+/* A handle that holds nothing (what a failed spawn leaves). */
+#define NF_PROC_INIT {.pid = -1, .pidfd = -1}
 
 /* Start the program described by cmd. On success fills *proc and returns 0.
  * On failure returns the errno (of the failing child step, or of the parent's
- * clone), the child (if any) is already reaped, *proc is {-1,-1}, and *err (if
+ * clone), the child (if any) is already reaped, *proc is {-1,-1} with no
+ * pipes (the spawn's pipes are closed), and *err (if
  * non-NULL) says which step failed. The child's exit status on a failed step is
  * 127. From a thread, the caller sleeps until the child exec'd or failed.
  *
@@ -556,10 +596,115 @@ NF_API int nf_proc_stop(nf_proc *proc, const nf_stop_step *steps, size_t n, unsi
  * errno of pidfd_send_signal(2) / kill(2) (EINVAL: a bad sig; EPERM). */
 NF_API int nf_proc_kill(nf_proc *proc, int sig);
 
-/* Close the pidfd (and set it to -1). Does not wait and does not kill; a
- * child not yet waited for stays a zombie until someone reaps it. NULL and
- * a handle without a pidfd are accepted. */
+/* Close the pidfd and every pipe end the handle still owns (and set them to
+ * -1). Does not wait and does not kill; a child not yet waited for stays a
+ * zombie until someone reaps it. NULL and a handle without a pidfd are
+ * accepted. */
 NF_API void nf_proc_release(nf_proc *proc);
+
+/* ==== talking to a process ================================================ */
+
+/* The parent's end of the pipe at the child's child_fd (nf_cmd_pipe), or -1
+ * (no such pipe, taken, closed, or a NULL proc). The handle still owns it. */
+NF_API int nf_proc_fd(const nf_proc *proc, int child_fd);
+
+/* As nf_proc_fd, but the caller owns the end from now on (the handle
+ * forgets it: nf_proc_release will not close it). -1 as nf_proc_fd. */
+NF_API int nf_proc_take_fd(nf_proc *proc, int child_fd);
+
+/* What nf_proc_communicate collects: data[0..len) (NUL-terminated when
+ * data is not NULL), cap the allocated size. max bounds what is kept (0: no
+ * bound); output beyond it is still read and dropped (the child never blocks
+ * on a full pipe) and truncated is set. Start from {0} (with max set if
+ * wanted); a buffer that holds data is appended to. */
+typedef struct nf_buf {
+	char *data;
+	size_t len, cap;
+	size_t max;
+	int truncated;
+} nf_buf;
+
+/* Free data and reset len and cap (max stays). NULL is accepted. */
+NF_API void nf_buf_free(nf_buf *buf);
+
+/* Write in[0..in_len) to the child's piped stdin and close it, collect the
+ * piped stdout and stderr into out and err (NULL: read and dropped), and
+ * wait for the child to end: 0 with *status (may be NULL) set, the child
+ * reaped and the three ends closed and gone from the handle. One deadline,
+ * timeout_ms (-1: none), for all of it. Never deadlocks (the three are
+ * served together, as each is ready) and never makes the caller get
+ * SIGPIPE: a child that closes its stdin before reading everything is a
+ * normal outcome, returned as EPIPE once everything else is done. From a
+ * thread it polls; in a coroutine it parks on the fds in the poller.
+ * EINVAL: NULL proc, timeout_ms < -1, in NULL with in_len > 0, in_len > 0
+ * without a pipe at fd 0, out (err) given without a pipe at fd 1 (2).
+ * ETIMEDOUT: the deadline passed; the child runs on, what was read is in
+ * the buffers, the ends not yet at EOF stay in the handle (stdin's with
+ * O_NONBLOCK set) and the input not yet written is lost: close the stdin
+ * end or call again to go on reading. EPIPE: as above. ENOMEM: a buffer
+ * could not grow (the child runs on, as for ETIMEDOUT). Else nf_proc_wait's
+ * errors, or the errno of read(2), write(2), poll(2). */
+NF_API int nf_proc_communicate(nf_proc *proc, const void *in, size_t in_len, nf_buf *out, nf_buf *err,
+                               int *status, int timeout_ms);
+
+/* subprocess.run: nf_spawn, nf_proc_communicate, reap, release. A failed
+ * spawn returns its error with *err filled exactly as nf_spawn fills it; a
+ * timeout kills the child (SIGKILL), reaps it and returns ETIMEDOUT with
+ * *status the kill's and the output read so far in the buffers (leaving it
+ * running would leave no handle to reap it with: spawn and use
+ * nf_proc_communicate for that). Other communicate errors kill and reap it
+ * too, and are returned. EPIPE: the child closed its stdin early (all else
+ * done, as for 0). The cmd needs the pipes the buffers name (nf_cmd_pipe). */
+NF_API int nf_run(const nf_cmd *cmd, const void *in, size_t in_len, nf_buf *out, nf_buf *errout, int *status,
+                  int timeout_ms, nf_error *err);
+
+/* ---- pipelines ----
+ * Stage i's stdout feeds stage i+1's stdin through a pipe the parent makes
+ * at every nf_pipeline_spawn; the first stage's stdin and the last one's
+ * stdout are the cmds' own (pipe them with nf_cmd_pipe to talk to them, and
+ * use nf_proc_communicate on nf_pipeline_proc(pl, 0) / (pl, n - 1)). The
+ * wiring is this spawn's, not the cmds': it is applied in the child before
+ * the cmd's own actions (a stage's nf_cmd_dup2(cmd, 1, 2) then sends its
+ * stderr down the pipe too, as `2>&1` would), and one cmd may be a stage of
+ * several pipelines at once. */
+typedef struct nf_pipeline nf_pipeline;
+
+/* All stages in one new process group, led by the first (setpgid before the
+ * cmds' actions, so a stage's own nf_cmd_setpgid/setsid overrides it). To
+ * hand the group the terminal, as a shell does, give the first stage
+ * nf_cmd_foreground (its own group is the pipeline's). */
+#define NF_PIPELINE_PGRP 0x1u
+
+/* Start n stages, all or none: if one fails, the stages already started
+ * are killed (SIGKILL) and reaped, every pipe is closed, the error is
+ * returned with *err filled as nf_spawn fills it and err->stage the index
+ * of the stage that failed. The handle is one allocation (n + 1 small
+ * records). Stages are started in order, each as nf_spawn starts it (from
+ * a coroutine: parking, not blocking the worker).
+ * EINVAL: cmds or pl NULL, n 0, a NULL cmd, an unknown flag; ENOMEM; else a
+ * stage's nf_spawn error, or that of pipe2(2) / fcntl(2) for a pipe between
+ * stages [NF_OP_PIPE, err->index -1]. */
+NF_API int nf_pipeline_spawn(nf_cmd *const cmds[], size_t n, unsigned flags, nf_pipeline **pl, nf_error *err);
+
+/* Stage i's handle (NULL if pl is NULL or i ≥ n): signal it, read its pipes;
+ * leave the waiting to nf_pipeline_wait. */
+NF_API nf_proc *nf_pipeline_proc(nf_pipeline *pl, size_t i);
+
+/* Wait for every stage to end, in order, within one deadline (-1: none);
+ * statuses (may be NULL) gets each stage's waitpid-style status, so the
+ * caller can apply pipefail; a stage the caller reaped itself (e.g. the
+ * last one, through nf_proc_communicate) gives the status it was reaped
+ * with. A stage killed because a later one exited early shows WTERMSIG ==
+ * SIGPIPE (if SIGPIPE is at its default there: an ignored signal stays
+ * ignored across exec, so a caller that ignores it should give the stages
+ * nf_cmd_sigdefault for it). EINVAL: NULL pl or timeout_ms < -1.
+ * ETIMEDOUT: some stage is still running; the ones already ended stay
+ * reaped and a later call goes on from there. Else nf_proc_wait's errors. */
+NF_API int nf_pipeline_wait(nf_pipeline *pl, int statuses[], int timeout_ms);
+
+/* Release every stage's handle (pidfds, pipe ends) and free pl. Stages not
+ * waited for stay zombies until someone reaps them. NULL is accepted. */
+NF_API void nf_pipeline_release(nf_pipeline *pl);
 
 /* ==== errors ============================================================== */
 
@@ -583,7 +728,8 @@ enum nf_op_kind {
  * refused earlier). It points into the cmd's compiled plan (or at a static
  * ""): it stays valid until that cmd is freed or changed by any nf_cmd_*
  * setter, whichever comes first; copy it to keep it longer. More spawns of
- * the unchanged cmd do not affect it. The record is 40 bytes (64-bit), so it
+ * the unchanged cmd do not affect it. nf_error_format does not render
+ * `stage`. The record is 40 bytes (64-bit), so it
  * fits the smallest coroutine stacks. */
 struct nf_error {
 	int err;
@@ -592,6 +738,7 @@ struct nf_error {
 	int fd;
 	long arg;
 	int signal; /* killed by this signal before exec (err is then EINTR), else 0 */
+	int stage;  /* nf_pipeline_spawn: the stage that failed (-1: none, or not a pipeline) */
 	const char *path;
 };
 

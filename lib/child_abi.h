@@ -61,6 +61,8 @@ enum {
  *  PDEATHSIG a=signal   NO_NEW_PRIVS   CGROUP a=dir fd p="cgroup.procs" c='0'
  *  FAIL       a=errno to fail with (posix_spawn compat)
  *  IOPRIO     a=ioprio (class << 13 | data), for ioprio_set(IOPRIO_WHO_PROCESS, 0, a)
+ *  PIPE       a=slot (the run record's RUN_SLOTS[a] holds this spawn's end)
+ *             b=the child's fd, c=direction (NF_PIPE_*; the parent's business)
  *  EXEC       a=candidate count p=candidate paths b=flags c=exec fd (-1: none)
  */
 #define OP_KIND 0
@@ -79,7 +81,6 @@ enum {
 #define PLAN_PROCFD 40   /* "/proc/self/fd" */
 #define PLAN_EMPTY 48    /* "" */
 #define PLAN_FDLIMIT 56  /* u64: bound for closing fds without /proc */
-#define PLAN_FDFIRST 64  /* u32: 1 + the highest fd any op names; 0: no fd policy */
 
 /* Run record: per spawn, at the top of the child's stack (below the plan,
  * when the plan lives on that stack: plan_spawn_once). */
@@ -104,7 +105,13 @@ enum {
 #define RUN_DETAIL 52 /* i32: report: candidate index / signal / fd */
 #define RUN_STOPS 56  /* u32: report: job-control stop signals caught before exec (bit n) */
 #define RUN_CLOSED 60 /* u32: child scratch: the fds from here up are closed already (0: none) */
-#define RUN_SIZE 64
+#define RUN_FDFIRST 64 /* u32: the plan's fd_first, raised above this spawn's pipe ends (0: no fd policy) */
+#define RUN_SLOTS 68  /* i32[ABI_SLOTS]: this spawn's child ends of the cmd's pipes, by slot */
+#define ABI_SLOTS 8   /* NF_PROC_PIPES */
+#define RUN_PGID 100  /* i32: a pipeline stage's setpgid(0, this) before the ops (-1: none) */
+#define RUN_IN 104    /* i32: a pipeline stage's stdin, dup'ed to 0 before the ops (-1: none) */
+#define RUN_OUT 108   /* i32: ... its stdout, to 1 (-1: none) */
+#define RUN_SIZE 128  /* padded: the record sits 64-byte aligned below the stack top */
 
 #ifndef __ASSEMBLER__
 #include <stdint.h>
@@ -127,14 +134,17 @@ typedef struct nf_plan {
 	const char *procfd;
 	const char *empty;
 	uint64_t fd_limit;
-	uint32_t fd_first;
 	/* parent-side fields (the child does not read these) */
+	uint32_t fd_first;  /* fd_named, or 0 without an fd policy (the run record's start) */
 	char *const *envp;  /* NULL: the live environ */
 	uint64_t mask;      /* with PLANF_MASK */
 	const char *const *cands;
 	int32_t n_cands;
 	int32_t cgroup_fd;  /* -1: none */
 	size_t size;
+	uint32_t fd_named;  /* 1 + the highest fd an op names (at least 3) */
+	uint32_t n_pipes;   /* the PIPE ops' slots 0..n_pipes-1: */
+	struct plan_pipe { int32_t child_fd, dir; } pipes[ABI_SLOTS];
 } nf_plan;
 
 #define PLANF_MASK 0x1u     /* exec with plan->mask, not the caller's */
@@ -142,7 +152,7 @@ typedef struct nf_plan {
 #define PLANF_NO_PIDFD 0x4u
 #define PLANF_IDS 0x8u      /* the child changes its euid/egid (see spawn.c: dumpable) */
 
-typedef struct nf_run {
+typedef struct nf_run_rec {
 	const nf_plan *plan;
 	char *const *envp;
 	uint64_t mask;
@@ -151,6 +161,10 @@ typedef struct nf_run {
 	int32_t err, index, kind, detail;
 	uint32_t stops;
 	uint32_t closed;
-} nf_run;
+	uint32_t fd_first;
+	int32_t slots[ABI_SLOTS];
+	int32_t pgid, in, out;
+	char pad_[RUN_SIZE - RUN_OUT - 4];
+} nf_run_rec;
 #endif
 #endif

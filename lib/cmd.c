@@ -5,6 +5,7 @@
 #include "nofork_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -175,6 +176,29 @@ int nf_cmd_open(nf_cmd *c, int fd, const char *path, int flags, mode_t mode)
 	if ((e = cmd_check_fd(fd)) || (e = cmd_check_path(path)))
 		return e;
 	return add_act(c, OPK_OPEN, fd, flags, mode, path);
+}
+
+int nf_cmd_pipe(nf_cmd *c, int child_fd, int direction)
+{
+	NF_NOCANCEL;
+	int e;
+	if (!c || (direction != NF_PIPE_TO_CHILD && direction != NF_PIPE_FROM_CHILD))
+		return EINVAL;
+	if ((e = cmd_check_fd(child_fd)))
+		return e;
+	int slot = 0;
+	for (size_t i = 0; i < c->n_acts; i++)
+		if (c->acts[i].kind == OPK_PIPE && (slot++, c->acts[i].b == child_fd))
+			return EEXIST; /* nf_proc_fd would not know which end */
+	if (slot == NF_PROC_PIPES)
+		return ENOSPC;
+	return add_act(c, OPK_PIPE, slot, child_fd, direction, NULL);
+}
+
+int nf_cmd_devnull(nf_cmd *c, int child_fd)
+{
+	int flags = child_fd == 0 ? O_RDONLY : child_fd == 1 || child_fd == 2 ? O_WRONLY : O_RDWR;
+	return nf_cmd_open(c, child_fd, "/dev/null", flags, 0);
 }
 
 static int add_close(nf_cmd *c, int fd, int lenient)

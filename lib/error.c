@@ -6,7 +6,7 @@
 void error_parent(nf_error *err, int e, int op)
 {
 	if (err)
-		*err = (nf_error){.err = e, .op = op, .index = -1, .fd = -1, .arg = -1, .path = ""};
+		*err = (nf_error){.err = e, .op = op, .index = -1, .fd = -1, .arg = -1, .stage = -1, .path = ""};
 }
 
 /* Where each field of a failed step's record comes from (nofork/ops.h).
@@ -24,7 +24,7 @@ static const struct step {
 #undef STEP
 };
 
-static long operand(enum source s, const nf_op *op, const nf_run *run)
+static long operand(enum source s, const nf_op *op, const nf_run_rec *run)
 {
 	switch (s) {
 	case S_A: return op->a;
@@ -36,7 +36,7 @@ static long operand(enum source s, const nf_op *op, const nf_run *run)
 	}
 }
 
-void error_fill(nf_error *err, const nf_plan *plan, const nf_run *run)
+void error_fill(nf_error *err, const nf_plan *plan, const nf_run_rec *run)
 {
 	error_parent(err, run->err, run->kind);
 	err->index = run->index;
@@ -45,6 +45,8 @@ void error_fill(nf_error *err, const nf_plan *plan, const nf_run *run)
 		/* Before the ops: resetting caught signals (the signal), or leaving
 		 * the shared fd table (the first fd it closes). */
 		err->arg = run->detail;
+		if (run->kind == NF_OP_PIPE) /* a pipeline stage's stdin or stdout */
+			err->fd = run->detail;
 		if (run->kind == NF_OP_CLOSE_FDS)
 			err->fd = (int)plan->fd_first;
 		return;

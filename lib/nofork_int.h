@@ -119,13 +119,20 @@ struct nf_stack;
  * `top` (a 64-byte aligned address inside st, the plan may lie above it);
  * the caller gives st back to the pool once this returned. */
 int spawn_compiled(const nf_plan *plan, struct nf_stack *st, char *top, nf_proc *proc, nf_error *err);
+/* nf_spawn with a pipeline stage's own wiring (io NULL: none), applied by
+ * the child before the cmd's ops: setpgid(0, pgid) unless pgid < 0, in and
+ * out (>= 3, close-on-exec) dup'ed to 0 and 1 unless < 0. */
+struct spawn_io {
+	int pgid, in, out;
+};
+int spawn_cmd(const nf_cmd *cmd, const struct spawn_io *io, nf_proc *proc, nf_error *err);
 
 /* proc.c: waitid on the pidfd (>= 0), else on the pid, restarted on EINTR:
  * 0 or an errno. The one place nofork waits for a child. */
 int proc_waitid(pid_t pid, int pidfd, siginfo_t *si, int flags);
 
 /* error.c */
-void error_fill(nf_error *err, const nf_plan *plan, const nf_run *run);
+void error_fill(nf_error *err, const nf_plan *plan, const nf_run_rec *run);
 void error_parent(nf_error *err, int e, int op);
 
 /* ---- the core's interface for lib/compat ----------------------------------

@@ -27,17 +27,19 @@ _Static_assert(offsetof(nf_op, kind) == OP_KIND && offsetof(nf_op, a) == OP_A &&
 _Static_assert(offsetof(nf_plan, n_ops) == PLAN_NOPS && offsetof(nf_plan, ops) == PLAN_OPS &&
                    offsetof(nf_plan, argv) == PLAN_ARGV && offsetof(nf_plan, sh_argv) == PLAN_SHARGV &&
                    offsetof(nf_plan, sh_stride) == PLAN_SHSTRIDE && offsetof(nf_plan, procfd) == PLAN_PROCFD &&
-                   offsetof(nf_plan, empty) == PLAN_EMPTY && offsetof(nf_plan, fd_limit) == PLAN_FDLIMIT &&
-                   offsetof(nf_plan, fd_first) == PLAN_FDFIRST,
+                   offsetof(nf_plan, empty) == PLAN_EMPTY && offsetof(nf_plan, fd_limit) == PLAN_FDLIMIT,
                "plan layout matches child_abi.h");
-_Static_assert(offsetof(nf_run, plan) == RUN_PLAN && offsetof(nf_run, envp) == RUN_ENVP &&
-                   offsetof(nf_run, mask) == RUN_MASK && offsetof(nf_run, pidfd) == RUN_PIDFD &&
-                   offsetof(nf_run, mode) == RUN_MODE && offsetof(nf_run, ppid) == RUN_PPID &&
-                   offsetof(nf_run, step) == RUN_STEP && offsetof(nf_run, err) == RUN_ERR &&
-                   offsetof(nf_run, index) == RUN_INDEX && offsetof(nf_run, kind) == RUN_KIND &&
-                   offsetof(nf_run, detail) == RUN_DETAIL && offsetof(nf_run, stops) == RUN_STOPS &&
-                   offsetof(nf_run, closed) == RUN_CLOSED &&
-                   sizeof(nf_run) == RUN_SIZE,
+_Static_assert(offsetof(nf_run_rec, plan) == RUN_PLAN && offsetof(nf_run_rec, envp) == RUN_ENVP &&
+                   offsetof(nf_run_rec, mask) == RUN_MASK && offsetof(nf_run_rec, pidfd) == RUN_PIDFD &&
+                   offsetof(nf_run_rec, mode) == RUN_MODE && offsetof(nf_run_rec, ppid) == RUN_PPID &&
+                   offsetof(nf_run_rec, step) == RUN_STEP && offsetof(nf_run_rec, err) == RUN_ERR &&
+                   offsetof(nf_run_rec, index) == RUN_INDEX && offsetof(nf_run_rec, kind) == RUN_KIND &&
+                   offsetof(nf_run_rec, detail) == RUN_DETAIL && offsetof(nf_run_rec, stops) == RUN_STOPS &&
+                   offsetof(nf_run_rec, closed) == RUN_CLOSED && offsetof(nf_run_rec, fd_first) == RUN_FDFIRST &&
+                   offsetof(nf_run_rec, slots) == RUN_SLOTS && offsetof(nf_run_rec, pgid) == RUN_PGID &&
+                   offsetof(nf_run_rec, in) == RUN_IN && offsetof(nf_run_rec, out) == RUN_OUT &&
+                   sizeof(nf_run_rec) == RUN_SIZE && RUN_SIZE % 64 == 0 &&
+                   ABI_SLOTS == NF_PROC_PIPES,
                "run layout matches child_abi.h");
 _Static_assert(ABI_AT_FDCWD == AT_FDCWD && ABI_AT_EMPTY_PATH == AT_EMPTY_PATH &&
                    ABI_O_RDONLY_DIR_CLOEXEC == (O_RDONLY | O_DIRECTORY | O_CLOEXEC) &&
@@ -87,7 +89,7 @@ static size_t keep_cap(const nf_cmd *c)
 {
 	size_t n = 3 + c->n_keep + (c->exec_fd >= 0);
 	for (size_t i = 0; i < c->n_acts; i++)
-		n += c->acts[i].kind == OPK_DUP2 || c->acts[i].kind == OPK_OPEN;
+		n += c->acts[i].kind == OPK_DUP2 || c->acts[i].kind == OPK_OPEN || c->acts[i].kind == OPK_PIPE;
 	return n;
 }
 
@@ -128,7 +130,7 @@ static size_t keep_list(const nf_cmd *c, int *keep)
 	for (size_t i = 0; i < c->n_keep; i++)
 		keep[n++] = c->keep[i];
 	for (size_t i = 0; i < c->n_acts; i++) {
-		if (c->acts[i].kind == OPK_DUP2)
+		if (c->acts[i].kind == OPK_DUP2 || c->acts[i].kind == OPK_PIPE)
 			keep[n++] = (int)c->acts[i].b;
 		else if (c->acts[i].kind == OPK_OPEN)
 			keep[n++] = c->acts[i].a;
@@ -152,6 +154,9 @@ static uint32_t fd_first(const nf_op *ops, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		const nf_op *o = &ops[i];
 		switch (o->kind) {
+		case OPK_PIPE:
+			max = o->b > max ? o->b : max;
+			break;
 		case OPK_DUP2:
 			max = o->b > max ? o->b : max;
 			/* fallthrough */
@@ -334,6 +339,7 @@ static void layout(nf_builder *b, const nf_cmd *c, const char *list)
 	    .empty = pt.empty,
 	    .fd_limit = pt.nofile >= 0 ? (uint64_t)pt.nofile : 1u << 20,
 	    .fd_first = c->inherit_all ? 0 : fd_first(ops, k),
+	    .fd_named = fd_first(ops, k),
 	    .envp = pt.envp,
 	    .mask = c->mask,
 	    .cands = (const char *const *)pt.cands,
@@ -341,6 +347,9 @@ static void layout(nf_builder *b, const nf_cmd *c, const char *list)
 	    .cgroup_fd = c->cgroup_fd,
 	    .size = b->off,
 	};
+	for (size_t i = 0; i < k; i++) /* the pipes, by slot */
+		if (ops[i].kind == OPK_PIPE)
+			pl->pipes[pl->n_pipes++] = (struct plan_pipe){(int32_t)ops[i].b, (int32_t)ops[i].c};
 }
 
 /* The measuring pass: b.off is the size, b.n_ops the ops it emitted. */

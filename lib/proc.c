@@ -210,7 +210,17 @@ static void cancel_leave(int cs)
 		pthread_setcancelstate(cs, NULL);
 }
 
-static int proc_wait(const nf_proc *p, int opts, siginfo_t *si, int timeout_ms)
+/* A report that reaped the child: the handle keeps its status (nf_proc's
+ * reaped and status), for whoever asks later (nf_pipeline_wait). */
+static void note_reaped(nf_proc *p, const siginfo_t *si, int opts)
+{
+	if (is_exit(si) && !(opts & WNOWAIT)) {
+		p->reaped = 1;
+		p->status = status_of(si);
+	}
+}
+
+static int proc_wait(nf_proc *p, int opts, siginfo_t *si, int timeout_ms)
 {
 	if (!p || timeout_ms < -1)
 		return EINVAL;
@@ -220,6 +230,8 @@ static int proc_wait(const nf_proc *p, int opts, siginfo_t *si, int timeout_ms)
 	cancel_enter(&cs);
 	int e = wait_one(p, opts, si, timeout_ms, cs);
 	cancel_leave(cs);
+	if (!e)
+		note_reaped(p, si, opts);
 	return e;
 }
 
@@ -387,6 +399,8 @@ int nf_proc_wait_any(nf_proc *const procs[], size_t n, size_t *index, int *statu
 			s.pf[k++] = (struct pollfd){.fd = procs[i]->pidfd, .events = POLLIN};
 	siginfo_t si;
 	int e = wait_any(&s, index, &si, timeout_ms, cancel_old_);
+	if (!e)
+		note_reaped(procs[*index], &si, WEXITED);
 	if (!e && status)
 		*status = status_of(&si);
 	if (s.ep >= 0)
@@ -503,6 +517,8 @@ static int stop(nf_proc *p, const nf_stop_step *steps, size_t n, unsigned flags,
 			return EINVAL;
 	} else if (ended) {
 		e = wait_one(p, WEXITED, &si, 0, cs);
+		if (!e)
+			note_reaped(p, &si, WEXITED);
 		if (!e && status)
 			*status = status_of(&si);
 		return e;
@@ -522,6 +538,7 @@ static int stop(nf_proc *p, const nf_stop_step *steps, size_t n, unsigned flags,
 			if (e)
 				return e;
 			reaped = true;
+			note_reaped(p, &si, WEXITED);
 			if (status)
 				*status = status_of(&si);
 		}
@@ -562,8 +579,15 @@ int nf_proc_kill(nf_proc *p, int sig)
 void nf_proc_release(nf_proc *p)
 {
 	NF_NOCANCEL; /* close is a cancellation point: the pidfd would be gone but still in *p */
-	if (p && p->pidfd >= 0) {
+	if (!p)
+		return;
+	if (p->pidfd >= 0) {
 		close(p->pidfd);
 		p->pidfd = -1;
 	}
+	for (int i = 0; i < p->n_pipes && i < NF_PROC_PIPES; i++)
+		if (p->pipes[i].fd >= 0) {
+			close(p->pipes[i].fd);
+			p->pipes[i].fd = -1;
+		}
 }

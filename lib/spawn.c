@@ -50,8 +50,8 @@
  * this value after the clone: the child never wrote to our memory. */
 #define RUN_UNTOUCHED (-2)
 
-long child_clone3(struct clone_args *args, size_t size, nf_run *run);
-long child_clone(unsigned long flags, void *stack_top, int *pidfd, nf_run *run);
+long child_clone3(struct clone_args *args, size_t size, nf_run_rec *run);
+long child_clone(unsigned long flags, void *stack_top, int *pidfd, nf_run_rec *run);
 
 
 extern char **environ;
@@ -76,7 +76,7 @@ static void restore_mask(const uint64_t *old)
 static _Atomic int close_range_refused; /* close_range killed a child: fall back at once */
 static _Atomic int sigpending_refused;   /* rt_sigpending killed a child: skip the check */
 
-static long clone_child(const nf_plan *plan, nf_stack *st, nf_run *run)
+static long clone_child(const nf_plan *plan, nf_stack *st, nf_run_rec *run)
 {
 	bool want_pidfd = !(plan->flags & PLANF_NO_PIDFD);
 	uint64_t base = CLONE_VM | CLONE_VFORK;
@@ -140,14 +140,18 @@ static int reap(pid_t pid, int pidfd)
 	return !e && (si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED) ? si.si_status : 0;
 }
 
-static nf_run *run_init(const nf_plan *plan, char *top)
+static nf_run_rec *run_init(const nf_plan *plan, char *top)
 {
-	nf_run *run = (nf_run *)(top - sizeof(nf_run));
-	*run = (nf_run){
+	nf_run_rec *run = (nf_run_rec *)(top - sizeof(nf_run_rec));
+	*run = (nf_run_rec){
 	    .plan = plan,
 	    .envp = plan->envp ? plan->envp : environ,
 	    .pidfd = -1,
 	    .index = RUN_UNTOUCHED,
+	    .fd_first = plan->fd_first,
+	    .pgid = -1,
+	    .in = -1,
+	    .out = -1,
 	};
 	if (plan->flags & PLANF_PDEATH)
 		run->ppid = getpid();
@@ -196,7 +200,7 @@ static void ids_end(const nf_plan *plan)
 /* What the report says of a child that is out of our memory: 0 with *proc
  * filled, an errno (the child reaped), or RETRY after remembering a
  * fallback that a killed child showed to be needed. */
-static int conclude(const nf_plan *plan, long pid, nf_run *report, nf_proc *proc, nf_error *err)
+static int conclude(const nf_plan *plan, long pid, nf_run_rec *report, nf_proc *proc, nf_error *err)
 {
 	int pidfd = report->pidfd;
 	int last = (int32_t)plan->n_ops - 1;
@@ -268,12 +272,62 @@ static int conclude(const nf_plan *plan, long pid, nf_run *report, nf_proc *proc
 	return 0;
 }
 
+/* *fd, moved to min or above if it is below (close-on-exec): 0 or an errno
+ * (then *fd is closed). */
+static int fd_at_least(int *fd, int min)
+{
+	if (*fd >= min)
+		return 0;
+	int m = fcntl(*fd, F_DUPFD_CLOEXEC, min);
+	int e = m < 0 ? errno : 0;
+	close(*fd);
+	*fd = m;
+	return e;
+}
+
+static void close_fds(const int *fds, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		close(fds[i]);
+}
+
+/* This spawn's pipes: the child's end of each into its slot, at a number no
+ * op names (so no action before the PIPE op can clobber it), with the
+ * shared table's unshare boundary raised to copy it; the parent's end,
+ * never at 0-2 (a caller with stdio closed keeps it closed), into ends[].
+ * Both close-on-exec. On failure nothing is left open. */
+static int open_pipes(const nf_plan *plan, nf_run_rec *run, int ends[])
+{
+	for (uint32_t i = 0; i < plan->n_pipes; i++) {
+		int fds[2], e = 0;
+		if (pipe2(fds, O_CLOEXEC)) {
+			e = errno;
+		} else {
+			int to = plan->pipes[i].dir == NF_PIPE_TO_CHILD;
+			run->slots[i] = fds[!to];
+			ends[i] = fds[to];
+			if ((e = fd_at_least(&run->slots[i], (int)plan->fd_named)))
+				close(ends[i]);
+			else if ((e = fd_at_least(&ends[i], 3)))
+				close(run->slots[i]);
+		}
+		if (e) {
+			close_fds(run->slots, i);
+			close_fds(ends, i);
+			return e;
+		}
+		if (run->fd_first && (uint32_t)run->slots[i] >= run->fd_first)
+			run->fd_first = (uint32_t)run->slots[i] + 1;
+	}
+	return 0;
+}
+
 /* st NULL: a stack from the pool, given back before returning; else the
  * caller's, with the run record below top (spawn_compiled). mask: the signal
  * mask the program starts with unless the plan sets one; NULL: the calling
  * thread's. */
-static int spawn_plan(const nf_plan *plan, nf_stack *st, char *top, const uint64_t *mask, nf_proc *proc,
-                      nf_error *err)
+static int spawn_plan(const nf_plan *plan, nf_stack *st, char *top, const uint64_t *mask,
+                      const struct spawn_io *io, nf_proc *proc, nf_error *err)
 {
 	bool own = !st;
 	for (;;) {
@@ -285,22 +339,46 @@ static int spawn_plan(const nf_plan *plan, nf_stack *st, char *top, const uint64
 			}
 			top = stack_top(st);
 		}
-		nf_run *run = run_init(plan, top);
+		nf_run_rec *run = run_init(plan, top);
+		if (io) {
+			run->pgid = io->pgid;
+			run->in = io->in;
+			run->out = io->out;
+			uint32_t above = (uint32_t)(io->in > io->out ? io->in : io->out) + 1;
+			if (run->fd_first && above > run->fd_first)
+				run->fd_first = above; /* copied out of a shared table */
+		}
+		int ends[ABI_SLOTS];
+		if ((e = open_pipes(plan, run, ends))) {
+			if (own)
+				stack_put(st);
+			error_parent(err, e, NF_OP_PIPE);
+			return e;
+		}
 		uint64_t old;
 		ids_begin(plan);
 		block_all(&old);
 		run->mask = plan->flags & PLANF_MASK ? plan->mask : mask ? *mask : old;
 		long pid = clone_child(plan, st, run);
 		restore_mask(&old);
-		nf_run report = *run; /* the child is out of our memory: final */
+		nf_run_rec report = *run; /* the child is out of our memory: final */
 		if (own)
 			stack_put(st);
 		ids_end(plan);
+		close_fds(report.slots, plan->n_pipes);
 		if (pid < 0) {
+			close_fds(ends, plan->n_pipes);
 			error_parent(err, (int)-pid, NF_OP_CLONE);
 			return (int)-pid;
 		}
-		if ((e = conclude(plan, pid, &report, proc, err)) != RETRY)
+		if ((e = conclude(plan, pid, &report, proc, err)) == 0) {
+			proc->n_pipes = (int)plan->n_pipes;
+			for (uint32_t i = 0; i < plan->n_pipes; i++)
+				proc->pipes[i] = (struct nf_proc_pipe){plan->pipes[i].child_fd, ends[i]};
+			return 0;
+		}
+		close_fds(ends, plan->n_pipes);
+		if (e != RETRY)
 			return e;
 	}
 }
@@ -310,6 +388,7 @@ struct spawn_job {
 	nf_stack *st;
 	char *top;
 	uint64_t mask;
+	const struct spawn_io *io;
 	nf_proc *proc;
 	nf_error *err;
 };
@@ -317,14 +396,19 @@ struct spawn_job {
 static int spawn_job_run(void *arg)
 {
 	struct spawn_job *j = arg;
-	return spawn_plan(j->plan, j->st, j->top, &j->mask, j->proc, j->err);
+	return spawn_plan(j->plan, j->st, j->top, &j->mask, j->io, j->proc, j->err);
 }
 
-int nf_spawn(const nf_cmd *cmd, nf_proc *proc, nf_error *err)
+static int spawn_dispatch(const nf_plan *plan, nf_stack *st, char *top, const struct spawn_io *io, nf_proc *proc,
+                          nf_error *err);
+
+int nf_spawn(const nf_cmd *cmd, nf_proc *proc, nf_error *err) { return spawn_cmd(cmd, NULL, proc, err); }
+
+int spawn_cmd(const nf_cmd *cmd, const struct spawn_io *io, nf_proc *proc, nf_error *err)
 {
 	NF_NOCANCEL; /* reap's waitid and close must not end a spawn halfway */
 	if (proc)
-		*proc = (nf_proc){-1, -1};
+		*proc = (nf_proc){.pid = -1, .pidfd = -1};
 	if (!cmd || !proc) {
 		error_parent(err, EINVAL, NF_OP_NONE);
 		return EINVAL;
@@ -335,21 +419,27 @@ int nf_spawn(const nf_cmd *cmd, nf_proc *proc, nf_error *err)
 		error_parent(err, e, NF_OP_NONE);
 		return e;
 	}
-	return spawn_compiled(plan, NULL, NULL, proc, err);
+	return spawn_dispatch(plan, NULL, NULL, io, proc, err);
 }
 
 int spawn_compiled(const nf_plan *plan, nf_stack *st, char *top, nf_proc *proc, nf_error *err)
 {
+	return spawn_dispatch(plan, st, top, NULL, proc, err);
+}
+
+static int spawn_dispatch(const nf_plan *plan, nf_stack *st, char *top, const struct spawn_io *io, nf_proc *proc,
+                          nf_error *err)
+{
 	if (!rt_in_coroutine())
-		return spawn_plan(plan, st, top, NULL, proc, err);
+		return spawn_plan(plan, st, top, NULL, io, proc, err);
 	/* A coroutine's parent-death signal is tied to the process: the
 	 * child's parent thread must be one that lives as long (not a worker,
 	 * not a spawn helper: both end at nf_rt_stop). */
 	bool last = plan->flags & PLANF_PDEATH;
 	if (!last && rt_spawn_may_block())
-		return spawn_plan(plan, st, top, NULL, proc, err);
+		return spawn_plan(plan, st, top, NULL, io, proc, err);
 	/* The program's mask is this worker's, not the helper's. */
-	struct spawn_job j = {plan, st, top, 0, proc, err};
+	struct spawn_job j = {plan, st, top, 0, io, proc, err};
 	syscall(SYS_rt_sigprocmask, SIG_BLOCK, NULL, &j.mask, sizeof j.mask);
 	int e = rt_offload(spawn_job_run, &j, last);
 	if (e < 0) { /* no lasting thread to be had */

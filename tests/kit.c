@@ -125,7 +125,7 @@ int probe_run_raw(const nf_cmd *cmd, probe_report *r, nf_error *err)
 	ck_assert_int_eq(dup3(p[1], PROBE_FD, O_CLOEXEC), PROBE_FD);
 	close(p[1]);
 
-	nf_proc proc = { -1, -1 };
+	nf_proc proc = NF_PROC_INIT;
 	int rc = nf_spawn(cmd, &proc, err);
 	close(PROBE_FD);
 	if (rc != 0) {
@@ -288,7 +288,7 @@ int probe_rlimit(const probe_report *r, const char *name, long long *cur, long l
 
 int kit_spawn_wait(const nf_cmd *cmd)
 {
-	nf_proc p = { -1, -1 };
+	nf_proc p = NF_PROC_INIT;
 	nf_error err;
 	memset(&err, 0, sizeof err);
 	int rc = nf_spawn(cmd, &p, &err);

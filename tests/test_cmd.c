@@ -161,7 +161,7 @@ END_TEST
 START_TEST(spawn_rejects_null)
 {
 	nf_cmd *cmd = probe_cmd(NULL);
-	nf_proc p = { 7, 7 };
+	nf_proc p = {.pid = 7, .pidfd = 7};
 	nf_error err;
 	ck_assert_int_eq(nf_spawn(NULL, &p, &err), EINVAL);
 	ck_assert_int_eq(err.err, EINVAL);

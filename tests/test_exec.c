@@ -24,7 +24,7 @@ static nf_error spawn_fails(const nf_cmd *cmd, int want, int op)
 {
 	nf_error err;
 	memset(&err, 0x5a, sizeof err);
-	nf_proc p = { 12345, 12345 };
+	nf_proc p = {.pid = 12345, .pidfd = 12345};
 	int rc = nf_spawn(cmd, &p, &err);
 	char msg[4200];
 	ck_assert_msg(rc == want, "nf_spawn returned %d (%s), expected %d (%s); record: %s", rc,
@@ -682,7 +682,7 @@ START_TEST(fd_exhaustion)
 	ck_assert_int_eq(errno, EMFILE);
 
 	nf_error err;
-	nf_proc p = { 1, 1 };
+	nf_proc p = {.pid = 1, .pidfd = 1};
 	ck_assert_int_eq(nf_spawn(cmd, &p, &err), EMFILE);
 	ck_assert_int_eq(err.err, EMFILE);
 	ck_assert_int_eq(err.op, NF_OP_CLONE);

@@ -169,7 +169,7 @@ END_TEST
  * left behind. */
 static void expect_clone_failure(const nf_cmd *cmd, int e)
 {
-	nf_proc p = {123, 456};
+	nf_proc p = {.pid = 123, .pidfd = 456};
 	nf_error err;
 	memset(&err, 0x55, sizeof err);
 	int rc = nf_spawn(cmd, &p, &err);

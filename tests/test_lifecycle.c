@@ -22,7 +22,7 @@
 
 static nf_proc start(nf_cmd *cmd)
 {
-	nf_proc p = { -1, -1 };
+	nf_proc p = NF_PROC_INIT;
 	nf_error err;
 	char msg[NF_ERROR_MAX];
 	int rc = nf_spawn(cmd, &p, &err);
@@ -300,7 +300,7 @@ START_TEST(waitid_bad_input)
 	kill_and_reap(&p); /* reaped, released */
 	ck_assert_int_eq(nf_proc_waitid(&p, &si, WEXITED, -1), ECHILD);
 	ck_assert_int_eq(nf_proc_waitid(&p, &si, WSTOPPED, 0), ECHILD);
-	nf_proc none = { -1, -1 };
+	nf_proc none = NF_PROC_INIT;
 	ck_assert_int_eq(nf_proc_waitid(&none, &si, WEXITED, -1), ECHILD);
 }
 END_TEST
@@ -479,7 +479,7 @@ END_TEST
 
 START_TEST(wait_any_skips_null_and_failed_handles)
 {
-	nf_proc none = { -1, -1 };
+	nf_proc none = NF_PROC_INIT;
 	nf_proc p = start(probe_cmd("exit", "4"));
 	nf_proc *set[] = { NULL, &none, &p, NULL };
 	size_t idx;
@@ -523,7 +523,7 @@ START_TEST(wait_any_mixed_pidfd_and_pid_only)
 	nf_proc fd_one = start_sleeper();
 	nf_cmd *cmd = probe_cmd("sleepexit", "100", "21");
 	ck_assert_int_eq(nf_cmd_flags(cmd, NF_NO_PIDFD), 0);
-	nf_proc pid_one = { -1, -1 };
+	nf_proc pid_one = NF_PROC_INIT;
 	ck_assert_int_eq(nf_spawn(cmd, &pid_one, NULL), 0);
 	nf_cmd_free(cmd);
 	ck_assert_int_eq(pid_one.pidfd, -1);
@@ -814,7 +814,7 @@ START_TEST(stop_bad_input)
 	ck_assert(!waitable(p.pid, WEXITED));
 	kill_and_reap(&p);
 	ck_assert_int_eq(nf_proc_stop(&p, &ok, 1, 0, &st), ECHILD); /* reaped and released */
-	nf_proc none = { -1, -1 };
+	nf_proc none = NF_PROC_INIT;
 	ck_assert_int_eq(nf_proc_stop(&none, &ok, 1, 0, &st), ECHILD);
 	ck_assert_int_eq(st, 12345);
 }

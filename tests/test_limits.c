@@ -284,7 +284,7 @@ static void *spawn_sleeper(void *arg)
 
 START_TEST(pdeathsig_delivered_when_spawning_thread_exits)
 {
-	nf_proc p = { -1, -1 };
+	nf_proc p = NF_PROC_INIT;
 	pthread_t t;
 	ck_assert_int_eq(pthread_create(&t, NULL, spawn_sleeper, &p), 0);
 	ck_assert_int_eq(pthread_join(t, NULL), 0);

@@ -13,7 +13,7 @@
 
 static nf_proc start(nf_cmd *cmd)
 {
-	nf_proc p = { -1, -1 };
+	nf_proc p = NF_PROC_INIT;
 	int rc = nf_spawn(cmd, &p, NULL);
 	ck_assert_msg(rc == 0, "nf_spawn: %s", strerror(rc));
 	ck_assert_int_gt(p.pid, 0);
@@ -228,7 +228,7 @@ START_TEST(bad_arguments)
 	nf_proc_release(NULL);
 	ck_assert_int_eq(nf_proc_wait(&p, NULL, -1), 0);
 	nf_proc_release(&p);
-	nf_proc none = { -1, -1 }; /* what a failed spawn leaves */
+	nf_proc none = NF_PROC_INIT; /* what a failed spawn leaves */
 	ck_assert_int_eq(nf_proc_wait(&none, NULL, -1), ECHILD);
 	ck_assert_int_eq(nf_proc_kill(&none, SIGTERM), ESRCH);
 	nf_proc_release(&none);

@@ -61,7 +61,7 @@ static void *spawner(void *arg)
 {
 	struct worker *w = arg;
 	for (int i = 0; i < w->n; i++) {
-		nf_proc p = { -1, -1 };
+		nf_proc p = NF_PROC_INIT;
 		nf_error err;
 		int rc = nf_spawn(w->cmd, &p, &err);
 		char msg[256] = "";

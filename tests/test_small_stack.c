@@ -129,7 +129,7 @@ START_TEST(spawn_fail_format_within_4k_of_caller_stack)
 	size_t cold = run_measured(fail_and_format);
 	ck_assert_int_eq(spawn_rc, ENOENT);
 	ck_assert_str_eq(msg, "open /nonexistent-nofork/input as fd 0: No such file or directory");
-	ck_assert_int_eq(nf_spawn(failing, &(nf_proc){ 0, 0 }, &record), ENOENT);
+	ck_assert_int_eq(nf_spawn(failing, &(nf_proc)NF_PROC_INIT, &record), ENOENT);
 	size_t format = run_measured(format_only);
 	ck_assert_str_eq(msg, "open /nonexistent-nofork/input as fd 0: No such file or directory");
 
@@ -218,6 +218,7 @@ static const char *old_format(const nf_error *e, char *buf, size_t len)
 	case NF_OP_CGROUP: snprintf(what, sizeof what, "enter cgroup of fd %d", e->fd); break;
 	case NF_OP_FAIL: snprintf(what, sizeof what, "spawn request"); break;
 	case NF_OP_IOPRIO: snprintf(what, sizeof what, "ioprio_set %ld", e->arg); break;
+	case NF_OP_PIPE: snprintf(what, sizeof what, "connect a pipe to fd %d", e->fd); break;
 	case NF_OP_CLONE: snprintf(what, sizeof what, "clone"); break;
 	default: snprintf(what, sizeof what, "spawn"); break;
 	}

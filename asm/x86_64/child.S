@@ -91,7 +91,7 @@
 
 	.text
 
-/* long child_clone3(struct clone_args *args, size_t size, nf_run *run)
+/* long child_clone3(struct clone_args *args, size_t size, nf_run_rec *run)
  * Parent: returns the child pid or -errno. Child: starts child_main on the
  * stack named in args (the kernel sets rsp), never returns. run travels in
  * r9, which the syscall neither reads nor clobbers and the child inherits. */
@@ -110,7 +110,7 @@ child_clone3:
 	.cfi_endproc
 	.size child_clone3, .-child_clone3
 
-/* long child_clone(unsigned long flags, void *stack_top, int *pidfd, nf_run *run)
+/* long child_clone(unsigned long flags, void *stack_top, int *pidfd, nf_run_rec *run)
  * Legacy clone(2) for kernels or sandboxes without clone3: the pidfd (with
  * CLONE_PIDFD) lands in *pidfd through the parent_tid argument. */
 	.globl child_clone
@@ -166,13 +166,13 @@ child_main_r9:
 
 	/* With CLONE_FILES the table is still the caller's: unshare it before
 	 * anything changes an fd, copying only the fds the ops name (below
-	 * PLAN_FDFIRST), so no per-file work grows with the caller's open fds.
+	 * RUN_FDFIRST), so no per-file work grows with the caller's open fds.
 	 * On a private table (no CLONE_FILES) the same call just closes that
 	 * range early. */
 leave_shared_fds:
-	mov PLAN_FDFIRST(%r12), %edi
+	mov RUN_FDFIRST(%rbx), %edi
 	test %edi, %edi
-	jz run_ops
+	jz wire_pipeline
 	mov %edi, RUN_CLOSED(%rbx) /* the fd policy op need not close these again */
 	testl $MODE_NO_CLOSE_RANGE, RUN_MODE(%rbx)
 	jnz 1f
@@ -183,7 +183,7 @@ leave_shared_fds:
 	JOK(2f)
 1:	movl $0, RUN_CLOSED(%rbx)
 	testl $MODE_SHARED_FDS, RUN_MODE(%rbx)
-	jz run_ops /* private: the fd policy op closes what is left */
+	jz wire_pipeline /* private: the fd policy op closes what is left */
 	/* close_range missing or filtered: copy the whole table instead. */
 	mov $CLONE_FILES, %edi
 	mov $__NR_unshare, %eax
@@ -199,12 +199,49 @@ leave_shared_fds:
 	 * copy (close_range may have done so already). A private table was
 	 * copied before the kernel made the pidfd: it is not in there. */
 	testl $MODE_SHARED_FDS, RUN_MODE(%rbx)
-	jz run_ops
+	jz wire_pipeline
 	movslq RUN_PIDFD(%rbx), %rdi
 	test %edi, %edi
-	js run_ops
+	js wire_pipeline
 	mov $__NR_close, %eax
 	syscall
+
+	/* A pipeline stage's own wiring, per spawn and before the cmd's ops
+	 * (which may override it): its process group (RUN_PGID: 0 leads a new
+	 * one, -1 none), its stdin and stdout (RUN_IN, RUN_OUT: the parent's
+	 * pipe ends, at 3 or above, inside the copied range; -1 none). */
+wire_pipeline:
+	movslq RUN_PGID(%rbx), %rsi
+	test %esi, %esi
+	js wire_in
+	xor %edi, %edi
+	mov $__NR_setpgid, %eax
+	syscall
+	mov %esi, RUN_DETAIL(%rbx)
+	mov $OPK_SETPGID, %ecx
+	JERR(fail_kind)
+wire_in:
+	movslq RUN_IN(%rbx), %rdi
+	test %edi, %edi
+	js wire_out
+	xor %esi, %esi
+	xor %edx, %edx
+	mov $__NR_dup3, %eax
+	syscall
+	movl $0, RUN_DETAIL(%rbx)
+	mov $OPK_PIPE, %ecx
+	JERR(fail_kind)
+wire_out:
+	movslq RUN_OUT(%rbx), %rdi
+	test %edi, %edi
+	js run_ops
+	mov $1, %esi
+	xor %edx, %edx
+	mov $__NR_dup3, %eax
+	syscall
+	movl $1, RUN_DETAIL(%rbx)
+	mov $OPK_PIPE, %ecx
+	JERR(fail_kind)
 
 /* ---- the op loop ------------------------------------------------------------ */
 run_ops:
@@ -492,6 +529,18 @@ op_ioprio:
 	xor %esi, %esi /* this process */
 	movslq OP_A(%r13), %rdx
 	mov $__NR_ioprio_set, %eax
+	syscall
+	JERR(fail)
+	jmp next_op
+
+/* The parent made this spawn's pipe and put our end in a slot, at a number
+ * no op names (so nothing before this clobbered it, and it differs from b). */
+op_pipe:
+	movslq OP_A(%r13), %rax
+	movslq RUN_SLOTS(%rbx,%rax,4), %rdi
+	mov OP_B(%r13), %rsi
+	xor %edx, %edx
+	mov $__NR_dup3, %eax
 	syscall
 	JERR(fail)
 	jmp next_op
@@ -938,6 +987,7 @@ op_table:
 	OP OPK_CGROUP, op_cgroup
 	OP OPK_FAIL, op_fail
 	OP OPK_IOPRIO, op_ioprio
+	OP OPK_PIPE, op_pipe
 	.if (. - op_table) != (OPK_MAX + 1) * 4
 	.error "op_table: the last entry is not OPK_MAX"
 	.endif

@@ -63,6 +63,7 @@
 	X(CGROUP,       A, _,      _,    "enter cgroup of fd %f") \
 	X(FAIL,         _, _,      _,    "spawn request") \
 	X(IOPRIO,       _, A,      _,    "ioprio_set %a") \
+	X(PIPE,         B, _,      _,    "connect a pipe to fd %f") \
 	X(CLONE,        _, _,      _,    "clone")
 /* clang-format on */
 

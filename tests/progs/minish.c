@@ -412,7 +412,7 @@ static void run_pipeline(struct command *cmds, int n, int background, const char
 			break;
 		}
 		nf_cmd *cmd = NULL;
-		nf_proc proc = { -1, -1 };
+		nf_proc proc = NF_PROC_INIT;
 		nf_error err;
 		memset(&err, 0, sizeof err);
 		int e = build(&cmd, &cmds[i], in, p[1], j->nprocs ? j->pgid : 0, !background);

@@ -303,6 +303,36 @@ static int cat(void)
 	}
 }
 
+/* stdin to stdout and stderr at once: a child that fills two pipes while
+ * its stdin is still being fed. */
+static int tee2(void)
+{
+	char buf[65536];
+	for (;;) {
+		ssize_t n = read(0, buf, sizeof buf);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0;
+		write_all(1, buf, (size_t)n);
+		write_all(2, buf, (size_t)n);
+	}
+}
+
+/* n bytes of a pattern (byte i is i % 251) to fd. */
+static int emit(int fd, long long n)
+{
+	static char buf[65536 + 251];
+	for (size_t i = 0; i < sizeof buf; i++)
+		buf[i] = (char)(i % 251);
+	for (long long done = 0; done < n;) {
+		size_t k = n - done < 65536 ? (size_t)(n - done) : 65536;
+		write_all(fd, buf + done % 251, k);
+		done += (long long)k;
+	}
+	return 0;
+}
+
 static void die_by(int sig)
 {
 	signal(sig, SIG_DFL);
@@ -361,6 +391,14 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(mode, "cat"))
 		return cat();
+	if (!strcmp(mode, "tee2"))
+		return tee2();
+	if (!strcmp(mode, "emit") && argc > 3)
+		return emit(atoi(argv[2]), atoll(argv[3]));
+	if (!strcmp(mode, "pid")) {
+		printf("%d\n", (int)getpid());
+		return 0;
+	}
 	if (!strcmp(mode, "kill") && argc > 2)
 		die_by(atoi(argv[2]));
 	report(argc, argv);
