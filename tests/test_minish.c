@@ -130,12 +130,13 @@ START_TEST(three_stage_pipeline)
 }
 END_TEST
 
-/* A stage that cannot start is reported with nofork's error record; the
- * rest of the pipeline still runs and sees EOF. */
+/* A stage that cannot start is reported with nofork's error record, named
+ * by nf_pipeline_spawn's err.stage, and none of the pipeline runs (all
+ * stages or none, unlike sh); the shell goes on. */
 START_TEST(failed_stage_reported)
 {
-	script_is("nosuchcmd-minish | echo after\n",
-		  "minish: nosuchcmd-minish: execve /bin/nosuchcmd-minish: No such file or directory\nafter\n");
+	script_is("echo first | nosuchcmd-minish | echo after\necho next\n",
+		  "minish: nosuchcmd-minish: execve /bin/nosuchcmd-minish: No such file or directory\nnext\n");
 }
 END_TEST
 

@@ -9,14 +9,17 @@
  *   no variables, no globbing.
  * Builtins: cd DIR, jobs, fg [%N], bg [%N], tty, exit.
  *
+ * A pipeline is one nf_pipeline_spawn: all its stages start, or none (a
+ * stage that cannot start is reported and nothing of the line runs).
  * With a terminal on stdin it does job control the POSIX way: each pipeline
- * is a process group of its own (nf_cmd_setpgid: the first command leads, the
- * others join), a foreground job gets the terminal from inside its leader
- * (nf_cmd_foreground), the shell waits for each of the job's processes
- * with nf_proc_waitid(WEXITED | WSTOPPED) so Ctrl-Z stops the job and
- * returns here, and the shell takes the terminal back with tcsetpgrp while
- * it ignores SIGTTOU. Every wait goes through a process's own handle (its
- * pidfd): the shell never waits for "any child" or a whole group. The shell ignores the job-control
+ * is a process group of its own (NF_PIPELINE_PGRP: the first command leads,
+ * the others join), a foreground job gets the terminal from inside its
+ * leader (nf_cmd_foreground), the shell waits for each of the job's
+ * processes with nf_proc_waitid(WEXITED | WSTOPPED) so Ctrl-Z stops the job
+ * and returns here, and the shell takes the terminal back with tcsetpgrp
+ * while it ignores SIGTTOU. Every wait goes through a process's own handle
+ * (its pidfd): the shell never waits for "any child" or a whole group. The
+ * shell ignores the job-control
  * signals itself, so every child resets them (nf_cmd_sigdefault): ignored
  * signals would otherwise stay ignored across exec and ^Z would do nothing.
  * Without a terminal it just runs the pipelines (tests feed it scripts).
@@ -67,7 +70,7 @@ struct command {
 };
 
 struct proc {
-	nf_proc h; /* pidfd released once the process is reaped */
+	nf_proc *h; /* in the job's pipeline; pidfd released once it is reaped */
 	int state; /* P_RUN, P_STOP, P_DONE */
 };
 enum { P_RUN, P_STOP, P_DONE };
@@ -75,6 +78,7 @@ enum { P_RUN, P_STOP, P_DONE };
 struct job {
 	int id; /* 0: free slot */
 	pid_t pgid;
+	nf_pipeline *pl;
 	struct proc procs[MAX_CMDS];
 	int nprocs;
 	char text[256];
@@ -264,7 +268,7 @@ static int job_count(const struct job *j, int state)
 static int wait_proc(struct proc *p, int options, int timeout_ms)
 {
 	siginfo_t si;
-	int e = nf_proc_waitid(&p->h, &si, options, timeout_ms);
+	int e = nf_proc_waitid(p->h, &si, options, timeout_ms);
 	if (e == ETIMEDOUT)
 		return 0;
 	if (!e && si.si_code == CLD_STOPPED) {
@@ -276,8 +280,15 @@ static int wait_proc(struct proc *p, int options, int timeout_ms)
 		return 0;
 	}
 	p->state = P_DONE; /* reaped (or gone): the pidfd is no use any more */
-	nf_proc_release(&p->h);
+	nf_proc_release(p->h);
 	return 0;
+}
+
+static void job_done(struct job *j)
+{
+	nf_pipeline_release(j->pl);
+	j->pl = NULL;
+	j->id = 0;
 }
 
 static void set_running(struct job *j)
@@ -310,7 +321,7 @@ static void wait_foreground(struct job *j)
 	if (job_count(j, P_STOP) > 0)
 		printf("\n[%d] Stopped %s\n", j->id, j->text);
 	else
-		j->id = 0;
+		job_done(j);
 }
 
 /* Background jobs that changed state, reported before the prompt. */
@@ -323,7 +334,7 @@ static void reap_background(void)
 				wait_proc(&j->procs[k], WEXITED | WSTOPPED | WCONTINUED, 0);
 		if (j->id && job_count(j, P_DONE) == j->nprocs) {
 			printf("[%d] Done %s\n", j->id, j->text);
-			j->id = 0;
+			job_done(j);
 		}
 	}
 }
@@ -341,10 +352,10 @@ static void kill_all_jobs(void)
 		for (int k = 0; k < j->nprocs; k++)
 			if (j->procs[k].state != P_DONE) {
 				if (!interactive)
-					nf_proc_kill(&j->procs[k].h, SIGKILL);
+					nf_proc_kill(j->procs[k].h, SIGKILL);
 				wait_proc(&j->procs[k], WEXITED, -1);
 			}
-		j->id = 0;
+		job_done(j);
 	}
 }
 
@@ -356,8 +367,10 @@ static void report(const char *name, const nf_error *err)
 	fprintf(stderr, "minish: %s: %s\n", name, nf_error_format(err, msg, sizeof msg));
 }
 
-/* Build the cmd for one pipeline stage. in/out: pipe ends for 0/1 or -1. */
-static int build(nf_cmd **out, const struct command *c, int in, int outfd, pid_t pgid, int foreground)
+/* Build the cmd for one pipeline stage; the pipes between stages and the
+ * job's process group are nf_pipeline_spawn's. The first stage of a
+ * foreground job takes the terminal for the group. */
+static int build(nf_cmd **out, const struct command *c, int foreground)
 {
 	nf_cmd *cmd;
 	int e = nf_cmd_newp(&cmd, c->argv[0], c->argv, NULL);
@@ -369,16 +382,10 @@ static int build(nf_cmd **out, const struct command *c, int in, int outfd, pid_t
 		for (int s = 0, sigs[] = { SIGHUP, SIGINT, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU }; s < 6; s++)
 			sigaddset(&jc, sigs[s]);
 		e = nf_cmd_sigdefault(cmd, &jc);
-		if (!e)
-			e = nf_cmd_setpgid(cmd, pgid);
 		/* Before the redirections, while tty_fd is surely the terminal. */
-		if (!e && foreground && pgid == 0)
+		if (!e && foreground)
 			e = nf_cmd_foreground(cmd, tty_fd);
 	}
-	if (!e && in >= 0)
-		e = nf_cmd_dup2(cmd, in, 0);
-	if (!e && outfd >= 0)
-		e = nf_cmd_dup2(cmd, outfd, 1);
 	for (int i = 0; !e && i < c->nredir; i++) {
 		const struct redir *r = &c->redir[i];
 		switch (r->kind) {
@@ -396,6 +403,8 @@ static int build(nf_cmd **out, const struct command *c, int in, int outfd, pid_t
 	return 0;
 }
 
+/* All stages or none (unlike sh, which runs the others when one cannot
+ * start): nf_pipeline_spawn names the stage that failed. */
 static void run_pipeline(struct command *cmds, int n, int background, const char *text)
 {
 	struct job *j = job_new();
@@ -404,41 +413,24 @@ static void run_pipeline(struct command *cmds, int n, int background, const char
 		return;
 	}
 	snprintf(j->text, sizeof j->text, "%s", text);
-	int in = -1;
-	for (int i = 0; i < n; i++) {
-		int p[2] = { -1, -1 };
-		if (i + 1 < n && pipe2(p, O_CLOEXEC) < 0) {
-			perror("minish: pipe");
-			break;
-		}
-		nf_cmd *cmd = NULL;
-		nf_proc proc = NF_PROC_INIT;
-		nf_error err;
-		memset(&err, 0, sizeof err);
-		int e = build(&cmd, &cmds[i], in, p[1], j->nprocs ? j->pgid : 0, !background);
-		if (e)
+	nf_cmd *c[MAX_CMDS] = { 0 };
+	int e = 0;
+	for (int i = 0; i < n && !e; i++)
+		if ((e = build(&c[i], &cmds[i], !background && i == 0)))
 			fprintf(stderr, "minish: %s: %s\n", cmds[i].argv[0], strerror(e));
-		else if ((e = nf_spawn(cmd, &proc, &err)))
-			report(cmds[i].argv[0], &err);
-		nf_cmd_free(cmd);
-		if (!e) {
-			if (!j->nprocs)
-				j->pgid = interactive ? proc.pid : getpgrp();
-			j->procs[j->nprocs++] = (struct proc){ proc, P_RUN };
-		}
-		/* Our copies of the pipe ends would keep readers from EOF. */
-		if (in >= 0)
-			close(in);
-		if (p[1] >= 0)
-			close(p[1]);
-		in = p[0];
-	}
-	if (in >= 0)
-		close(in);
-	if (!j->nprocs) {
-		j->id = 0;
+	nf_error err;
+	if (!e && (e = nf_pipeline_spawn(c, (size_t)n, interactive ? NF_PIPELINE_PGRP : 0, &j->pl, &err)))
+		report(cmds[err.stage >= 0 ? err.stage : 0].argv[0], &err);
+	for (int i = 0; i < n; i++)
+		nf_cmd_free(c[i]);
+	if (e) {
+		job_done(j);
 		return;
 	}
+	for (int i = 0; i < n; i++)
+		j->procs[i] = (struct proc){ nf_pipeline_proc(j->pl, (size_t)i), P_RUN };
+	j->nprocs = n;
+	j->pgid = interactive ? j->procs[0].h->pid : getpgrp();
 	if (background) {
 		printf("[%d] %d\n", j->id, (int)j->pgid);
 		return;
@@ -446,7 +438,7 @@ static void run_pipeline(struct command *cmds, int n, int background, const char
 	if (!interactive) { /* no job control: wait for exactly these */
 		for (int i = 0; i < j->nprocs; i++)
 			wait_proc(&j->procs[i], WEXITED, -1);
-		j->id = 0;
+		job_done(j);
 		return;
 	}
 	wait_foreground(j);
