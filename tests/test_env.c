@@ -64,16 +64,20 @@ void *aligned_alloc(size_t align, size_t n)
 /* ---- helpers ----------------------------------------------------------------- */
 
 /* environ := a malloc'd copy of v (the caller's setenv/unsetenv may then
- * change it, as they would a program's). */
+ * change it, as they would a program's). Call it after probe_cmd, which
+ * reads NF_PROBE and NF_TEST_NO_PIDFD from the environment. The copy stays
+ * reachable for LeakSanitizer after setenv has replaced it. */
 static void set_environ(const char *const *v)
 {
+	static char **kept;
 	size_t n = 0;
 	while (v[n])
 		n++;
-	char **copy = calloc(n + 1, sizeof *copy);
-	ck_assert_ptr_nonnull(copy);
-	memcpy(copy, v, n * sizeof *copy);
-	environ = copy;
+	ck_assert_ptr_null(kept); /* once per test */
+	kept = calloc(n + 1, sizeof *kept);
+	ck_assert_ptr_nonnull(kept);
+	memcpy(kept, v, n * sizeof *kept);
+	environ = kept;
 }
 #define SET_ENVIRON(...) set_environ((const char *const[]){ __VA_ARGS__, NULL })
 
@@ -481,6 +485,7 @@ END_TEST
 enum { NCORO = 6 };
 struct coro_spawn {
 	int i;
+	nf_cmd *cmd;
 	char env[256];
 };
 static _Atomic int coros_done;
@@ -490,7 +495,7 @@ static void coro_spawn_env(void *arg)
 	struct coro_spawn *c = arg;
 	char value[16];
 	snprintf(value, sizeof value, "co%d", c->i);
-	nf_cmd *cmd = probe_cmd(NULL);
+	nf_cmd *cmd = c->cmd;
 	ck_assert_int_eq(nf_cmd_setenv(cmd, "B", value), 0);
 	ck_assert_int_eq(nf_cmd_unsetenv(cmd, "A"), 0);
 	ck_assert_int_eq(nf_cmd_setenv(cmd, "N", "new"), 0);
@@ -530,8 +535,10 @@ static void coro_spawn_env(void *arg)
  * their worker): each child sees environ with its own cmd's edits. */
 START_TEST(from_coroutines)
 {
-	SET_ENVIRON("A=1", "B=2", "C=3");
 	static struct coro_spawn c[NCORO];
+	for (int i = 0; i < NCORO; i++)
+		c[i].cmd = probe_cmd(NULL);
+	SET_ENVIRON("A=1", "B=2", "C=3");
 	ck_assert_int_eq(nf_rt_start(2), 0);
 	for (int i = 0; i < NCORO; i++) {
 		c[i].i = i;
