@@ -97,18 +97,22 @@ NF_API void nf_cmd_free(nf_cmd *cmd);
  * once. With envp NULL each spawn applies them to environ as it is at that
  * spawn, as setenv(3) then posix_spawn would: a caller's later setenv shows
  * in the next spawn. That spawn still allocates nothing: the merged array
- * lives on the child's pooled stack; environ is scanned once per spawn (a
- * compare only for entries whose first byte starts an edited name). As with
- * posix_spawn, do not change environ in another thread during a spawn.
+ * lives at the top of the child's pooled stack (whose size class grows with
+ * environ: a stack is mapped only when the pool has none of that class
+ * yet); environ is scanned once per spawn, a string compare only for
+ * entries whose first byte starts an edited name. As with posix_spawn, do
+ * not change environ in another thread during a spawn (entries added
+ * meanwhile may be missed, an array setenv frees meanwhile read).
  * nf_cmd_setenv: EINVAL: NULL cmd, NULL or empty name, a name containing
  * '=', or NULL value; ENOMEM. nf_cmd_unsetenv: EINVAL: NULL cmd, NULL or
  * empty name, a name containing '='; ENOMEM. nf_cmd_clearenv: EINVAL: NULL
  * cmd.
  * Spawn: with envp NULL, E2BIG [NF_OP_EXEC, index -1, err->path the first
- * exec candidate] when environ with the edits outgrows the largest child
- * stack (8 MiB: about a million variables, far past what execve takes);
- * else execve(2)'s errors as for any cmd (E2BIG for an environment too
- * large for the kernel). */
+ * exec candidate, or err->fd the nf_cmd_exec_fd fd] when environ with the
+ * edits outgrows the largest child stack (8 MiB: about a million
+ * variables, far past what execve takes), before anything is cloned; else
+ * execve(2)'s errors as for any cmd (E2BIG for an environment too large
+ * for the kernel). */
 NF_API int nf_cmd_setenv(nf_cmd *cmd, const char *name, const char *value);
 NF_API int nf_cmd_unsetenv(nf_cmd *cmd, const char *name);
 NF_API int nf_cmd_clearenv(nf_cmd *cmd);
