@@ -36,6 +36,8 @@
 #include "harness.h"
 #include "spawn_methods.h"
 
+extern char **environ;
+
 #define GIB (1024.0 * 1024.0 * 1024.0)
 #define FDS_MANY 10000 /* fds opened for the "fds" sweep */
 #define MAX_METHODS 32
@@ -371,7 +373,6 @@ static int sweep_envedit(void)
 							: !strcmp(methods[m].name, REF_VFORK) ||
 								  !strcmp(methods[m].name, REF_POSIX_SPAWN) ||
 								  !strcmp(methods[m].name, "nofork");
-	extern char **environ;
 	char **env = environ;
 	environ = (char **)t_env200.envp;
 	run_point(&(struct point){ "envedit", "200 vars", &t_env200, 0, false, -1 });
