@@ -217,7 +217,12 @@ struct point_run {
 	void *run[HN_MAX_ROWS];
 	long k[HN_MAX_ROWS];
 	double vals[HN_MAX_ROWS][HN_MAX_ROUNDS];
+	int n, rounds; /* for hn_last_ratio, after the point */
 };
+
+/* The point running, or the last one run (large; points run one at a
+ * time). */
+static struct point_run pr;
 
 /* Opens contender j and warms it up, single-threaded: the warm-up estimates
  * one operation's latency, which bounds a parallel batch's length too, and
@@ -265,9 +270,10 @@ static void one_batch(void *arg, int round, int j)
 double hn_run_point(const char *sweep, const char *point, bool throughput,
 		    const struct hn_budget *budget, const struct hn_contenders *c)
 {
-	static struct point_run pr; /* large; points run one at a time */
 	pr.b = budget;
 	pr.c = c;
+	pr.n = c->n;
+	pr.rounds = budget->rounds;
 	for (int j = 0; j < c->n; j++)
 		pr.rows[j] = hn_row_add(sweep, point, c->names[j], throughput);
 	double t0 = hn_now_s();
@@ -288,4 +294,21 @@ double hn_run_point(const char *sweep, const char *point, bool throughput,
 		r->max = s.max;
 	}
 	return dt;
+}
+
+struct hn_stats hn_last_ratio(const char *a, const char *b)
+{
+	int ia = -1, ib = -1;
+	for (int j = 0; j < pr.n; j++) {
+		if (!strcmp(pr.rows[j]->method, a))
+			ia = j;
+		if (!strcmp(pr.rows[j]->method, b))
+			ib = j;
+	}
+	if (ia < 0 || ib < 0 || !pr.rows[ia]->ok || !pr.rows[ib]->ok)
+		return (struct hn_stats){ NAN, NAN, NAN };
+	double r[HN_MAX_ROUNDS];
+	for (int i = 0; i < pr.rounds; i++)
+		r[i] = pr.vals[ia][i] / pr.vals[ib][i];
+	return hn_stats(r, pr.rounds);
 }

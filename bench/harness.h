@@ -116,4 +116,10 @@ struct hn_budget {
 double hn_run_point(const char *sweep, const char *point, bool throughput,
 		    const struct hn_budget *budget, const struct hn_contenders *c);
 
+/* Contender a's value over b's in each round of the point hn_run_point ran
+ * last (both rounds ran the two back to back, so drift between rounds
+ * cancels): median, min and max of the per-round ratios; NAN if either is
+ * missing or failed. */
+struct hn_stats hn_last_ratio(const char *a, const char *b);
+
 #endif

@@ -36,6 +36,8 @@
 #include "harness.h"
 #include "spawn_methods.h"
 
+extern char **environ;
+
 #define GIB (1024.0 * 1024.0 * 1024.0)
 #define FDS_MANY 10000 /* fds opened for the "fds" sweep */
 #define MAX_METHODS 32
@@ -62,7 +64,7 @@ static struct {
 	.csv = "results.csv", .sweeps = "all",
 };
 
-static bool method_on[MAX_METHODS]; /* --methods; all but the ablation rungs by default */
+static bool method_on[MAX_METHODS]; /* --methods; by default all but those of one sweep (struct method) */
 
 /* ---- the faulting thread -------------------------------------------------- */
 
@@ -242,7 +244,7 @@ static char *const first_argv[] = { "first_insn", NULL };
 static char *const true_argv[] = { "true", NULL };
 
 /* The targets, filled in by main from --targets. */
-static struct target t_static, t_dynamic, t_env500, t_first;
+static struct target t_static, t_dynamic, t_env500, t_env200, t_first;
 
 /* ---- the sweeps --------------------------------------------------------------- */
 
@@ -348,8 +350,35 @@ static int sweep_ablate(void)
 {
 	if (!cfg.methods_given)
 		for (int m = 0; m < n_methods; m++)
-			method_on[m] = strcmp(methods[m].name, "fork+execve") != 0;
+			method_on[m] = strcmp(methods[m].name, "fork+execve") != 0 &&
+				       (!methods[m].sweep || !strcmp(methods[m].sweep, "ablate"));
 	run_point(POINT("ablate", "static"));
+	return 0;
+}
+
+/* Environment edits on the live environ: for this point environ is the
+ * target's 200 variables, which vfork, posix_spawn and nofork pass as
+ * their envp; nofork/environ spawns a cmd with envp NULL, nofork/env-edit
+ * the same with 3 edits, which each spawn merges into environ. Their
+ * per-round ratio is the cost of the edits. */
+static struct hn_stats envedit_ratio = { NAN, NAN, NAN };
+
+static int sweep_envedit(void)
+{
+	bool saved[MAX_METHODS];
+	memcpy(saved, method_on, sizeof saved);
+	if (!cfg.methods_given)
+		for (int m = 0; m < n_methods; m++)
+			method_on[m] = methods[m].sweep ? !strcmp(methods[m].sweep, "envedit")
+							: !strcmp(methods[m].name, REF_VFORK) ||
+								  !strcmp(methods[m].name, REF_POSIX_SPAWN) ||
+								  !strcmp(methods[m].name, "nofork");
+	char **env = environ;
+	environ = (char **)t_env200.envp;
+	run_point(&(struct point){ "envedit", "200 vars", &t_env200, 0, false, -1 });
+	environ = env;
+	envedit_ratio = hn_last_ratio("nofork/env-edit", "nofork/environ");
+	memcpy(method_on, saved, sizeof saved);
 	return 0;
 }
 
@@ -364,6 +393,7 @@ static const struct sweep {
 	{ "rss", sweep_rss, "Parent RSS (touched anonymous memory), static target", true },
 	{ "target", sweep_target, "Target: static asm exit vs dynamic /bin/true", true },
 	{ "env", sweep_env, "Environment size, static target", true },
+	{ "envedit", sweep_envedit, "Environment edits (3) on the live environ of 200 variables, static target", true },
 	{ "fds", sweep_fds, "Open fds in the parent (close-on-exec), static target", true },
 	{ "first", sweep_first, "Time from the spawn call to the child's first instruction (µs)", true },
 	{ "threads", sweep_threads, "Spawning threads (throughput, spawns/s), with and without a page-faulting thread; "
@@ -423,6 +453,14 @@ static void headline(void)
 	hn_fmt_ratio(b, sizeof b, rss_drift_free("nofork/coroutine", hi, lo));
 	printf("- from one coroutine (no target): nofork/coroutine / vfork = %s, static; %s vs %s parent RSS, drift-free: %s\n", a,
 	       hi, lo, b);
+	char mn[16], mx[16];
+	hn_fmt_ratio(a, sizeof a, envedit_ratio.med);
+	hn_fmt_ratio(mn, sizeof mn, envedit_ratio.min);
+	hn_fmt_ratio(mx, sizeof mx, envedit_ratio.max);
+	hn_fmt_ratio(b, sizeof b, hn_ratio(hn_find_row("envedit", "200 vars", "nofork/env-edit"),
+					   hn_find_row("envedit", "200 vars", "nofork/environ")));
+	printf("- 3 environment edits on a live 200-variable environ: nofork/env-edit / nofork/environ = %s "
+	       "(median of per-round ratios, range %s-%s; ratio of medians %s) (target <= 1.02)\n", a, mn, mx, b);
 }
 
 /* ---- command line ---------------------------------------------------------------- */
@@ -431,7 +469,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: spawn_bench [--quick] [--rounds N] [--iters K] [--budget S]\n"
-		"                   [--rss 0,1,4,8] [--sweeps all|rss,target,env,fds,first,threads,ablate]\n"
+		"                   [--rss 0,1,4,8] [--sweeps all|rss,target,env,envedit,fds,first,threads,ablate]\n"
 		"                   [--methods a,b] [--csv FILE] [--targets DIR]\n"
 		"       spawn_bench --only METHOD [--iters N]   (a bare loop, for perf/strace)\n"
 		"  --quick    9 rounds, K<=100, 4 s per point, RSS 0 and 1 GiB (under a minute)\n"
@@ -482,7 +520,7 @@ static int parse_args(int argc, char **argv)
 			parse_rss("0,1");
 		}
 	for (int m = 0; m < n_methods; m++)
-		method_on[m] = !methods[m].ablation;
+		method_on[m] = !methods[m].sweep;
 	for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
 		switch (c) {
 		case 'q': break;
@@ -548,6 +586,7 @@ static int find_targets(void)
 	t_static = (struct target){ exit0, exit0_argv, env10, false };
 	t_dynamic = (struct target){ "/bin/true", true_argv, env10, false };
 	t_env500 = (struct target){ exit0, exit0_argv, env500, false };
+	t_env200 = (struct target){ exit0, exit0_argv, make_env(200), false };
 	t_first = (struct target){ first, first_argv, env10, true };
 	return 0;
 }

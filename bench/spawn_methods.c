@@ -254,10 +254,10 @@ RUNG(c3_stops_open, RUNG_STACK | RUNG_PIDFD | RUNG_SIG | RUNG_FDS | RUNG_STOPS)
 /* The cmd is compiled once per thread and target (the plan), as a caller
  * that starts the same program repeatedly would do; each iteration is
  * nf_spawn + nf_proc_wait + closing the pidfd. */
-static int nofork_open_flags(const struct target *t, void **state, unsigned flags)
+static int nofork_open_cmd(const struct target *t, char *const *envp, unsigned flags, void **state)
 {
 	nf_cmd *cmd = NULL;
-	int e = nf_cmd_new(&cmd, t->path, t->argv, t->envp);
+	int e = nf_cmd_new(&cmd, t->path, t->argv, envp);
 	if (!e && flags)
 		e = nf_cmd_flags(cmd, flags);
 	if (e) {
@@ -274,13 +274,30 @@ static int nofork_open_flags(const struct target *t, void **state, unsigned flag
 
 static int nofork_open(const struct target *t, void **state)
 {
-	return nofork_open_flags(t, state, 0);
+	return nofork_open_cmd(t, t->envp, 0, state);
 }
 
 /* Without a pidfd: waiting goes by pid, like posix_spawn's callers. */
 static int nofork_nopidfd_open(const struct target *t, void **state)
 {
-	return nofork_open_flags(t, state, NF_NO_PIDFD);
+	return nofork_open_cmd(t, t->envp, NF_NO_PIDFD, state);
+}
+
+/* The live environ (envp NULL), which the "envedit" sweep makes the
+ * target's envp; bare, and with three edits (LANG replaced, TERM unset, one
+ * name added), which each spawn applies to environ on the child's stack. */
+static int nofork_environ_open(const struct target *t, void **state)
+{
+	return nofork_open_cmd(t, NULL, 0, state);
+}
+
+static int nofork_envedit_open(const struct target *t, void **state)
+{
+	int e = nofork_open_cmd(t, NULL, 0, state);
+	if (!e && ((e = nf_cmd_setenv(*state, "LANG", "C")) || (e = nf_cmd_unsetenv(*state, "TERM")) ||
+		   (e = nf_cmd_setenv(*state, "NF_BENCH_EDIT", "1"))))
+		nf_cmd_free(*state);
+	return e;
 }
 
 static int nofork_spawn_wait(void *state, const struct target *t)
@@ -360,20 +377,22 @@ static int preload_spawn_wait(void *state, const struct target *t)
  * them (REF_VFORK, REF_POSIX_SPAWN). The order is the tables' row order.
  * Throughput from 1000 coroutines is measured by bench/coro_bench. */
 const struct method methods[] = {
-	{ "vfork+execve", open_stateless, vfork_spawn_wait, NULL, false, false },
-	{ "posix_spawn", open_stateless, posix_spawn_wait, NULL, false, false },
-	{ "fork+execve", open_stateless, fork_spawn_wait, NULL, false, false },
-	{ "c3", c3_open, rung_spawn_wait, rung_close, true, false },
-	{ "c3+stk", c3_stk_open, rung_spawn_wait, rung_close, true, false },
-	{ "c3+pidfd", c3_pidfd_open, rung_spawn_wait, rung_close, true, false },
-	{ "c3+sig", c3_sig_open, rung_spawn_wait, rung_close, true, false },
-	{ "c3+fds", c3_fds_open, rung_spawn_wait, rung_close, true, false },
-	{ "c3+stops", c3_stops_open, rung_spawn_wait, rung_close, true, false },
-	{ "nofork", nofork_open, nofork_spawn_wait, nofork_close, false, false },
-	{ "nofork/nopidfd", nofork_nopidfd_open, nofork_spawn_wait, nofork_close, true, false },
-	{ "nofork/coroutine", coroutine_open, nofork_spawn_wait, nofork_close, false, true },
-	{ "nofork/compat", open_stateless, compat_spawn_wait, NULL, false, false },
-	{ "nofork/preload", preload_open, preload_spawn_wait, free, false, false },
+	{ "vfork+execve", open_stateless, vfork_spawn_wait, NULL, NULL, false },
+	{ "posix_spawn", open_stateless, posix_spawn_wait, NULL, NULL, false },
+	{ "fork+execve", open_stateless, fork_spawn_wait, NULL, NULL, false },
+	{ "c3", c3_open, rung_spawn_wait, rung_close, "ablate", false },
+	{ "c3+stk", c3_stk_open, rung_spawn_wait, rung_close, "ablate", false },
+	{ "c3+pidfd", c3_pidfd_open, rung_spawn_wait, rung_close, "ablate", false },
+	{ "c3+sig", c3_sig_open, rung_spawn_wait, rung_close, "ablate", false },
+	{ "c3+fds", c3_fds_open, rung_spawn_wait, rung_close, "ablate", false },
+	{ "c3+stops", c3_stops_open, rung_spawn_wait, rung_close, "ablate", false },
+	{ "nofork", nofork_open, nofork_spawn_wait, nofork_close, NULL, false },
+	{ "nofork/nopidfd", nofork_nopidfd_open, nofork_spawn_wait, nofork_close, "ablate", false },
+	{ "nofork/environ", nofork_environ_open, nofork_spawn_wait, nofork_close, "envedit", false },
+	{ "nofork/env-edit", nofork_envedit_open, nofork_spawn_wait, nofork_close, "envedit", false },
+	{ "nofork/coroutine", coroutine_open, nofork_spawn_wait, nofork_close, NULL, true },
+	{ "nofork/compat", open_stateless, compat_spawn_wait, NULL, NULL, false },
+	{ "nofork/preload", preload_open, preload_spawn_wait, free, NULL, false },
 };
 const int n_methods = sizeof methods / sizeof methods[0];
 

@@ -27,8 +27,9 @@ struct method {
 	int (*open)(const struct target *t, void **state);
 	int (*spawn_wait)(void *state, const struct target *t);
 	void (*close)(void *state);
-	/* Only in the "ablate" sweep or when named with --methods. */
-	bool ablation;
+	/* NULL: in every sweep; else only in the sweep of that name ("ablate",
+	 * "envedit") or when named with --methods. */
+	const char *sweep;
 	/* Called from coroutines on nofork's runtime, not from threads: a
 	 * timed batch runs whole inside them (see on_runtime). */
 	bool coroutine;

@@ -65,7 +65,8 @@ NF_API int nf_cmd_new(nf_cmd **cmd, const char *path, char *const argv[], char *
 
 /* Like nf_cmd_new, but `file` is searched with execvp's rules: a name with a
  * '/' is used as is; otherwise each element of PATH (taken from envp, or from
- * the caller's environment when the plan is compiled if envp is NULL; default
+ * the caller's environment when the plan is compiled if envp is NULL, with
+ * the cmd's environment edits applied: see nf_cmd_setenv; default
  * "/usr/local/bin:/usr/bin:/bin"; empty element = current directory) is tried
  * in order. EACCES is remembered and reported if nothing succeeds; ENOENT,
  * ENOTDIR, ESTALE, ENODEV and ETIMEDOUT move on; any other error stops the
@@ -82,6 +83,40 @@ NF_API int nf_cmd_newp(nf_cmd **cmd, const char *file, char *const argv[], char 
 
 /* Free a cmd and its compiled plan. NULL is accepted. Must not race a spawn. */
 NF_API void nf_cmd_free(nf_cmd *cmd);
+
+/* Environment edits, applied in order on top of the cmd's envp (or of the
+ * caller's environ when envp is NULL). nf_cmd_setenv sets name to value:
+ * the name's first entry is replaced in place and its later duplicates are
+ * dropped; a name not there is added at the end (names added in the order
+ * of their first edit). nf_cmd_unsetenv removes every entry of name.
+ * nf_cmd_clearenv starts from an empty environment: the base and every
+ * earlier edit are discarded, later edits apply to the empty one. So each
+ * name's last edit decides: setenv then unsetenv leaves it out. Name and
+ * value are copied. PATH search (nf_cmd_newp) uses the edited PATH (none,
+ * after an unset or a clearenv: the default).
+ * With an envp (or after a clearenv) the edits are merged into the plan
+ * once. With envp NULL each spawn applies them to environ as it is at that
+ * spawn, as setenv(3) then posix_spawn would: a caller's later setenv shows
+ * in the next spawn. That spawn still allocates nothing: the merged array
+ * lives at the top of the child's pooled stack (whose size class grows with
+ * environ: a stack is mapped only when the pool has none of that class
+ * yet); environ is scanned once per spawn, a string compare only for
+ * entries whose first byte starts an edited name. As with posix_spawn, do
+ * not change environ in another thread during a spawn (entries added
+ * meanwhile may be missed, an array setenv frees meanwhile read).
+ * nf_cmd_setenv: EINVAL: NULL cmd, NULL or empty name, a name containing
+ * '=', or NULL value; ENOMEM. nf_cmd_unsetenv: EINVAL: NULL cmd, NULL or
+ * empty name, a name containing '='; ENOMEM. nf_cmd_clearenv: EINVAL: NULL
+ * cmd.
+ * Spawn: with envp NULL, E2BIG [NF_OP_EXEC, index -1, err->path the first
+ * exec candidate, or err->fd the nf_cmd_exec_fd fd] when environ with the
+ * edits outgrows the largest child stack (8 MiB: about a million
+ * variables, far past what execve takes), before anything is cloned; else
+ * execve(2)'s errors as for any cmd (E2BIG for an environment too large
+ * for the kernel). */
+NF_API int nf_cmd_setenv(nf_cmd *cmd, const char *name, const char *value);
+NF_API int nf_cmd_unsetenv(nf_cmd *cmd, const char *name);
+NF_API int nf_cmd_clearenv(nf_cmd *cmd);
 
 /* Flags for nf_cmd_flags. */
 /* When execve fails with ENOEXEC (no valid header, e.g. a script without #!),
@@ -419,6 +454,8 @@ typedef struct nf_proc {
  *   reports rt_sigaction(2)'s). A failure while the child leaves the
  *   caller's fd table is not reported: the spawn is made again without
  *   sharing it.
+ * - E2BIG: environment edits on environ too large for any child stack
+ *   [NF_OP_EXEC] (see nf_cmd_setenv); nothing was cloned.
  * - EINTR: the child was killed by a signal before its exec (err->signal),
  *   or found a fatal signal pending at the end of its plan
  *   [NF_OP_SIGMASK], as below. A signal to the caller does not interrupt a

@@ -124,6 +124,23 @@ typedef struct nf_op {
 	const void *p;
 } nf_op;
 
+/* One resolved environment edit (parent side: the child never reads it). */
+typedef struct nf_envedit {
+	const char *var; /* "NAME=value" (set) or "NAME" (unset) */
+	uint32_t len;    /* of NAME */
+	uint32_t set;    /* 1: set, 0: unset */
+} nf_envedit;
+
+/* A cmd's edits, one per name in the order of each name's first edit,
+ * with a filter on the names' first bytes (bit c of first: some name
+ * starts with byte c) that lets most entries of an environment pass
+ * without a comparison. */
+typedef struct nf_envedits {
+	const nf_envedit *v;
+	size_t n, n_set; /* edits, and how many of them set */
+	uint64_t first[4];
+} nf_envedits;
+
 typedef struct nf_plan {
 	uint32_t n_ops;
 	uint32_t flags; /* PLANF_* */
@@ -145,6 +162,9 @@ typedef struct nf_plan {
 	uint32_t fd_named;  /* 1 + the highest fd an op names (at least 3) */
 	uint32_t n_pipes;   /* the PIPE ops' slots 0..n_pipes-1: */
 	struct plan_pipe { int32_t child_fd, dir; } pipes[ABI_SLOTS];
+	/* Edits to the live environ (envp NULL), applied by each spawn (n 0:
+	 * none; edits to a fixed envp are merged into envp when compiled). */
+	nf_envedits env;
 } nf_plan;
 
 #define PLANF_MASK 0x1u     /* exec with plan->mask, not the caller's */

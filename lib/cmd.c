@@ -107,6 +107,9 @@ void nf_cmd_free(nf_cmd *c)
 	free(c->keep);
 	free(c->groups);
 	free(c->rlim);
+	for (size_t i = 0; i < c->n_env; i++)
+		free(c->env[i]);
+	free(c->env);
 	free(c->search_path);
 	free(c->path);
 	free_strv(c->argv);
@@ -446,4 +449,60 @@ int nf_cmd_search_path(nf_cmd *c, const char *path_list)
 		return ENOMEM;
 	free(c->search_path);
 	SET_ATTR(c, c->search_path = copy);
+}
+
+/* Environment edits: one entry per name (nofork_int.h), so each name's
+ * last edit is what a spawn applies, at the place of its first. */
+static int env_edit(nf_cmd *c, const char *name, const char *value)
+{
+	if (!c || !name || !*name || strchr(name, '='))
+		return EINVAL;
+	size_t len = strlen(name), vlen = value ? strlen(value) + 1 : 0;
+	char *var = malloc(len + 1 + vlen);
+	if (!var)
+		return ENOMEM;
+	memcpy(var, name, len);
+	var[len] = '\0';
+	if (value) {
+		var[len] = '=';
+		memcpy(var + len + 1, value, vlen);
+	}
+	size_t i = 0;
+	while (i < c->n_env && (strncmp(c->env[i], name, len) || (c->env[i][len] && c->env[i][len] != '=')))
+		i++;
+	if (i == c->n_env && array_grow((void **)&c->env, &c->cap_env, c->n_env, 1, sizeof *c->env)) {
+		free(var);
+		return ENOMEM;
+	}
+	cmd_invalidate(c);
+	if (i == c->n_env)
+		c->n_env++;
+	else
+		free(c->env[i]);
+	c->env[i] = var;
+	return 0;
+}
+
+int nf_cmd_setenv(nf_cmd *c, const char *name, const char *value)
+{
+	NF_NOCANCEL;
+	return value ? env_edit(c, name, value) : EINVAL;
+}
+
+int nf_cmd_unsetenv(nf_cmd *c, const char *name)
+{
+	NF_NOCANCEL;
+	return env_edit(c, name, NULL);
+}
+
+int nf_cmd_clearenv(nf_cmd *c)
+{
+	NF_NOCANCEL;
+	if (!c)
+		return EINVAL;
+	cmd_invalidate(c);
+	while (c->n_env)
+		free(c->env[--c->n_env]);
+	c->env_clear = true;
+	return 0;
 }

@@ -42,6 +42,12 @@ struct nf_cmd {
 	/* argv, envp, path and the action paths are the caller's, valid only
 	 * for one spawn: the plan points at them instead of copying them. */
 	bool borrowed;
+	/* Environment edits since the last nf_cmd_clearenv (env_clear), one
+	 * per name in the order of the name's first edit, holding its last:
+	 * "NAME=value" (set) or "NAME" (unset). */
+	bool env_clear;
+	char **env;
+	size_t n_env, cap_env;
 	char *search_path; /* nf_cmd_search_path, or NULL */
 	unsigned flags;    /* NF_* flags, NF_SH_FILE_AS_GIVEN */
 	int exec_err;      /* compat: the exec step fails with this errno instead */
@@ -101,6 +107,14 @@ void cmd_invalidate(nf_cmd *cmd);
  * lib/compat, whose cmd lives on the caller's stack for one call. */
 int plan_spawn_once(const nf_cmd *cmd, nf_proc *proc, nf_error *err);
 
+/* plan.c: base (its first n entries, fewer if its NULL comes first) with
+ * the environment edits applied, written to out with a NULL after them:
+ * out has room for n + ed->n_set + 1 pointers and may be base itself
+ * (entries only move down); seen is ed->n bytes of scratch. Returns the
+ * count. Allocates nothing: spawn.c merges the live environ on the child's
+ * stack. */
+size_t env_merge(const nf_envedits *ed, char *const *base, size_t n, char **out, unsigned char *seen);
+
 /* path.c: PATH search, prepared in the parent. */
 /* The colon-separated list to search for cmd's file, or NULL when the path
  * is used as given (nf_cmd_new, or a name with a '/'). */
@@ -115,9 +129,11 @@ char **path_layout(nf_builder *b, const nf_cmd *cmd, const char *list, size_t *n
 #define NF_CHILD_STACK (16 * 1024)
 struct nf_stack;
 /* Start a compiled plan. st NULL: on a stack from the pool, returned
- * before this returns. Otherwise on st, with the run record just below
- * `top` (a 64-byte aligned address inside st, the plan may lie above it);
- * the caller gives st back to the pool once this returned. */
+ * before this returns (with room at its top for the live environ when the
+ * plan edits it). Otherwise on st, with the run record just below `top` (a
+ * 64-byte aligned address inside st, the plan may lie above it); the caller
+ * gives st back to the pool once this returned. Only for plans without
+ * edits to the live environ (lib/compat's: its envp is never NULL). */
 int spawn_compiled(const nf_plan *plan, struct nf_stack *st, char *top, nf_proc *proc, nf_error *err);
 /* nf_spawn with a pipeline stage's own wiring (io NULL: none), applied by
  * the child before the cmd's ops: setpgid(0, pgid) unless pgid < 0, in and

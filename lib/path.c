@@ -24,10 +24,17 @@ const char *path_list(const nf_cmd *cmd)
 	if (!cmd->search || strchr(cmd->path, '/'))
 		return NULL;
 	/* The child's PATH decides (execvpe semantics), unless the caller named
-	 * a list; with the live environment, PATH is read now, at compile time. */
+	 * a list; with the live environment, PATH is read now, at compile time.
+	 * An edit of PATH is the child's PATH (an unset one: none), else the
+	 * base's, which clearenv empties. */
 	if (cmd->search_path)
 		return cmd->search_path;
-	const char *path = env_path(cmd->envp ? cmd->envp : environ);
+	for (size_t i = 0; i < cmd->n_env; i++) {
+		const char *e = cmd->env[i];
+		if (!strncmp(e, "PATH", 4) && (e[4] == '=' || !e[4]))
+			return e[4] ? e + 5 : DEFAULT_PATH;
+	}
+	const char *path = cmd->env_clear ? NULL : env_path(cmd->envp ? cmd->envp : environ);
 	return path ? path : DEFAULT_PATH;
 }
 

@@ -186,7 +186,85 @@ struct parts {
 	size_t argc, n_cands, sh_stride, n_keep;
 	const char *procfd, *empty, *cgprocs;
 	int64_t nofile; /* RLIMIT_NOFILE's soft limit, -1 if infinite */
+	nf_envedits env; /* edits left for each spawn (to the live environ) */
 };
+
+/* The edit whose name is entry e's ("NAME=..."), or NULL. Most entries
+ * cost one test of the first-byte filter. */
+static const nf_envedit *env_find(const nf_envedits *ed, const char *e)
+{
+	unsigned char c = (unsigned char)e[0];
+	if (!(ed->first[c >> 6] >> (c & 63) & 1))
+		return NULL;
+	for (const nf_envedit *x = ed->v; x < ed->v + ed->n; x++)
+		/* e[len] only once strncmp has seen len bytes of e, none its end. */
+		if (x->var[0] == e[0] && !strncmp(e, x->var, x->len) && e[x->len] == '=')
+			return x;
+	return NULL;
+}
+
+size_t env_merge(const nf_envedits *ed, char *const *base, size_t n, char **out, unsigned char *seen)
+{
+	size_t k = 0;
+	memset(seen, 0, ed->n);
+	for (size_t i = 0; i < n && base[i]; i++) {
+		char *e = base[i];
+		const nf_envedit *x = env_find(ed, e);
+		if (!x) {
+			out[k++] = e;
+		} else if (x->set && !seen[x - ed->v]) { /* the first entry of the name: replaced in place */
+			seen[x - ed->v] = 1;
+			out[k++] = (char *)x->var;
+		} /* else unset, or a later duplicate of a set name: dropped */
+	}
+	for (size_t j = 0; j < ed->n; j++)
+		if (ed->v[j].set && !seen[j])
+			out[k++] = (char *)ed->v[j].var;
+	out[k] = NULL;
+	return k;
+}
+
+/* The cmd's environment: its envp copied (none: the live environ), with
+ * its edits merged in now, or, over the live environ, laid out for each
+ * spawn to apply (spawn.c). */
+static void layout_env(nf_builder *b, const nf_cmd *c, struct parts *pt)
+{
+	if (!c->n_env && !c->env_clear) {
+		pt->envp = c->envp ? put_strv(b, c->envp, NULL) : NULL;
+		return;
+	}
+	nf_envedits *ed = &pt->env;
+	nf_envedit *v = builder_take(b, c->n_env * sizeof *v, 8);
+	*ed = (nf_envedits){.v = v, .n = c->n_env};
+	for (size_t i = 0; i < c->n_env; i++) {
+		const char *var = put_str(b, c->env[i]);
+		size_t len = strcspn(c->env[i], "=");
+		bool set = c->env[i][len] == '=';
+		unsigned char f = (unsigned char)c->env[i][0];
+		ed->first[f >> 6] |= UINT64_C(1) << (f & 63);
+		ed->n_set += set;
+		if (v)
+			v[i] = (nf_envedit){var, (uint32_t)len, set};
+	}
+	if (!c->envp && !c->env_clear)
+		return;
+	/* A fixed base: its copy, with room for the names added, is merged in
+	 * place; nothing is left for the spawns. */
+	char *const *base = c->env_clear ? NULL : c->envp;
+	size_t n = 0;
+	while (base && base[n])
+		n++;
+	pt->envp = builder_take(b, (n + ed->n_set + 1) * sizeof *pt->envp, 8);
+	for (size_t i = 0; i < n; i++) {
+		const char *s = put_str(b, base[i]);
+		if (pt->envp)
+			pt->envp[i] = (char *)s;
+	}
+	unsigned char *seen = builder_take(b, ed->n, 1);
+	if (pt->envp)
+		env_merge(ed, pt->envp, n, pt->envp, seen);
+	*ed = (nf_envedits){0};
+}
 
 /* For NF_ENOEXEC_SH: per candidate {"/bin/sh", candidate, argv[1..], NULL};
  * with NF_SH_FILE_AS_GIVEN one {"/bin/sh", file, ...} for all (stride 0:
@@ -224,7 +302,7 @@ static void layout_parts(nf_builder *b, const nf_cmd *c, const char *list, struc
 		pt->envp = c->envp;
 	} else {
 		pt->argv = put_strv(b, c->argv, &pt->argc);
-		pt->envp = c->envp ? put_strv(b, c->envp, NULL) : NULL;
+		layout_env(b, c, pt);
 	}
 	pt->cands = path_layout(b, c, list, &pt->n_cands);
 	if (c->flags & NF_ENOEXEC_SH)
@@ -346,6 +424,7 @@ static void layout(nf_builder *b, const nf_cmd *c, const char *list)
 	    .n_cands = (int32_t)pt.n_cands,
 	    .cgroup_fd = c->cgroup_fd,
 	    .size = b->off,
+	    .env = pt.env,
 	};
 	for (size_t i = 0; i < k; i++) /* the pipes, by slot */
 		if (ops[i].kind == OPK_PIPE)

@@ -322,6 +322,39 @@ static int open_pipes(const nf_plan *plan, nf_run_rec *run, int ends[])
 	return 0;
 }
 
+/* A pooled child stack with room at its top for the environment of a plan
+ * that edits the live environ: the merged pointer array and the merge's
+ * scratch (*room bytes, 0 without edits; *env and *n: environ and its
+ * count). The pool rounds the size up to its power-of-two classes, so a
+ * steady environ maps nothing. environ is counted once and at most that
+ * many entries are merged: a setenv in another thread meanwhile may add an
+ * entry this spawn misses, or free the array being read, the same race
+ * glibc's posix_spawn has on environ. */
+static int get_stack(const nf_plan *plan, nf_stack **st, char ***env, size_t *n, size_t *room, nf_error *err)
+{
+	*env = NULL;
+	*n = *room = 0;
+	if (plan->env.n) {
+		*env = environ;
+		while (*env && (*env)[*n])
+			++*n;
+		*room = ((*n + plan->env.n_set + 1) * sizeof **env + plan->env.n + 63) & ~(size_t)63;
+	}
+	int e = stack_get(NF_CHILD_STACK + *room, st);
+	if (e == EINVAL) { /* larger than the largest stack: only an environment can be */
+		error_parent(err, E2BIG, NF_OP_EXEC);
+		const nf_op *x = &plan->ops[plan->n_ops - 1]; /* the EXEC op */
+		if (err && x->c >= 0)
+			err->fd = (int)x->c;
+		else if (err && plan->n_cands > 0)
+			err->path = plan->cands[0];
+		return E2BIG;
+	}
+	if (e)
+		error_parent(err, e, NF_OP_CLONE);
+	return e;
+}
+
 /* st NULL: a stack from the pool, given back before returning; else the
  * caller's, with the run record below top (spawn_compiled). mask: the signal
  * mask the program starts with unless the plan sets one; NULL: the calling
@@ -332,14 +365,19 @@ static int spawn_plan(const nf_plan *plan, nf_stack *st, char *top, const uint64
 	bool own = !st;
 	for (;;) {
 		int e;
+		char **env = NULL;
+		size_t n = 0, room = 0;
 		if (own) {
-			if ((e = stack_get(NF_CHILD_STACK, &st))) {
-				error_parent(err, e, NF_OP_CLONE);
+			if ((e = get_stack(plan, &st, &env, &n, &room, err)))
 				return e;
-			}
-			top = stack_top(st);
+			top = stack_top(st) - room;
 		}
 		nf_run_rec *run = run_init(plan, top);
+		if (room) { /* the run record right below the merged environment */
+			char **merged = (char **)top;
+			env_merge(&plan->env, env, n, merged, (unsigned char *)(merged + n + plan->env.n_set + 1));
+			run->envp = merged;
+		}
 		if (io) {
 			run->pgid = io->pgid;
 			run->in = io->in;
