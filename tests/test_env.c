@@ -460,7 +460,7 @@ START_TEST(environ_too_large)
 	environ = v;
 	long maps = kit_mapping_count();
 	nf_error err;
-	nf_proc p = { 123, 123 };
+	nf_proc p = {.pid = 123, .pidfd = 123};
 	int rc = nf_spawn(cmd, &p, &err);
 	environ = saved;
 	ck_assert_int_eq(rc, E2BIG);
