@@ -1,6 +1,7 @@
 #!/bin/sh
 # Usage: no_fork_calls.sh PROGRAM...
-# The mini shell and supervisor must start every process through nofork:
+# The mini shell and supervisor must start every process through nofork
+# (nf_spawn, or nf_pipeline_spawn for minish's pipelines):
 # fail if a program imports any other way to create or exec a process.
 set -eu
 status=0
@@ -11,7 +12,8 @@ for prog in "$@"; do
 		echo "$prog imports: $bad"
 		status=1
 	fi
-	nm -D --undefined-only "$prog" | grep -q ' nf_spawn$' || { echo "$prog does not use nf_spawn"; status=1; }
+	nm -D --undefined-only "$prog" | grep -qE ' nf_(spawn|pipeline_spawn)$' ||
+		{ echo "$prog uses neither nf_spawn nor nf_pipeline_spawn"; status=1; }
 done
-[ $status -eq 0 ] && echo "ok: $* start processes only through nf_spawn"
+[ $status -eq 0 ] && echo "ok: $* start processes only through nofork"
 exit $status
