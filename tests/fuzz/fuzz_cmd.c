@@ -56,6 +56,7 @@ static void check_rc(int rc, const char *what)
 {
 	switch (rc) {
 	case 0: case EINVAL: case EBADF: case ENAMETOOLONG: case ENOMEM: case E2BIG:
+	case EEXIST: case ENOSPC: /* nf_cmd_pipe: a second pipe at one fd, the slots full */
 		return;
 	default:
 		fprintf(stderr, "%s returned %d\n", what, rc);
@@ -183,6 +184,12 @@ static void check_plan(const nf_plan *pl, const nf_cmd *cmd)
 			REQUIRE(op->a >= 0);
 			require_str(op->p);
 			break;
+		case OPK_PIPE:
+			REQUIRE(op->a >= 0 && (uint32_t)op->a < pl->n_pipes && op->a < NF_PROC_PIPES);
+			REQUIRE(op->b >= 0 && op->b <= INT_MAX && (op->c == NF_PIPE_TO_CHILD || op->c == NF_PIPE_FROM_CHILD));
+			REQUIRE(pl->pipes[op->a].child_fd == op->b && pl->pipes[op->a].dir == op->c);
+			REQUIRE((uint32_t)op->b < pl->fd_named);
+			break;
 		case OPK_EXEC:
 			REQUIRE(op->a == pl->n_cands && op->p == (const void *)pl->cands);
 			REQUIRE(op->c >= -1 && op->c <= INT_MAX);
@@ -241,7 +248,7 @@ static void one_call(input *in, nf_cmd *cmd)
 	int rc = 0, a, b;
 	struct rlimit rl;
 	sigset_t set;
-	switch (op % 32) {
+	switch (op % 40) {
 	case 0: a = hostile_int(in); b = hostile_int(in); rc = nf_cmd_dup2(cmd, a, b); break;
 	case 1:
 		a = hostile_int(in);
@@ -301,8 +308,18 @@ static void one_call(input *in, nf_cmd *cmd)
 	}
 	case 30: /* NULL cmd: every setter refuses it */
 		REQUIRE(nf_cmd_dup2(NULL, 0, 1) == EINVAL && nf_cmd_setsid(NULL) == EINVAL &&
-		        nf_cmd_umask(NULL, 0) == EINVAL && nf_cmd_keep_fd(NULL, 3) == EINVAL);
+		        nf_cmd_umask(NULL, 0) == EINVAL && nf_cmd_keep_fd(NULL, 3) == EINVAL &&
+		        nf_cmd_setenv(NULL, "A", "b") == EINVAL && nf_cmd_pipe(NULL, 0, 0) == EINVAL);
 		break;
+	case 31: {
+		const char *name = u8(in) == 7 ? NULL : hostile_str(in, 1);
+		rc = nf_cmd_setenv(cmd, name, u8(in) == 7 ? NULL : hostile_str(in, 0));
+		break;
+	}
+	case 32: rc = nf_cmd_unsetenv(cmd, u8(in) == 7 ? NULL : hostile_str(in, 1)); break;
+	case 33: rc = nf_cmd_clearenv(cmd); break;
+	case 34: a = hostile_int(in); rc = nf_cmd_pipe(cmd, a, hostile_int(in)); break;
+	case 35: rc = nf_cmd_devnull(cmd, hostile_int(in)); break;
 	default: {
 		nf_error err;
 		memset(&err, 0, sizeof err);
