@@ -456,6 +456,7 @@ START_TEST(environ_too_large)
 		v[i] = "X=1";
 	nf_cmd *cmd = probe_cmd("exit", "0");
 	ck_assert_int_eq(nf_cmd_setenv(cmd, "Y", "2"), 0);
+	ck_assert_int_eq(kit_spawn_wait(cmd), 0); /* the plan compiled (allocated) now */
 	char **saved = environ;
 	environ = v;
 	long maps = kit_mapping_count();
@@ -469,7 +470,8 @@ START_TEST(environ_too_large)
 	ck_assert_int_eq(err.index, -1);
 	ck_assert_str_eq(err.path, probe_path());
 	ck_assert_int_eq(p.pid, -1);
-	ck_assert_int_eq(kit_mapping_count(), maps);
+	if (kit_heap_in_use() >= 0) /* ASan's allocator maps as it goes */
+		ck_assert_int_eq(kit_mapping_count(), maps);
 	char msg[NF_ERROR_MAX], want[NF_ERROR_MAX];
 	snprintf(want, sizeof want, "execve %s: %s", probe_path(), strerror(E2BIG));
 	ck_assert_str_eq(nf_error_format(&err, msg, sizeof msg), want);
