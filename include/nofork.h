@@ -173,7 +173,11 @@ NF_API int nf_cmd_open(nf_cmd *cmd, int fd, const char *path, int flags, mode_t 
  * by nf_proc_release). The plan names only a slot: each spawn makes its own
  * pipe and puts its end in its own run record, so one compiled cmd with
  * pipes can be spawned by any number of threads and coroutines at once.
- * Both ends are close-on-exec in the caller's table (the child's is
+ * The pipes are connected before the cmd's other file actions, whatever
+ * the order they were added in (as a shell connects a pipeline before a
+ * command's redirections: nf_cmd_dup2(cmd, 1, 2) then sends stderr down a
+ * piped stdout, and nf_cmd_closefrom cannot close a pipe before it is in
+ * place). Both ends are close-on-exec in the caller's table (the child's is
  * dup'ed to child_fd without it), and neither is ever at 0, 1 or 2 there
  * (a caller with stdio closed keeps it closed). A fork() by another thread
  * between the pipe's creation and the end of nf_spawn copies the ends, as

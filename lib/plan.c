@@ -356,8 +356,16 @@ static size_t emit_ops(nf_builder *b, const nf_cmd *c, const struct parts *pt, n
 		EMIT(.kind = OPK_UMASK, .a = (int32_t)c->umask);
 	for (size_t i = 0; i < c->n_keep; i++)
 		EMIT(.kind = OPK_KEEP_FD, .a = c->keep[i]);
+	/* The pipes first, as a shell connects them before a command's own
+	 * redirections: a later closefrom cannot take a pipe's end away before
+	 * it is in place, and dup2(1, 2) sends stderr down a piped stdout. */
+	for (size_t i = 0; i < c->n_acts; i++)
+		if (c->acts[i].kind == OPK_PIPE)
+			EMIT(.kind = OPK_PIPE, .a = c->acts[i].a, .b = c->acts[i].b, .c = c->acts[i].c);
 	for (size_t i = 0; i < c->n_acts; i++) {
 		const nf_act *a = &c->acts[i];
+		if (a->kind == OPK_PIPE)
+			continue;
 		int64_t cc = a->c;
 		if (a->kind == OPK_CLOSE && cc == 2) /* glibc's close: see child_abi.h */
 			cc = pt->nofile >= 0 && a->a >= pt->nofile ? 0 : 1;

@@ -379,6 +379,26 @@ START_TEST(pipe_at_any_fd_and_take)
 }
 END_TEST
 
+/* Pipes are connected before the other actions, whatever the order they
+ * were added in: a closefrom(3) and a dup2(1, 2) added first neither close
+ * the pipe's end before it is placed nor miss it (stderr goes down the
+ * piped stdout, as `cmd 2>&1 |` in a shell). */
+START_TEST(pipes_before_other_actions)
+{
+	nf_cmd *cmd = sh_cmd("echo out; echo err >&2");
+	ck_assert_int_eq(nf_cmd_closefrom(cmd, 3), 0);
+	ck_assert_int_eq(nf_cmd_dup2(cmd, 1, 2), 0);
+	piped(cmd, false, true, false);
+	nf_buf out = {0};
+	int st = -1;
+	ck_assert_int_eq(nf_run(cmd, NULL, 0, &out, NULL, &st, 10000, NULL), 0);
+	ck_assert_int_eq(st, 0);
+	ck_assert_str_eq(out.data, "out\nerr\n");
+	nf_buf_free(&out);
+	nf_cmd_free(cmd);
+}
+END_TEST
+
 START_TEST(bad_input)
 {
 	nf_cmd *cmd = probe_cmd("cat");
@@ -597,6 +617,7 @@ int main(void)
 	tcase_add_test(tc, closed_stdio_keeps_ends_above_two);
 	tcase_add_test(tc, inherit_all_gets_no_foreign_end);
 	tcase_add_test(tc, pipe_at_any_fd_and_take);
+	tcase_add_test(tc, pipes_before_other_actions);
 	tcase_add_test(tc, bad_input);
 	tcase_add_test(tc, devnull_directions);
 	tcase_add_test(tc, pipeline_seq_sort_uniq_wc);
