@@ -676,7 +676,9 @@ NF_API void nf_buf_free(nf_buf *buf);
  * served together, as each is ready) and never makes the caller get
  * SIGPIPE: a child that closes its stdin before reading everything is a
  * normal outcome, returned as EPIPE once everything else is done. From a
- * thread it polls; in a coroutine it parks on the fds in the poller.
+ * thread it polls; in a coroutine it parks on the fds in the poller. It
+ * grows the buffers with realloc (not for a signal handler) and is not a
+ * cancellation point (a cancel would lose what was read).
  * EINVAL: NULL proc, timeout_ms < -1, in NULL with in_len > 0, in_len > 0
  * without a pipe at fd 0, out (err) given without a pipe at fd 1 (2).
  * ETIMEDOUT: the deadline passed; the child runs on, what was read is in
