@@ -29,7 +29,10 @@
  *   4. one test that spawns tests/progs/probe and compares what it saw (a
  *      line in the probe if it does not print that state yet), and one that
  *      makes the step fail and compares the message; registered in
- *      tests/meson.build.
+ *      tests/meson.build; and the step's line in the reference formatter
+ *      of tests/test_small_stack.c (old_format), which fails until it is.
+ * PIPE (nf_cmd_pipe) was added the same way, plus its per-spawn slots in
+ * the run record (lib/child_abi.h) that lib/spawn.c fills.
  * This file is assembler-safe: only preprocessor definitions. */
 #ifndef NOFORK_OPS_H
 #define NOFORK_OPS_H
