@@ -107,7 +107,12 @@ static void check_plan(const nf_plan *pl, const nf_cmd *cmd)
 	REQUIRE(inside(pl->ops, (size_t)pl->n_ops * sizeof(nf_op)));
 	size_t argc = require_strv(pl->argv);
 	REQUIRE(pl->envp == NULL || require_strv(pl->envp) < SIZE_MAX);
-	REQUIRE(cmd->envp ? pl->envp != NULL : pl->envp == NULL);
+	/* A fixed environment (an envp, or one cleared by nf_cmd_clearenv) is
+	 * merged with its edits at compile time; over the live environ the
+	 * edits wait for each spawn. */
+	bool fixed_env = cmd->envp || cmd->env_clear;
+	REQUIRE(fixed_env ? pl->envp != NULL : pl->envp == NULL);
+	REQUIRE(fixed_env ? pl->env.n == 0 : pl->env.n == cmd->n_env);
 	require_str(pl->procfd);
 	REQUIRE(!strcmp(pl->procfd, "/proc/self/fd"));
 	require_str(pl->empty);
