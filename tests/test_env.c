@@ -527,7 +527,8 @@ static void coro_spawn_env(void *arg)
 	nf_cmd_free(cmd);
 	/* The "env " lines, joined as child_env does. */
 	size_t o = 0;
-	for (char *l = strtok(text, "\n"); l; l = strtok(NULL, "\n"))
+	char *save = NULL; /* strtok's state is shared by the workers: strtok_r */
+	for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
 		if (!strncmp(l, "env ", 4))
 			o += (size_t)snprintf(c->env + o, sizeof c->env - o, "%s%s", o ? "|" : "", l + 4);
 	atomic_fetch_add(&coros_done, 1);
