@@ -148,7 +148,7 @@ static size_t keep_list(const nf_cmd *c, int *keep)
 /* 1 + the highest fd any op names (at least 3). A child that shares the
  * caller's fd table unshares it copying only the fds below this one, so its
  * cost does not grow with the caller's open fds. */
-static uint32_t fd_first(const nf_op *ops, size_t n)
+static uint32_t fd_named(const nf_op *ops, size_t n)
 {
 	int64_t max = 2;
 	for (size_t i = 0; i < n; i++) {
@@ -424,8 +424,7 @@ static void layout(nf_builder *b, const nf_cmd *c, const char *list)
 	    .procfd = pt.procfd,
 	    .empty = pt.empty,
 	    .fd_limit = pt.nofile >= 0 ? (uint64_t)pt.nofile : 1u << 20,
-	    .fd_first = c->inherit_all ? 0 : fd_first(ops, k),
-	    .fd_named = fd_first(ops, k),
+	    .fd_named = fd_named(ops, k),
 	    .envp = pt.envp,
 	    .mask = c->mask,
 	    .cands = (const char *const *)pt.cands,
@@ -434,6 +433,7 @@ static void layout(nf_builder *b, const nf_cmd *c, const char *list)
 	    .size = b->off,
 	    .env = pt.env,
 	};
+	pl->fd_first = c->inherit_all ? 0 : pl->fd_named;
 	for (size_t i = 0; i < k; i++) /* the pipes, by slot */
 		if (ops[i].kind == OPK_PIPE)
 			pl->pipes[pl->n_pipes++] = (struct plan_pipe){(int32_t)ops[i].b, (int32_t)ops[i].c};
