@@ -585,6 +585,43 @@ START_TEST(pipeline_one_process_group)
 }
 END_TEST
 
+/* The caller's stdio closed: the pipe between stages is made at 0 and 1 by
+ * the kernel, and must still reach the stages (moved above 2 first). */
+START_TEST(pipeline_with_closed_stdio)
+{
+	nf_cmd *c[2] = {probe_cmd("emit", "1", "1000"), probe_cmd("cat")};
+	ck_assert_int_eq(nf_cmd_pipe(c[1], 1, NF_PIPE_FROM_CHILD), 0);
+	int saved[3];
+	for (int fd = 0; fd < 3; fd++) {
+		saved[fd] = fcntl(fd, F_DUPFD_CLOEXEC, 10);
+		close(fd);
+	}
+	nf_pipeline *pl;
+	int rc = nf_pipeline_spawn(c, 2, 0, &pl, NULL);
+	nf_buf out = {0};
+	int crc = -1, wrc = -1, st[2] = {-1, -1};
+	if (!rc) {
+		crc = nf_proc_communicate(nf_pipeline_proc(pl, 1), NULL, 0, &out, NULL, NULL, 10000);
+		wrc = nf_pipeline_wait(pl, st, 10000);
+		nf_pipeline_release(pl);
+	}
+	for (int fd = 0; fd < 3; fd++) {
+		dup2(saved[fd], fd);
+		close(saved[fd]);
+	}
+	ck_assert_int_eq(rc, 0);
+	ck_assert_int_eq(crc, 0);
+	ck_assert_int_eq(wrc, 0);
+	ck_assert_int_eq(st[0], 0);
+	ck_assert_int_eq(st[1], 0);
+	ck_assert_uint_eq(out.len, 1000);
+	ck_assert(is_pattern(out.data, out.len));
+	nf_buf_free(&out);
+	nf_cmd_free(c[0]);
+	nf_cmd_free(c[1]);
+}
+END_TEST
+
 START_TEST(pipeline_bad_input)
 {
 	nf_cmd *c[2] = {probe_cmd("cat"), NULL};
@@ -627,6 +664,7 @@ int main(void)
 	tcase_add_test(tc, pipeline_failing_stage_leaves_nothing);
 	tcase_add_test(tc, pipeline_sigpipe_upstream);
 	tcase_add_test(tc, pipeline_one_process_group);
+	tcase_add_test(tc, pipeline_with_closed_stdio);
 	tcase_add_test(tc, pipeline_bad_input);
 	suite_add_tcase(s, tc);
 	return kit_main(s);
