@@ -12,6 +12,13 @@
  *   probe cat          copy stdin to stdout until EOF, exit 0
  *   probe kill SIG     die by signal SIG (made default and unblocked first)
  *   probe sleepexit MS N  sleep MS milliseconds, then exit with status N
+ *   probe write PATH   create or truncate PATH and write a byte to it;
+ *                      print "write ok" or "write errno N"
+ *   probe ls DIR       print "entry NAME" for each entry but . and ..
+ *                      (sorted), "ls empty" when there is none, or
+ *                      "ls errno N"
+ *   probe syscall NR   print "syscall R E": the result of the raw syscall
+ *                      NR with all-zero arguments, and errno (0 on success)
  *   probe trap SIG MS  catch SIG (each arrival prints "got SIG"), print
  *                      "ready" once the handler is in place, sleep MS
  *                      milliseconds (signals do not cut it short), exit 0
@@ -27,6 +34,13 @@
  *   nice N / sched POLICY PRIO                     (POLICY numeric, SCHED_*)
  *   ioprio N                                       (ioprio_get of this process)
  *   nnp 0|1 / pdeathsig N
+ *   hostname NAME / root READLINK(/proc/self/root) / oom_score_adj N
+ *   NSpid, NStgid, CapInh, CapPrm, CapEff, CapBnd, CapAmb, Seccomp,
+ *   Cpus_allowed_list: the /proc/self/status line, key and values
+ *   separated by single spaces
+ *   uid_map / gid_map LINE;LINE...  (each line's fields by single spaces)
+ *   setgroups allow|deny
+ * A line whose source cannot be read (no /proc after a chroot) is left out.
  *
  * The fd listing is taken first, before anything else could open an fd, and
  * the listing's own directory fd is left out. Nothing is written until the
@@ -215,6 +229,86 @@ static void print_rlimits(FILE *out)
 	}
 }
 
+/* A small /proc file's text, whitespace runs made single spaces and lines
+ * joined by ';' (no trailing separator); NULL if it cannot be read. */
+static char *read_squeezed(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	char raw[4096];
+	ssize_t n = read(fd, raw, sizeof raw - 1);
+	close(fd);
+	if (n < 0)
+		return NULL;
+	size_t o = 0;
+	int gap = 0; /* 0 none, 1 a space is due, 2 a line break is due */
+	for (ssize_t i = 0; i < n && o + 2 < size; i++) {
+		char c = raw[i];
+		if (c == '\n')
+			gap = 2;
+		else if (c == ' ' || c == '\t')
+			gap = gap ? gap : 1;
+		else {
+			if (gap && o)
+				buf[o++] = gap == 2 ? ';' : ' ';
+			gap = 0;
+			buf[o++] = c;
+		}
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+static void print_status(FILE *out)
+{
+	static const char *const keys[] = { "NSpid", "NStgid", "CapInh", "CapPrm", "CapEff",
+		"CapBnd", "CapAmb", "Seccomp", "Cpus_allowed_list" };
+	char text[8192];
+	int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	ssize_t n = read(fd, text, sizeof text - 1);
+	close(fd);
+	text[n < 0 ? 0 : n] = '\0';
+	char *save = NULL;
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *colon = strchr(line, ':');
+		if (!colon)
+			continue;
+		*colon = '\0';
+		for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+			if (!strcmp(line, keys[i])) {
+				fputs(line, out);
+				for (char *v = colon + 1; *v; v++) {
+					if (*v == ' ' || *v == '\t')
+						continue;
+					if (v == colon + 1 || v[-1] == ' ' || v[-1] == '\t')
+						fputc(' ', out); /* a value's first character */
+					fputc(*v, out);
+				}
+				fputc('\n', out);
+			}
+	}
+}
+
+static void print_sandbox(FILE *out)
+{
+	char buf[4096];
+	if (gethostname(buf, sizeof buf) == 0)
+		fprintf(out, "hostname %s\n", buf);
+	ssize_t n = readlink("/proc/self/root", buf, sizeof buf - 1);
+	if (n >= 0)
+		fprintf(out, "root %.*s\n", (int)n, buf);
+	static const char *const files[][2] = { { "oom_score_adj", "/proc/self/oom_score_adj" },
+		{ "uid_map", "/proc/self/uid_map" }, { "gid_map", "/proc/self/gid_map" },
+		{ "setgroups", "/proc/self/setgroups" } };
+	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
+		if (read_squeezed(files[i][1], buf, sizeof buf))
+			fprintf(out, "%s %s\n", files[i][0], buf);
+	print_status(out);
+}
+
 static void report(int argc, char **argv)
 {
 	list_fds();
@@ -274,6 +368,7 @@ static void report(int argc, char **argv)
 	int pdeath = 0;
 	prctl(PR_GET_PDEATHSIG, &pdeath, 0, 0, 0);
 	fprintf(out, "nnp %d\npdeathsig %d\n", (int)prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0), pdeath);
+	print_sandbox(out);
 
 	if (fclose(out) != 0)
 		exit(125);
@@ -397,6 +492,34 @@ int main(int argc, char **argv)
 		return emit(atoi(argv[2]), atoll(argv[3]));
 	if (!strcmp(mode, "pid")) {
 		printf("%d\n", (int)getpid());
+		return 0;
+	}
+	if (!strcmp(mode, "write") && argc > 2) {
+		int fd = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0 || write(fd, "x", 1) != 1)
+			printf("write errno %d\n", errno);
+		else
+			printf("write ok\n");
+		return 0;
+	}
+	if (!strcmp(mode, "ls") && argc > 2) {
+		struct dirent **names;
+		int n = scandir(argv[2], &names, NULL, alphasort), shown = 0;
+		if (n < 0)
+			printf("ls errno %d\n", errno);
+		for (int i = 0; i < n; i++) {
+			if (strcmp(names[i]->d_name, ".") && strcmp(names[i]->d_name, ".."))
+				printf("entry %s\n", names[i]->d_name), shown++;
+			free(names[i]);
+		}
+		if (n >= 0 && !shown)
+			printf("ls empty\n");
+		return 0;
+	}
+	if (!strcmp(mode, "syscall") && argc > 2) {
+		errno = 0;
+		long r = syscall(atol(argv[2]), 0, 0, 0, 0, 0, 0);
+		printf("syscall %ld %d\n", r, r < 0 ? errno : 0);
 		return 0;
 	}
 	if (!strcmp(mode, "kill") && argc > 2)
