@@ -265,7 +265,8 @@ NF_API int nf_cmd_inherit_all_fds(nf_cmd *cmd);
  * not asked for):
  *
  *   (clone)  clone3 places the child in its cgroup (nf_cmd_cgroup) and
- *            resets every caught signal to SIG_DFL (CLONE_CLEAR_SIGHAND)
+ *            its new namespaces (nf_cmd_namespaces), and resets every
+ *            caught signal to SIG_DFL (CLONE_CLEAR_SIGHAND)
  *    1  the legacy clone only: every caught signal reset to SIG_DFL
  *       (ignored ones stay ignored)                        SIGRESET
  *    2  with the default fd policy: every fd above the highest one the
@@ -278,6 +279,17 @@ NF_API int nf_cmd_inherit_all_fds(nf_cmd *cmd);
  *       kills the child here is (EINTR)                CLOSE_FDS
  *    3  join the cgroup, only where clone3 could not
  *       place the child                 nf_cmd_cgroup      CGROUP
+ *   3a  wait for the parent to write the id maps of the new user
+ *       namespace (setgroups, uid_map, gid_map)
+ *                                       nf_cmd_uid_map,
+ *                                       nf_cmd_gid_map     ID_MAP
+ *   3b  hostname                        nf_cmd_hostname    HOSTNAME
+ *   3c  with a new mount namespace: "/" made recursively private, then
+ *       the mounts, directories and symlinks in the order added
+ *                                       nf_cmd_mount,
+ *                                       nf_cmd_mkdir,
+ *                                       nf_cmd_symlink     MOUNT MKDIR SYMLINK
+ *   3d  the new root, and chdir("/")    nf_cmd_chroot      CHROOT
  *    4  signals to SIG_DFL              nf_cmd_sigdefault  SIGDEFAULT
  *    5  scheduler                       nf_cmd_sched       SCHED
  *    6  new session                     nf_cmd_setsid,
@@ -409,6 +421,100 @@ NF_API int nf_cmd_no_new_privs(nf_cmd *cmd);
  * ENOTDIR, ENOENT: not a cgroup v2 directory; EACCES; EOPNOTSUPP or EBUSY:
  * a cgroup that cannot hold processes). */
 NF_API int nf_cmd_cgroup(nf_cmd *cmd, int cgroup_fd);
+
+/* ==== namespaces: a confined program ======================================
+ * The child is cloned straight into new namespaces (clone3, or clone(2):
+ * both take them with CLONE_VM) and builds its view there, with the same
+ * raw-syscall child as every other step (order: steps 3a-3d above). What
+ * each step needs is checked by nf_spawn before anything is cloned (EINVAL,
+ * err->op the step): a map needs CLONE_NEWUSER, a hostname CLONE_NEWUTS, a
+ * mount CLONE_NEWNS. File actions, nf_cmd_chdir and the exec's path come
+ * after the new root and are resolved inside it. An unprivileged caller
+ * gets every namespace by asking for CLONE_NEWUSER with them (the kernel's
+ * rule), as `unshare -r` does:
+ *
+ *     nf_cmd_namespaces(cmd, CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID);
+ *     snprintf(map, sizeof map, "0 %u 1", (unsigned)geteuid());
+ *     nf_cmd_uid_map(cmd, map);      // the program sees uid 0
+ */
+
+/* The namespaces the child is created in: a set of CLONE_NEWUSER,
+ * CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWUTS, CLONE_NEWIPC,
+ * CLONE_NEWCGROUP (<sched.h>), replacing the last call's; 0: none.
+ * With CLONE_NEWPID the program is pid 1 of its namespace (nf_proc still
+ * names it from outside; as pid 1 it ignores signals it has no handler for
+ * unless they come from outside, SIGKILL always works); nf_cmd_pdeathsig's
+ * check that the parent still lives is impossible there (getppid() is 0)
+ * and is skipped. With CLONE_NEWNS, "/" is made recursively private first,
+ * as unshare(1) does. CLONE_NEWTIME is refused: the kernel does not take
+ * it with CLONE_VM.
+ * EINVAL: NULL cmd or any other bit.
+ * Spawn: the errno of clone3(2)/clone(2) (CLONE step), e.g. EPERM for a
+ * namespace other than CLONE_NEWUSER without CAP_SYS_ADMIN, ENOSPC/EUSERS
+ * at the kernel's namespace limits. */
+NF_API int nf_cmd_namespaces(nf_cmd *cmd, unsigned long flags);
+
+/* The uid / gid map of the new user namespace: user_namespaces(7) lines
+ * "inside outside count", e.g. "0 1000 1" or "0 100000 65536\n". The
+ * parent writes them to /proc/<child>/uid_map and gid_map while the child
+ * waits (only a writer in the parent namespace may write a map of more
+ * than its own id; the parent is not put to sleep by CLONE_VFORK for such
+ * a spawn, and the child waits on a futex word, no lock). Before a gid map
+ * the parent writes "deny" to /proc/<child>/setgroups unless it has
+ * CAP_SETGID (an unprivileged gid map needs it; with it, setgroups(2)
+ * stays allowed inside). NULL removes the map. The text is checked as the
+ * kernel will check it and copied. Without a uid map the program's ids
+ * show as the overflow id (65534).
+ * EINVAL: NULL cmd; malformed text: not 3 decimal numbers a line, a count
+ * of 0, a range past 2^32, two lines overlapping on either side, more than
+ * 340 lines or 4095 bytes, no line. ENOMEM.
+ * Spawn: EINVAL (ID_MAP step) without CLONE_NEWUSER; the errno of writing
+ * the file the message names ("write uid_map: Operation not permitted":
+ * a map beyond one's own id without CAP_SETUID/CAP_SETGID). */
+NF_API int nf_cmd_uid_map(nf_cmd *cmd, const char *map);
+NF_API int nf_cmd_gid_map(nf_cmd *cmd, const char *map);
+
+/* sethostname(name) in the new UTS namespace (copied). EINVAL: NULL cmd,
+ * NULL or empty name; ENAMETOOLONG: longer than 64 bytes; ENOMEM.
+ * Spawn: EINVAL (HOSTNAME step) without CLONE_NEWUTS; the errno of
+ * sethostname(2). */
+NF_API int nf_cmd_hostname(nf_cmd *cmd, const char *name);
+
+/* mount(2) in the new mount namespace, in the order added among mounts,
+ * directories and symlinks (all strings copied; source, fstype and data
+ * may be NULL). A bind mount with MS_RDONLY, MS_NOSUID, MS_NODEV,
+ * MS_NOEXEC or an atime flag is made as mount(8) makes it: the bind, then
+ * a remount with those flags (the kernel ignores them on the bind), which
+ * keeps the flags the kernel locks on the mount inside a user namespace.
+ * EINVAL: NULL cmd, NULL or empty target or an empty source/fstype, data
+ * of a page or more; ENAMETOOLONG: a path ≥ PATH_MAX; ENOMEM.
+ * Spawn: EINVAL (MOUNT step) without CLONE_NEWNS; the errno of mount(2)
+ * (MOUNT step, err->path the target, err->path2 the source: "mount /usr on
+ * /sb/usr: Permission denied"). */
+NF_API int nf_cmd_mount(nf_cmd *cmd, const char *source, const char *target, const char *fstype,
+                        unsigned long flags, const char *data);
+
+/* mkdir(path, mode) (with the child's umask), in the order of the mounts;
+ * an existing entry of that name is not an error. As bwrap's --dir: build
+ * a root inside a tmpfs. EINVAL: NULL cmd or path, mode beyond 07777;
+ * ENAMETOOLONG; ENOMEM. Spawn: the errno of mkdirat(2) (MKDIR step). */
+NF_API int nf_cmd_mkdir(nf_cmd *cmd, const char *path, mode_t mode);
+
+/* symlink(target, linkpath), in the order of the mounts. EINVAL: NULL cmd,
+ * target or linkpath; ENAMETOOLONG; ENOMEM. Spawn: the errno of
+ * symlinkat(2) (SYMLINK step, err->path linkpath, err->path2 target). */
+NF_API int nf_cmd_symlink(nf_cmd *cmd, const char *target, const char *linkpath);
+
+/* The program's root directory, after the mounts; its cwd becomes the new
+ * "/" (then nf_cmd_chdir applies inside it). With CLONE_NEWNS: pivot_root
+ * (path bind-mounted onto itself first, the old root detached), so the
+ * program cannot climb out as it could from a chroot with the capabilities
+ * a new user namespace grants; on an initramfs root, where pivot_root is
+ * impossible, and without CLONE_NEWNS: chroot(2) (then the program must
+ * not hold CAP_SYS_CHROOT to stay inside). EINVAL: NULL cmd or path;
+ * ENAMETOOLONG; ENOMEM. Spawn: the errno of the mount, chdir, pivot_root,
+ * umount2 or chroot (CHROOT step, err->path the path). */
+NF_API int nf_cmd_chroot(nf_cmd *cmd, const char *path);
 
 /* ==== spawning and handles ================================================ */
 
@@ -783,11 +889,12 @@ struct nf_error {
 	int signal; /* killed by this signal before exec (err is then EINTR), else 0 */
 	int stage;  /* nf_pipeline_spawn: the stage that failed (-1: none, or not a pipeline) */
 	const char *path;
+	const char *path2; /* the second path of a step that names two (a mount's source, a symlink's target), or "" */
 };
 
 /* A message buffer this large always holds nf_error_format's whole message:
- * a path (< PATH_MAX, 4096) and at most 128 characters more. */
-#define NF_ERROR_MAX 4224
+ * two paths (< PATH_MAX, 4096, each) and at most 128 characters more. */
+#define NF_ERROR_MAX 8320
 
 /* Render err as one line, e.g. "open /x/y as fd 1: No such file or directory"
  * (the error text is not translated). Writes straight into buf, with no

@@ -41,6 +41,19 @@ enum {
 #define ABI_PR_SET_NO_NEW_PRIVS 38
 #define ABI_UC_RBX 128   /* offsetof(ucontext_t, uc_mcontext.gregs[REG_RBX]) */
 #define ABI_ENOEXEC_SH 1 /* NF_ENOEXEC_SH, in the EXEC op's b */
+#define ABI_FUTEX_WAIT 0
+#define ABI_STATFS_FLAGS 80 /* offsetof(struct statfs, f_flags) */
+/* A remount must keep the flags the kernel locks on a mount in a user
+ * namespace: these (MS_RDONLY, NOSUID, NODEV, NOEXEC, NODIRATIME: statfs's
+ * ST_ bits for them are the same numbers) and the atime mode, exactly. */
+#define ABI_MS_KEEP 0x80f
+#define ABI_ST_NOATIME 1024
+#define ABI_ST_RELATIME 4096
+#define ABI_MS_NOATIME 1024
+#define ABI_MS_RELATIME 0x200000
+#define ABI_MS_STRICTATIME 0x1000000
+#define ABI_MS_BIND_REC 0x5000 /* MS_BIND | MS_REC */
+#define ABI_MNT_DETACH 2
 
 /* Operands of each op (a: int32, b, c: int64, p: pointer into the plan):
  *  DUP2       a=oldfd b=newfd
@@ -63,8 +76,20 @@ enum {
  *  IOPRIO     a=ioprio (class << 13 | data), for ioprio_set(IOPRIO_WHO_PROCESS, 0, a)
  *  PIPE       a=slot (the run record's RUN_SLOTS[a] holds this spawn's end)
  *             b=the child's fd, c=direction (NF_PIPE_*; the parent's business)
+ *  ID_MAP     a=which file the parent wrote (ID_SETGROUPS, ID_UID_MAP,
+ *             ID_GID_MAP), p=its name: waits for the parent (RUN_SYNC),
+ *             fails with RUN_IDERR if the parent failed at that file
+ *  HOSTNAME   p=name b=its length
+ *  MOUNT      p=target b=flags c=struct {source, fstype, data} (pointers)
+ *             a=1: a remount that keeps the flags the kernel locks (statfs)
+ *  MKDIR      p=path a=mode (an existing entry is not an error)
+ *  SYMLINK    p=link path c=its target (pointer)
+ *  CHROOT     p=new root, a=1: pivot_root (in a new mount namespace)
  *  EXEC       a=candidate count p=candidate paths b=flags c=exec fd (-1: none)
  */
+#define ID_SETGROUPS 0
+#define ID_UID_MAP 1
+#define ID_GID_MAP 2
 #define OP_KIND 0
 #define OP_A 4
 #define OP_B 8
@@ -111,6 +136,9 @@ enum {
 #define RUN_PGID 100  /* i32: a pipeline stage's setpgid(0, this) before the ops (-1: none) */
 #define RUN_IN 104    /* i32: a pipeline stage's stdin, dup'ed to 0 before the ops (-1: none) */
 #define RUN_OUT 108   /* i32: ... its stdout, to 1 (-1: none) */
+#define RUN_TID 112   /* i32: non-zero until the child exec'd or exited (CLONE_CHILD_CLEARTID) */
+#define RUN_SYNC 116  /* i32: id maps: 0 the parent is writing them, 1 written, 2 + ID_*: failed there */
+#define RUN_IDERR 120 /* i32: ... with this errno */
 #define RUN_SIZE 128  /* padded: the record sits 64-byte aligned below the stack top */
 
 #ifndef __ASSEMBLER__
@@ -165,12 +193,17 @@ typedef struct nf_plan {
 	/* Edits to the live environ (envp NULL), applied by each spawn (n 0:
 	 * none; edits to a fixed envp are merged into envp when compiled). */
 	nf_envedits env;
+	/* Namespaces (CLONE_NEW*) the child is cloned into, and with
+	 * PLANF_MAPS the maps the parent writes for it. */
+	uint64_t ns;
+	const char *uid_map, *gid_map; /* NULL: none */
 } nf_plan;
 
 #define PLANF_MASK 0x1u     /* exec with plan->mask, not the caller's */
 #define PLANF_PDEATH 0x2u   /* the child needs the parent pid */
 #define PLANF_NO_PIDFD 0x4u
 #define PLANF_IDS 0x8u      /* the child changes its euid/egid (see spawn.c: dumpable) */
+#define PLANF_MAPS 0x10u    /* the parent writes id maps while the child waits (ID_MAP ops) */
 
 typedef struct nf_run_rec {
 	const nf_plan *plan;
@@ -184,7 +217,8 @@ typedef struct nf_run_rec {
 	uint32_t fd_first;
 	int32_t slots[ABI_SLOTS];
 	int32_t pgid, in, out;
-	char pad_[RUN_SIZE - RUN_OUT - 4];
+	int32_t tid, sync, iderr;
+	char pad_[RUN_SIZE - RUN_IDERR - 4];
 } nf_run_rec;
 #endif
 #endif

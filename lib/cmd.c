@@ -111,6 +111,7 @@ void nf_cmd_free(nf_cmd *c)
 		free(c->env[i]);
 	free(c->env);
 	free(c->search_path);
+	sandbox_free(c->sb);
 	free(c->path);
 	free_strv(c->argv);
 	free_strv(c->envp);

@@ -6,7 +6,7 @@
 void error_parent(nf_error *err, int e, int op)
 {
 	if (err)
-		*err = (nf_error){.err = e, .op = op, .index = -1, .fd = -1, .arg = -1, .stage = -1, .path = ""};
+		*err = (nf_error){.err = e, .op = op, .index = -1, .fd = -1, .arg = -1, .stage = -1, .path = "", .path2 = ""};
 }
 
 /* Where each field of a failed step's record comes from (nofork/ops.h).
@@ -60,6 +60,10 @@ void error_fill(nf_error *err, const nf_plan *plan, const nf_run_rec *run)
 		err->path = op->p;
 	else if (st->path == S_CAND && err->fd < 0 && run->detail >= 0 && run->detail < plan->n_cands)
 		err->path = plan->cands[run->detail];
+	if (op->kind == OPK_MOUNT) /* {source, fstype, data, label} */
+		err->path2 = ((const char *const *)(uintptr_t)op->c)[3];
+	else if (op->kind == OPK_SYMLINK)
+		err->path2 = (const char *)(uintptr_t)op->c;
 }
 
 /* The message is written straight into the caller's buffer by a tiny
@@ -122,6 +126,7 @@ static void put_step(struct out *o, const nf_error *e)
 		case 'o': put_unsigned(o, (unsigned long)e->arg, 8, 3); break;
 		case 'r': put(o, rlimit_name(e->arg)); break;
 		case 'p': put(o, e->path ? e->path : ""); break;
+		case 's': put(o, e->path2 ? e->path2 : ""); break;
 		}
 	}
 }

@@ -71,11 +71,34 @@ struct nf_cmd {
 	uint32_t rlim_set; /* bit per resource */
 	struct rlimit *rlim; /* NF_NLIMITS entries, allocated by the first nf_cmd_rlimit */
 	int cgroup_fd, exec_fd;
+	struct nf_sandbox *sb; /* lib/sandbox.c; NULL: none asked for */
 
 	/* The compiled plan, built on first spawn and shared by every later
 	 * one; any setter drops it. A cache, hence mutable through const. */
 	_Atomic(nf_plan *) plan;
 };
+
+/* The namespace steps of a cmd (lib/sandbox.c), apart so that a
+ * posix_spawn's nf_cmd on its caller's stack stays small. */
+struct nf_fsop {        /* one mount, mkdir or symlink, in the order added */
+	uint32_t kind;  /* OPK_MOUNT, OPK_MKDIR, OPK_SYMLINK */
+	int32_t a;      /* MKDIR: mode; MOUNT: 1 for a remount keeping locked flags */
+	unsigned long flags;
+	char *path;     /* target, directory, link (owned, as the rest) */
+	char *src;      /* MOUNT: source (NULL: none); SYMLINK: the link's target */
+	char *fstype, *data;
+};
+struct nf_sandbox {
+	uint64_t ns;               /* CLONE_NEW* */
+	char *uid_map, *gid_map;   /* normalized "in out count\n" lines, or NULL */
+	char *hostname, *root;
+	struct nf_fsop *fs;
+	size_t n_fs, cap_fs;
+};
+/* A request only a whole cmd can show wrong (a map without a new user
+ * namespace, ...): 0, or EINVAL with *op the step. Before anything is cloned. */
+int sandbox_check(const nf_cmd *cmd, int *op);
+void sandbox_free(struct nf_sandbox *sb);
 
 /* A plan is laid out by one routine run twice: measuring (base NULL: only
  * off advances) and filling (base: the memory, as large as measured). */

@@ -14,11 +14,16 @@
 #include <fcntl.h>
 #include <sys/prctl.h>
 #include <ucontext.h>
+#include <sched.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/futex.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 _Static_assert(offsetof(nf_op, kind) == OP_KIND && offsetof(nf_op, a) == OP_A && offsetof(nf_op, b) == OP_B &&
@@ -38,6 +43,8 @@ _Static_assert(offsetof(nf_run_rec, plan) == RUN_PLAN && offsetof(nf_run_rec, en
                    offsetof(nf_run_rec, closed) == RUN_CLOSED && offsetof(nf_run_rec, fd_first) == RUN_FDFIRST &&
                    offsetof(nf_run_rec, slots) == RUN_SLOTS && offsetof(nf_run_rec, pgid) == RUN_PGID &&
                    offsetof(nf_run_rec, in) == RUN_IN && offsetof(nf_run_rec, out) == RUN_OUT &&
+                   offsetof(nf_run_rec, tid) == RUN_TID && offsetof(nf_run_rec, sync) == RUN_SYNC &&
+                   offsetof(nf_run_rec, iderr) == RUN_IDERR &&
                    sizeof(nf_run_rec) == RUN_SIZE && RUN_SIZE % 64 == 0 &&
                    ABI_SLOTS == NF_PROC_PIPES,
                "run layout matches child_abi.h");
@@ -46,7 +53,15 @@ _Static_assert(ABI_AT_FDCWD == AT_FDCWD && ABI_AT_EMPTY_PATH == AT_EMPTY_PATH &&
                    ABI_O_WRONLY_CLOEXEC == (O_WRONLY | O_CLOEXEC) && ABI_F_SETFD == F_SETFD &&
                    ABI_PR_SET_PDEATHSIG == PR_SET_PDEATHSIG && ABI_PR_SET_NO_NEW_PRIVS == PR_SET_NO_NEW_PRIVS &&
                    ABI_UC_RBX == offsetof(ucontext_t, uc_mcontext.gregs[REG_RBX]) &&
-                   ABI_ENOEXEC_SH == NF_ENOEXEC_SH,
+                   ABI_ENOEXEC_SH == NF_ENOEXEC_SH && ABI_FUTEX_WAIT == FUTEX_WAIT &&
+                   ABI_STATFS_FLAGS == offsetof(struct statfs, f_flags) && ABI_MS_BIND_REC == (int)(MS_BIND | MS_REC) &&
+                   ABI_MNT_DETACH == MNT_DETACH &&
+                   ABI_MS_KEEP == (int)(MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NODIRATIME) &&
+                   (int)ST_RDONLY == (int)MS_RDONLY && (int)ST_NOSUID == (int)MS_NOSUID &&
+                   (int)ST_NODEV == (int)MS_NODEV && (int)ST_NOEXEC == (int)MS_NOEXEC &&
+                   (int)ST_NODIRATIME == (int)MS_NODIRATIME && ABI_ST_NOATIME == (int)ST_NOATIME &&
+                   ABI_ST_RELATIME == (int)ST_RELATIME && ABI_MS_NOATIME == (int)MS_NOATIME &&
+                   ABI_MS_RELATIME == (int)MS_RELATIME && ABI_MS_STRICTATIME == (int)MS_STRICTATIME,
                "the child's constants match libc's");
 _Static_assert(sizeof(struct rlimit) == 16 && sizeof(int) == 4, "prlimit64 operand fits {b,c}");
 
@@ -187,6 +202,7 @@ struct parts {
 	const char *procfd, *empty, *cgprocs;
 	int64_t nofile; /* RLIMIT_NOFILE's soft limit, -1 if infinite */
 	nf_envedits env; /* edits left for each spawn (to the live environ) */
+	const char *uid_map, *gid_map; /* for the parent to write */
 };
 
 /* The edit whose name is entry e's ("NAME=..."), or NULL. Most entries
@@ -311,8 +327,27 @@ static void layout_parts(nf_builder *b, const nf_cmd *c, const char *list, struc
 	pt->empty = put_str(b, "");
 	pt->cgprocs = c->cgroup_fd >= 0 ? put_str(b, "cgroup.procs") : NULL;
 	pt->n_keep = pt->keep ? keep_list(c, pt->keep) : 0;
+	if (c->sb && c->sb->uid_map)
+		pt->uid_map = put_str(b, c->sb->uid_map);
+	if (c->sb && c->sb->gid_map)
+		pt->gid_map = put_str(b, c->sb->gid_map);
 	struct rlimit rl;
 	pt->nofile = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? (int64_t)rl.rlim_cur : -1;
+}
+
+/* A MOUNT op's c: {source, fstype, data, the source as messages show it}.
+ * One take per statement: both passes must take in the same order. */
+static int64_t mount_args(nf_builder *b, const char *source, const char *fstype, const char *data, const char *label)
+{
+	const char **v = builder_take(b, 4 * sizeof *v, 8);
+	const char *s[4] = {0};
+	s[0] = source ? put_str(b, source) : NULL;
+	s[1] = fstype ? put_str(b, fstype) : NULL;
+	s[2] = data ? put_str(b, data) : NULL;
+	s[3] = put_str(b, label);
+	if (v)
+		memcpy(v, s, sizeof s);
+	return (int64_t)(uintptr_t)v;
 }
 
 /* The ops, in the order the child runs them (the order nofork.h
@@ -330,6 +365,32 @@ static size_t emit_ops(nf_builder *b, const nf_cmd *c, const struct parts *pt, n
 	} while (0)
 	if (c->cgroup_fd >= 0)
 		EMIT(.kind = OPK_CGROUP, .a = c->cgroup_fd, .c = '0', .p = pt->cgprocs);
+	const struct nf_sandbox *sb = c->sb;
+	/* The new namespaces: the parent's id maps first (every later step
+	 * acts as the mapped ids), then the hostname, the mounts and the
+	 * root. A new mount namespace is first made recursively private, as
+	 * unshare(1) does, so no mount made in it reaches the caller's. */
+	if (sb && sb->gid_map)
+		EMIT(.kind = OPK_ID_MAP, .a = ID_SETGROUPS, .p = put_str(b, "setgroups"));
+	if (sb && sb->uid_map)
+		EMIT(.kind = OPK_ID_MAP, .a = ID_UID_MAP, .p = put_str(b, "uid_map"));
+	if (sb && sb->gid_map)
+		EMIT(.kind = OPK_ID_MAP, .a = ID_GID_MAP, .p = put_str(b, "gid_map"));
+	if (sb && sb->hostname)
+		EMIT(.kind = OPK_HOSTNAME, .b = (int64_t)strlen(sb->hostname), .p = put_str(b, sb->hostname));
+	if (sb && sb->ns & CLONE_NEWNS) {
+		int64_t args = mount_args(b, NULL, NULL, NULL, "--make-rprivate");
+		EMIT(.kind = OPK_MOUNT, .b = MS_REC | MS_PRIVATE, .c = args, .p = put_str(b, "/"));
+	}
+	for (size_t i = 0; sb && i < sb->n_fs; i++) {
+		const struct nf_fsop *f = &sb->fs[i];
+		int64_t c2 = f->kind == OPK_MOUNT    ? mount_args(b, f->src, f->fstype, f->data, f->src ? f->src : "none")
+		             : f->kind == OPK_SYMLINK ? (int64_t)(uintptr_t)put_str(b, f->src)
+		                                      : 0;
+		EMIT(.kind = f->kind, .a = f->a, .b = (int64_t)f->flags, .c = c2, .p = put_str(b, f->path));
+	}
+	if (sb && sb->root)
+		EMIT(.kind = OPK_CHROOT, .a = !!(sb->ns & CLONE_NEWNS), .p = put_str(b, sb->root));
 	if (c->sigdef)
 		EMIT(.kind = OPK_SIGDEFAULT, .b = (int64_t)c->sigdef);
 	if (c->sigign)
@@ -416,7 +477,8 @@ static void layout(nf_builder *b, const nf_cmd *c, const char *list)
 	    .n_ops = (uint32_t)k,
 	    .flags = (c->has_mask ? PLANF_MASK : 0) | (c->pdeathsig ? PLANF_PDEATH : 0) |
 	             (c->flags & NF_NO_PIDFD ? PLANF_NO_PIDFD : 0) |
-	             (c->has_uid || c->has_gid || c->resetids ? PLANF_IDS : 0),
+	             (c->has_uid || c->has_gid || c->resetids ? PLANF_IDS : 0) |
+	             (pt.uid_map || pt.gid_map ? PLANF_MAPS : 0),
 	    .ops = ops,
 	    .argv = pt.argv,
 	    .sh_argv = pt.sh,
@@ -432,6 +494,9 @@ static void layout(nf_builder *b, const nf_cmd *c, const char *list)
 	    .cgroup_fd = c->cgroup_fd,
 	    .size = b->off,
 	    .env = pt.env,
+	    .ns = c->sb ? c->sb->ns : 0,
+	    .uid_map = pt.uid_map,
+	    .gid_map = pt.gid_map,
 	};
 	pl->fd_first = c->inherit_all ? 0 : pl->fd_named;
 	for (size_t i = 0; i < k; i++) /* the pipes, by slot */

@@ -30,8 +30,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/futex.h>
 #include <linux/sched.h>
 #include <pthread.h>
+#include <stdio.h>
+#include <string.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/prctl.h>
@@ -76,10 +80,15 @@ static void restore_mask(const uint64_t *old)
 static _Atomic int close_range_refused; /* close_range killed a child: fall back at once */
 static _Atomic int sigpending_refused;   /* rt_sigpending killed a child: skip the check */
 
-static long clone_child(const nf_plan *plan, nf_stack *st, nf_run_rec *run)
+/* The clone itself, with its fallbacks. */
+static long clone_once(const nf_plan *plan, nf_stack *st, nf_run_rec *run)
 {
 	bool want_pidfd = !(plan->flags & PLANF_NO_PIDFD);
-	uint64_t base = CLONE_VM | CLONE_VFORK;
+	/* A child whose id maps we write must not put us to sleep until its
+	 * exec: it waits for us instead, and we for it through the word the
+	 * kernel clears when it execs or exits (CLONE_CHILD_CLEARTID). */
+	bool maps = plan->flags & PLANF_MAPS;
+	uint64_t base = CLONE_VM | (maps ? CLONE_CHILD_CLEARTID : CLONE_VFORK) | plan->ns;
 	/* Share our fd table instead of having the kernel copy it, every open
 	 * file with it, for a child that would close them all again: the child
 	 * unshares it first, copying only the fds below plan->fd_first. Not
@@ -88,7 +97,11 @@ static long clone_child(const nf_plan *plan, nf_stack *st, nf_run_rec *run)
 	 * CLONE_FILES. */
 	int mode = (atomic_load_explicit(&close_range_refused, memory_order_relaxed) ? MODE_NO_CLOSE_RANGE : 0) |
 	           (atomic_load_explicit(&sigpending_refused, memory_order_relaxed) ? MODE_NO_SIGPENDING : 0);
-	int shared = plan->fd_first && !atomic_load_explicit(&files_refused, memory_order_relaxed) ? MODE_SHARED_FDS : 0;
+	/* Not with the maps' wait: we go on running while the child would
+	 * still share our table. */
+	int shared = plan->fd_first && !maps && !atomic_load_explicit(&files_refused, memory_order_relaxed)
+	                 ? MODE_SHARED_FDS
+	                 : 0;
 	if (shared)
 		base |= CLONE_FILES;
 	run->mode = mode | shared;
@@ -97,6 +110,7 @@ static long clone_child(const nf_plan *plan, nf_stack *st, nf_run_rec *run)
 		struct clone_args ca = {
 		    .flags = base | CLONE_CLEAR_SIGHAND | (want_pidfd ? CLONE_PIDFD : 0),
 		    .pidfd = (uintptr_t)&run->pidfd, /* the child reads it there */
+		    .child_tid = (uintptr_t)&run->tid,
 		    .exit_signal = SIGCHLD,
 		    .stack = (uintptr_t)st->lo,
 		    .stack_size = (uintptr_t)run - (uintptr_t)st->lo,
@@ -115,10 +129,13 @@ static long clone_child(const nf_plan *plan, nf_stack *st, nf_run_rec *run)
 		}
 		if (r >= 0 || (r != -ENOSYS && r != -EPERM && r != -EINVAL))
 			return r;
-		atomic_store_explicit(&clone3_refused, 1, memory_order_relaxed);
+		/* With namespaces, EPERM or EINVAL may be the namespaces' own
+		 * answer: clone(2) below tells, and clone3 stays in use. */
+		if (!plan->ns || r == -ENOSYS)
+			atomic_store_explicit(&clone3_refused, 1, memory_order_relaxed);
 	}
 	run->mode = mode | MODE_RESET_SIGNALS | (plan->cgroup_fd >= 0 ? MODE_JOIN_CGROUP : 0);
-	unsigned long flags = CLONE_VM | CLONE_VFORK | SIGCHLD;
+	unsigned long flags = (unsigned long)(base & ~(uint64_t)CLONE_FILES) | SIGCHLD;
 	if (want_pidfd && !atomic_load_explicit(&pidfd_refused, memory_order_relaxed)) {
 		r = child_clone(flags | CLONE_PIDFD, run, &run->pidfd, run);
 		if (r != -EINVAL)
@@ -126,6 +143,56 @@ static long clone_child(const nf_plan *plan, nf_stack *st, nf_run_rec *run)
 		atomic_store_explicit(&pidfd_refused, 1, memory_order_relaxed);
 	}
 	return child_clone(flags, run, &run->pidfd, run);
+}
+
+/* Write one of /proc/<pid>/{setgroups,uid_map,gid_map}: 0 or an errno. */
+static int write_proc(pid_t pid, const char *name, const char *text)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, name);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno;
+	size_t n = strlen(text);
+	ssize_t w = write(fd, text, n);
+	int e = w < 0 ? errno : (size_t)w != n ? EIO : 0;
+	close(fd);
+	return e;
+}
+
+static bool have_cap(int cap)
+{
+	struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct d[2] = {{0}};
+	return syscall(SYS_capget, &h, d) == 0 && d[cap / 32].effective >> (cap % 32) & 1;
+}
+
+/* The id maps of the new user namespace, in the order the child's ID_MAP
+ * ops check them; then the child may go on, and we wait until it has
+ * exec'd or exited (it runs on our memory and the pooled stack until
+ * then). Every signal is blocked here, as during a CLONE_VFORK sleep. */
+static void write_maps(const nf_plan *plan, pid_t pid, nf_run_rec *run)
+{
+	int e = 0, at = 0;
+	if (plan->gid_map && !have_cap(CAP_SETGID))
+		e = write_proc(pid, "setgroups", "deny"), at = ID_SETGROUPS;
+	if (!e && plan->uid_map)
+		e = write_proc(pid, "uid_map", plan->uid_map), at = ID_UID_MAP;
+	if (!e && plan->gid_map)
+		e = write_proc(pid, "gid_map", plan->gid_map), at = ID_GID_MAP;
+	run->iderr = e;
+	__atomic_store_n(&run->sync, e ? 2 + at : 1, __ATOMIC_RELEASE);
+	syscall(SYS_futex, &run->sync, FUTEX_WAKE, 1, NULL, NULL, 0);
+	for (int t; (t = __atomic_load_n(&run->tid, __ATOMIC_ACQUIRE)) != 0;)
+		syscall(SYS_futex, &run->tid, FUTEX_WAIT, t, NULL, NULL, 0);
+}
+
+static long clone_child(const nf_plan *plan, nf_stack *st, nf_run_rec *run)
+{
+	long r = clone_once(plan, st, run);
+	if (r > 0 && plan->flags & PLANF_MAPS)
+		write_maps(plan, (pid_t)r, run);
+	return r;
 }
 
 /* Reap a child that failed before exec (it is exiting or gone); returns the
@@ -152,8 +219,11 @@ static nf_run_rec *run_init(const nf_plan *plan, char *top)
 	    .pgid = -1,
 	    .in = -1,
 	    .out = -1,
+	    .tid = 1, /* cleared by the kernel (CLONE_CHILD_CLEARTID) */
 	};
-	if (plan->flags & PLANF_PDEATH)
+	/* In a new pid namespace getppid() is 0 whoever the parent is: the
+	 * child's check compares with that. */
+	if (plan->flags & PLANF_PDEATH && !(plan->ns & CLONE_NEWPID))
 		run->ppid = getpid();
 	return run;
 }
@@ -452,7 +522,13 @@ int spawn_cmd(const nf_cmd *cmd, const struct spawn_io *io, nf_proc *proc, nf_er
 		return EINVAL;
 	}
 	const nf_plan *plan;
-	int e = cmd_plan(cmd, &plan);
+	int op = NF_OP_NONE;
+	int e = sandbox_check(cmd, &op);
+	if (e) {
+		error_parent(err, e, op);
+		return e;
+	}
+	e = cmd_plan(cmd, &plan);
 	if (e) {
 		error_parent(err, e, NF_OP_NONE);
 		return e;

@@ -184,7 +184,7 @@ static const char *old_format(const nf_error *e, char *buf, size_t len)
 		snprintf(buf, len, "no error");
 		return buf;
 	}
-	char what[4200];
+	char what[8400];
 	switch (e->op) {
 	case NF_OP_DUP2: snprintf(what, sizeof what, "dup2 fd %ld to fd %d", e->arg, e->fd); break;
 	case NF_OP_OPEN: snprintf(what, sizeof what, "open %s as fd %d", e->path, e->fd); break;
@@ -219,6 +219,12 @@ static const char *old_format(const nf_error *e, char *buf, size_t len)
 	case NF_OP_FAIL: snprintf(what, sizeof what, "spawn request"); break;
 	case NF_OP_IOPRIO: snprintf(what, sizeof what, "ioprio_set %ld", e->arg); break;
 	case NF_OP_PIPE: snprintf(what, sizeof what, "connect a pipe to fd %d", e->fd); break;
+	case NF_OP_ID_MAP: snprintf(what, sizeof what, "write %s", e->path); break;
+	case NF_OP_HOSTNAME: snprintf(what, sizeof what, "sethostname %s", e->path); break;
+	case NF_OP_MOUNT: snprintf(what, sizeof what, "mount %s on %s", e->path2 ? e->path2 : "", e->path); break;
+	case NF_OP_MKDIR: snprintf(what, sizeof what, "mkdir %s", e->path); break;
+	case NF_OP_SYMLINK: snprintf(what, sizeof what, "symlink %s to %s", e->path, e->path2 ? e->path2 : ""); break;
+	case NF_OP_CHROOT: snprintf(what, sizeof what, "change root to %s", e->path); break;
 	case NF_OP_CLONE: snprintf(what, sizeof what, "clone"); break;
 	default: snprintf(what, sizeof what, "spawn"); break;
 	}
@@ -254,7 +260,7 @@ START_TEST(format_renders_what_snprintf_did)
 	for (size_t g = 0; g < sizeof sigs / sizeof *sigs; g++)
 	for (size_t p = 0; p < sizeof paths / sizeof *paths; p++) {
 		nf_error e = { .err = errs[x], .op = op, .index = 3, .fd = fds[f], .arg = args[a],
-			       .signal = sigs[g], .path = paths[p] };
+			       .signal = sigs[g], .path = paths[p], .path2 = paths[p == 2 ? 2 : p + 1] };
 		old_format(&e, want, sizeof want);
 		size_t full = strlen(want);
 		if (full > longest)

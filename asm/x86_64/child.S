@@ -112,7 +112,9 @@ child_clone3:
 
 /* long child_clone(unsigned long flags, void *stack_top, int *pidfd, nf_run_rec *run)
  * Legacy clone(2) for kernels or sandboxes without clone3: the pidfd (with
- * CLONE_PIDFD) lands in *pidfd through the parent_tid argument. */
+ * CLONE_PIDFD) lands in *pidfd through the parent_tid argument, and
+ * child_tid is always the run record's RUN_TID (used only with
+ * CLONE_CHILD_CLEARTID). */
 	.globl child_clone
 	.hidden child_clone
 	.type child_clone, @function
@@ -120,7 +122,7 @@ child_clone:
 	.cfi_startproc
 	ENTRY_BRANCH
 	mov %rcx, %r9
-	xor %r10d, %r10d /* child_tid */
+	lea RUN_TID(%rcx), %r10 /* child_tid: cleared at exec with CLONE_CHILD_CLEARTID */
 	xor %r8d, %r8d   /* tls */
 	mov $__NR_clone, %eax
 	syscall
@@ -753,6 +755,150 @@ close_fds_brute:
 2:	inc %r15
 	jmp 1b
 
+/* ---- sandbox steps ---------------------------------------------------------- */
+
+/* The parent writes the id maps of our new user namespace (only a writer
+ * in the parent namespace may write a full map), and we wait for it on a
+ * futex word in the run record: no lock, nothing allocated, and the
+ * parent was not put to sleep by CLONE_VFORK for this spawn. Every signal
+ * is blocked, so the wait ends only by the parent's store and wake (a
+ * spurious wake-up rereads the word). */
+op_id_map:
+	mov RUN_SYNC(%rbx), %eax
+	test %eax, %eax
+	jnz 1f
+	lea RUN_SYNC(%rbx), %rdi
+	mov $ABI_FUTEX_WAIT, %esi
+	xor %edx, %edx /* sleep while the word is 0 */
+	xor %r10d, %r10d
+	mov $__NR_futex, %eax
+	syscall
+	jmp op_id_map
+1:	mov OP_A(%r13), %ecx
+	add $2, %ecx
+	cmp %ecx, %eax
+	jne next_op /* written, or the parent failed at a later file */
+	movslq RUN_IDERR(%rbx), %rax
+	neg %rax
+	jmp fail
+
+op_hostname:
+	mov OP_P(%r13), %rdi
+	mov OP_B(%r13), %rsi
+	mov $__NR_sethostname, %eax
+	syscall
+	JERR(fail)
+	jmp next_op
+
+/* A read-only (nosuid, ...) bind mount is a bind and then this remount; in
+ * a user namespace the kernel refuses a remount that would clear a flag it
+ * locked on the mount or change its atime mode, so the mount's own flags
+ * (statfs) are kept and its atime mode restated. */
+op_mount:
+	cmpl $0, OP_A(%r13)
+	je 1f
+	mov OP_P(%r13), %rdi
+	lea DENTS(%rsp), %rsi
+	mov $__NR_statfs, %eax
+	syscall
+	JERR(fail)
+	mov DENTS+ABI_STATFS_FLAGS(%rsp), %rax
+	mov %rax, %r10
+	and $ABI_MS_KEEP, %r10
+	or OP_B(%r13), %r10
+	mov $ABI_MS_NOATIME, %ecx
+	test $ABI_ST_NOATIME, %eax
+	jnz 3f
+	mov $ABI_MS_RELATIME, %ecx
+	test $ABI_ST_RELATIME, %eax
+	jnz 3f
+	mov $ABI_MS_STRICTATIME, %ecx
+3:	or %rcx, %r10
+	xor %edi, %edi
+	mov OP_P(%r13), %rsi
+	xor %edx, %edx
+	xor %r8d, %r8d
+	jmp 2f
+1:	mov OP_C(%r13), %rcx /* {source, fstype, data} */
+	mov (%rcx), %rdi
+	mov OP_P(%r13), %rsi
+	mov 8(%rcx), %rdx
+	mov OP_B(%r13), %r10
+	mov 16(%rcx), %r8
+2:	mov $__NR_mount, %eax
+	syscall
+	JERR(fail)
+	jmp next_op
+
+op_mkdir:
+	mov $ABI_AT_FDCWD, %rdi
+	mov OP_P(%r13), %rsi
+	movslq OP_A(%r13), %rdx
+	mov $__NR_mkdirat, %eax
+	syscall
+	cmp $-EEXIST, %rax
+	je next_op
+	JERR(fail)
+	jmp next_op
+
+op_symlink:
+	mov OP_C(%r13), %rdi
+	mov $ABI_AT_FDCWD, %rsi
+	mov OP_P(%r13), %rdx
+	mov $__NR_symlinkat, %eax
+	syscall
+	JERR(fail)
+	jmp next_op
+
+/* In a new mount namespace the old root is taken away (pivot_root), so
+ * the program cannot climb out of its root the way a chroot(2) allows one
+ * that has CAP_SYS_CHROOT (all capabilities, in a new user namespace):
+ * bind the new root onto itself (pivot_root needs a mount point), enter
+ * it, stack the old root under it and detach that. A root that is the
+ * initial rootfs (an initramfs) cannot be pivoted away from (EINVAL): there,
+ * and without a new mount namespace, chroot(2). */
+op_chroot:
+	cmpl $0, OP_A(%r13)
+	je chroot_plain
+	mov OP_P(%r13), %rdi
+	mov %rdi, %rsi
+	xor %edx, %edx
+	mov $ABI_MS_BIND_REC, %r10d
+	xor %r8d, %r8d
+	mov $__NR_mount, %eax
+	syscall
+	JERR(fail)
+	mov OP_P(%r13), %rdi
+	mov $__NR_chdir, %eax
+	syscall
+	JERR(fail)
+	lea str_dot(%rip), %rdi
+	mov %rdi, %rsi
+	mov $__NR_pivot_root, %eax
+	syscall
+	cmp $-EINVAL, %rax
+	je 1f
+	JERR(fail)
+	lea str_dot(%rip), %rdi
+	mov $ABI_MNT_DETACH, %esi
+	mov $__NR_umount2, %eax
+	syscall
+	JERR(fail)
+	jmp chroot_cd
+1:	lea str_dot(%rip), %rdi /* the rootfs: chroot into the cwd */
+	jmp 2f
+chroot_plain:
+	mov OP_P(%r13), %rdi
+2:	mov $__NR_chroot, %eax
+	syscall
+	JERR(fail)
+chroot_cd:
+	lea str_slash(%rip), %rdi
+	mov $__NR_chdir, %eax
+	syscall
+	JERR(fail)
+	jmp next_op
+
 /* ---- exec ------------------------------------------------------------------ */
 /* Set the final signal mask (the last step before execve: handlers are all
  * SIG_DFL by now, so a signal can no longer run parent code here), then try
@@ -988,8 +1134,19 @@ op_table:
 	OP OPK_FAIL, op_fail
 	OP OPK_IOPRIO, op_ioprio
 	OP OPK_PIPE, op_pipe
+	OP OPK_ID_MAP, op_id_map
+	OP OPK_HOSTNAME, op_hostname
+	OP OPK_MOUNT, op_mount
+	OP OPK_MKDIR, op_mkdir
+	OP OPK_SYMLINK, op_symlink
+	OP OPK_CHROOT, op_chroot
 	.if (. - op_table) != (OPK_MAX + 1) * 4
 	.error "op_table: the last entry is not OPK_MAX"
 	.endif
+
+str_dot:
+	.asciz "."
+str_slash:
+	.asciz "/"
 
 	.section .note.GNU-stack, "", @progbits

@@ -14,8 +14,9 @@
  * the id a set*id step sets (A, or B when only the effective one is set),
  * `CAND` the exec candidate that failed (fd: C, the exec fd, when there is
  * one). WHAT is the step in a message: %f the fd, %a the arg, %o the arg in
- * octal, %r the arg as an RLIMIT_ name, %p the path; an EXEC with an fd reads
- * as "execveat fd %f".
+ * octal, %r the arg as an RLIMIT_ name, %p the path, %s the second path of
+ * a step that names two (nf_error.path2: a mount's source, a symlink's
+ * target); an EXEC with an fd reads as "execveat fd %f".
  *
  * Adding a step (the whole recipe; IOPRIO was added by it, in 10 files):
  *   1. one X entry here, before CLONE (the parent-side steps come last);
@@ -67,6 +68,12 @@
 	X(FAIL,         _, _,      _,    "spawn request") \
 	X(IOPRIO,       _, A,      _,    "ioprio_set %a") \
 	X(PIPE,         B, _,      _,    "connect a pipe to fd %f") \
+	X(ID_MAP,       _, _,      P,    "write %p") \
+	X(HOSTNAME,     _, _,      P,    "sethostname %p") \
+	X(MOUNT,        _, _,      P,    "mount %s on %p") \
+	X(MKDIR,        _, A,      P,    "mkdir %p") \
+	X(SYMLINK,      _, _,      P,    "symlink %p to %s") \
+	X(CHROOT,       _, _,      P,    "change root to %p") \
 	X(CLONE,        _, _,      _,    "clone")
 /* clang-format on */
 
