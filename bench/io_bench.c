@@ -14,6 +14,10 @@
  *   python subprocess x2       python3, ThreadPoolExecutor(2) running
  *                              subprocess.run([target], capture_output=True);
  *                              timed inside Python (its startup excluded)
+ *   no capture (ceiling)       as the first row with stdout on /dev/null and
+ *                              nf_spawn + nf_proc_wait: what a run costs
+ *                              without its output being read, the bound
+ *                              any capturing method stays under
  * Every run's output is checked to be 64 KiB and its status 0.
  *
  * usage: io_bench TARGET [rounds] [runs-per-round]
@@ -40,7 +44,7 @@
 
 extern char **environ;
 static const char *target;
-static nf_cmd *cmd;
+static nf_cmd *cmd, *bare;
 static int runs;
 static atomic_int bad;
 
@@ -62,11 +66,23 @@ static void *thread_main(void *arg)
 	return NULL;
 }
 
-static void nofork_threads(void)
+static void *bare_main(void *arg)
+{
+	for (int i = 0; i < (int)(intptr_t)arg; i++) {
+		nf_proc p;
+		int st = -1;
+		if (nf_spawn(bare, &p, NULL) || nf_proc_wait(&p, &st, -1) || st)
+			atomic_fetch_add(&bad, 1);
+		nf_proc_release(&p);
+	}
+	return NULL;
+}
+
+static void nofork_threads(void *(*fn)(void *))
 {
 	pthread_t t[2];
 	for (int i = 0; i < 2; i++)
-		pthread_create(&t[i], NULL, thread_main, (void *)(intptr_t)(runs / 2));
+		pthread_create(&t[i], NULL, fn, (void *)(intptr_t)(runs / 2));
 	for (int i = 0; i < 2; i++)
 		pthread_join(t[i], NULL);
 }
@@ -202,9 +218,9 @@ static double python_seconds(int gib)
 	return atof(buf);
 }
 
-#define METHODS 4
+#define METHODS 5
 static const char *names[METHODS] = {"nofork nf_run x2 threads", "nofork nf_run coroutines", "posix_spawn+poll",
-                                     "python subprocess x2"};
+                                     "python subprocess x2", "no capture (ceiling) x2 threads"};
 static double rate[METHODS][HN_MAX_ROUNDS];
 static int gib_now;
 
@@ -213,9 +229,10 @@ static void run_method(void *arg, int round, int j)
 	(void)arg;
 	double t0 = hn_now_s(), secs;
 	switch (j) {
-	case 0: nofork_threads(); break;
+	case 0: nofork_threads(thread_main); break;
 	case 1: nofork_coroutines(); break;
 	case 2: posix_spawn_poll(); break;
+	case 4: nofork_threads(bare_main); break;
 	}
 	secs = j == 3 ? python_seconds(gib_now) : hn_now_s() - t0;
 	rate[j][round] = secs > 0 ? runs / secs : 0;
@@ -233,11 +250,13 @@ int main(int argc, char **argv)
 	if (rounds < 1 || rounds > HN_MAX_ROUNDS || runs < 2)
 		return 2;
 	char *targv[] = {"emit64k", NULL};
-	if (nf_cmd_new(&cmd, target, targv, NULL) || nf_cmd_pipe(cmd, 1, NF_PIPE_FROM_CHILD) || nf_rt_start(2))
+	if (nf_cmd_new(&cmd, target, targv, NULL) || nf_cmd_pipe(cmd, 1, NF_PIPE_FROM_CHILD) ||
+	    nf_cmd_new(&bare, target, targv, NULL) || nf_cmd_devnull(bare, 1) || nf_rt_start(2))
 		return 1;
 	printf("\n### Output capture: %d commands writing 64 KiB each, captured, 2 in flight (runs/s)\n\n", runs);
 	hn_print_load("before");
-	printf("\n| parent | method | median runs/s | min-max | / posix_spawn+poll |\n|---|---|---:|---|---:|\n");
+	printf("\n| parent | method | median runs/s | min-max | / posix_spawn+poll | / python |\n"
+	       "|---|---|---:|---|---:|---:|\n");
 	for (gib_now = 0; gib_now <= 2; gib_now += 2) {
 		char *mem = NULL;
 		size_t size = (size_t)gib_now << 30;
@@ -249,11 +268,11 @@ int main(int argc, char **argv)
 				mem[i] = 1;
 		}
 		hn_interleave(rounds, METHODS, run_method, NULL);
-		struct hn_stats ref = hn_stats(rate[2], rounds);
+		struct hn_stats ref = hn_stats(rate[2], rounds), py = hn_stats(rate[3], rounds);
 		for (int j = 0; j < METHODS; j++) {
 			struct hn_stats s = hn_stats(rate[j], rounds);
-			printf("| %d GiB | %s | %.0f | %.0f-%.0f | %.2f |\n", gib_now, names[j], s.med, s.min, s.max,
-			       s.med / ref.med);
+			printf("| %d GiB | %s | %.0f | %.0f-%.0f | %.2f | %.2f |\n", gib_now, names[j], s.med, s.min, s.max,
+			       s.med / ref.med, py.med > 0 ? s.med / py.med : 0);
 		}
 		if (mem)
 			munmap(mem, size);
@@ -261,6 +280,7 @@ int main(int argc, char **argv)
 	hn_print_load("after");
 	nf_rt_stop();
 	nf_cmd_free(cmd);
+	nf_cmd_free(bare);
 	if (atomic_load(&bad)) {
 		fprintf(stderr, "io_bench: %d runs gave wrong output or status\n", atomic_load(&bad));
 		return 1;
