@@ -429,7 +429,10 @@ NF_API int nf_cmd_cgroup(nf_cmd *cmd, int cgroup_fd);
  * each step needs is checked by nf_spawn before anything is cloned (EINVAL,
  * err->op the step): a map needs CLONE_NEWUSER, a hostname CLONE_NEWUTS, a
  * mount CLONE_NEWNS. File actions, nf_cmd_chdir and the exec's path come
- * after the new root and are resolved inside it. An unprivileged caller
+ * after the new root and are resolved inside it; in a new user namespace
+ * they run with that namespace's capabilities (root's CAP_DAC_OVERRIDE over
+ * the caller's files is gone: open such a file in the parent and pass it
+ * with nf_cmd_dup2). An unprivileged caller
  * gets every namespace by asking for CLONE_NEWUSER with them (the kernel's
  * rule), as `unshare -r` does:
  *
@@ -470,7 +473,9 @@ NF_API int nf_cmd_namespaces(nf_cmd *cmd, unsigned long flags);
  * 340 lines or 4095 bytes, no line. ENOMEM.
  * Spawn: EINVAL (ID_MAP step) without CLONE_NEWUSER; the errno of writing
  * the file the message names ("write uid_map: Operation not permitted":
- * a map beyond one's own id without CAP_SETUID/CAP_SETGID). */
+ * a map beyond one's own id without CAP_SETUID/CAP_SETGID; EACCES: the
+ * caller is not dumpable, e.g. after dropping root with setuid, so the
+ * kernel gives its children's /proc files to root: PR_SET_DUMPABLE). */
 NF_API int nf_cmd_uid_map(nf_cmd *cmd, const char *map);
 NF_API int nf_cmd_gid_map(nf_cmd *cmd, const char *map);
 
