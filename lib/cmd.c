@@ -10,7 +10,10 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
+#include <stdio.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 int cmd_check_fd(int fd)
 {
@@ -107,6 +110,10 @@ void nf_cmd_free(nf_cmd *c)
 	free(c->keep);
 	free(c->groups);
 	free(c->rlim);
+	free(c->seccomp);
+	free(c->affinity);
+	if (c->has_landlock)
+		close(c->landlock_fd);
 	for (size_t i = 0; i < c->n_env; i++)
 		free(c->env[i]);
 	free(c->env);
@@ -416,6 +423,102 @@ int nf_cmd_pdeathsig(nf_cmd *c, int sig)
 	if (sig < 0 || sig > 64)
 		return EINVAL;
 	SET_ATTR(c, c->pdeathsig = sig);
+}
+
+/* The highest capability this kernel knows, read now: a cmd built here is
+ * spawned here. Without /proc, the one the headers know. */
+static int cap_last_cap(void)
+{
+	int fd = open("/proc/sys/kernel/cap_last_cap", O_RDONLY | O_CLOEXEC);
+	char buf[16];
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return CAP_LAST_CAP;
+	buf[n] = '\0';
+	int last = atoi(buf);
+	return last > 0 && last < 64 ? last : CAP_LAST_CAP;
+}
+
+int nf_cmd_capabilities(nf_cmd *c, uint64_t permitted, uint64_t effective, uint64_t inheritable, uint64_t ambient,
+                        uint64_t bounding)
+{
+	NF_NOCANCEL;
+	if (!c)
+		return EINVAL;
+	int last = cap_last_cap();
+	uint64_t known = last >= 63 ? ~UINT64_C(0) : (UINT64_C(1) << (last + 1)) - 1;
+	if ((permitted | effective | inheritable | ambient | bounding) & ~known)
+		return EINVAL;
+	/* What capset(2) and PR_CAP_AMBIENT_RAISE would refuse anyway, now. */
+	if (effective & ~permitted || ambient & ~(permitted & inheritable))
+		return EINVAL;
+	SET_ATTR(c, (c->has_caps = true, c->cap_prm = permitted, c->cap_eff = effective, c->cap_inh = inheritable,
+	             c->cap_amb = ambient, c->cap_drop = ~bounding & known));
+}
+
+int nf_cmd_seccomp(nf_cmd *c, const struct sock_fprog *prog)
+{
+	NF_NOCANCEL;
+	if (!c || !prog || !prog->filter || !prog->len || prog->len > BPF_MAXINSNS)
+		return EINVAL;
+	struct sock_filter *copy = malloc(prog->len * sizeof *copy);
+	if (!copy)
+		return ENOMEM;
+	memcpy(copy, prog->filter, prog->len * sizeof *copy);
+	free(c->seccomp);
+	SET_ATTR(c, (c->seccomp = copy, c->n_seccomp = prog->len));
+}
+
+int nf_cmd_landlock(nf_cmd *c, int ruleset_fd)
+{
+	NF_NOCANCEL;
+	if (!c)
+		return EINVAL;
+	if (ruleset_fd < 0 || fcntl(ruleset_fd, F_GETFD) < 0)
+		return EBADF;
+	/* The kernel names a ruleset's anonymous inode
+	 * "anon_inode:[landlock-ruleset]" (older kernels without the brackets);
+	 * without /proc the spawn's landlock_restrict_self is the judge. */
+	char link[64], target[64];
+	snprintf(link, sizeof link, "/proc/self/fd/%d", ruleset_fd);
+	ssize_t n = readlink(link, target, sizeof target - 1);
+	if (n >= 0) {
+		target[n] = '\0';
+		if (strcmp(target, "anon_inode:[landlock-ruleset]") && strcmp(target, "anon_inode:landlock-ruleset"))
+			return EINVAL;
+	}
+	/* Our own copy, close-on-exec: the program never inherits it, and the
+	 * caller may close theirs. At 3 or above, out of the way of stdio. */
+	int own = fcntl(ruleset_fd, F_DUPFD_CLOEXEC, 3);
+	if (own < 0)
+		return errno == EINVAL ? EMFILE : errno;
+	if (c->has_landlock)
+		close(c->landlock_fd);
+	SET_ATTR(c, (c->has_landlock = true, c->landlock_fd = own));
+}
+
+int nf_cmd_affinity(nf_cmd *c, size_t setsize, const cpu_set_t *set)
+{
+	NF_NOCANCEL;
+	/* 8192 bytes are 65536 CPUs; more is a negative size passed in. */
+	if (!c || !set || !setsize || setsize > 8192 || CPU_COUNT_S(setsize, set) == 0)
+		return EINVAL;
+	cpu_set_t *copy = malloc(setsize);
+	if (!copy)
+		return ENOMEM;
+	memcpy(copy, set, setsize);
+	free(c->affinity);
+	SET_ATTR(c, (c->affinity = copy, c->affinity_size = setsize));
+}
+
+int nf_cmd_oom_score_adj(nf_cmd *c, int adj)
+{
+	NF_NOCANCEL;
+	if (adj < -1000 || adj > 1000)
+		return EINVAL;
+	SET_ATTR(c, (c->has_oom = true, c->oom_score_adj = adj));
 }
 
 /* Attributes that are one fd of the caller's, checked like every fd. */

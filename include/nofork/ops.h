@@ -67,6 +67,14 @@
 	X(FAIL,         _, _,      _,    "spawn request") \
 	X(IOPRIO,       _, A,      _,    "ioprio_set %a") \
 	X(PIPE,         B, _,      _,    "connect a pipe to fd %f") \
+	X(AFFINITY,     _, B,      _,    "sched_setaffinity") \
+	X(OOM_SCORE_ADJ,_, _,      P,    "write %p") \
+	X(KEEPCAPS,     _, _,      _,    "set keep-caps") \
+	X(CAPBSET,      _, DETAIL, _,    "drop capability %a from the bounding set") \
+	X(CAPSET,       _, _,      _,    "capset") \
+	X(AMBIENT,      _, DETAIL, _,    "raise ambient capability %a") \
+	X(LANDLOCK,     A, _,      _,    "landlock_restrict_self fd %f") \
+	X(SECCOMP,      _, _,      _,    "seccomp") \
 	X(CLONE,        _, _,      _,    "clone")
 /* clang-format on */
 
