@@ -307,6 +307,32 @@ START_TEST(seccomp_denying_execve_fails_the_exec)
 }
 END_TEST
 
+/* The filter comes after every other syscall of the child: one that
+ * refuses the signal syscalls the EXEC step makes before execve
+ * (rt_sigaction, rt_sigpending, rt_sigprocmask) does not stop the spawn,
+ * and the program (which makes none of them before exiting) runs. */
+START_TEST(seccomp_comes_after_the_signal_mask)
+{
+	static const int nrs[] = {SYS_rt_sigaction, SYS_rt_sigpending, SYS_rt_sigprocmask};
+	struct sock_filter insn[16];
+	size_t n = 0;
+	insn[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
+	for (size_t i = 0; i < 3; i++)
+		insn[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)nrs[i], (uint8_t)(3 - i), 0);
+	insn[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	insn[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM);
+	struct sock_fprog prog = {.len = (unsigned short)n, .filter = insn};
+	nf_cmd *cmd = probe_cmd("exit", "7");
+	ck_assert_int_eq(nf_cmd_seccomp(cmd, &prog), 0);
+	sigset_t none;
+	sigemptyset(&none);
+	ck_assert_int_eq(nf_cmd_sigmask(cmd, &none), 0);
+	int st = kit_spawn_wait(cmd);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 7, "status %#x", st);
+	nf_cmd_free(cmd);
+}
+END_TEST
+
 /* Documented limit: a filter that kills at execve cannot be told from a
  * program killed by SIGSYS right after its start. The spawn succeeds and
  * the wait shows the signal. */
@@ -670,6 +696,7 @@ int main(void)
 	tcase_add_test(tc, seccomp_without_no_new_privs_fails);
 	tcase_add_test(tc, seccomp_invalid_filter_fails);
 	tcase_add_test(tc, seccomp_denying_execve_fails_the_exec);
+	tcase_add_test(tc, seccomp_comes_after_the_signal_mask);
 	tcase_add_test(tc, seccomp_killing_execve_shows_in_the_wait);
 	tcase_add_test(tc, seccomp_setter_refuses);
 	tcase_add_test(tc, landlock_restricts_the_program);
