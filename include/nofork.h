@@ -446,9 +446,9 @@ struct sock_fprog;
  * seccomp(SECCOMP_SET_MODE_FILTER, 0, prog) as the child's last syscall:
  * after the signal mask, so the only syscalls after it are the execve of
  * each candidate (or the execveat of nf_cmd_exec_fd), which the filter must
- * allow; a failed exec also needs exit_group to report itself (else the
- * child dies and the spawn reads EINTR, killed by a signal), and a
- * job-control stop caught in the last instants rt_sigreturn.
+ * allow (and exit_group after a failed exec, whose report is written
+ * before it: refused, the child dies of SIGSEGV but the report stands;
+ * rt_sigreturn only for a job-control stop caught in the last instants).
  * The kernel accepts a filter only from a thread with no_new_privs or
  * CAP_SYS_ADMIN: an unprivileged caller needs nf_cmd_no_new_privs.
  * EINVAL: NULL cmd or prog, a NULL filter, 0 or more than BPF_MAXINSNS

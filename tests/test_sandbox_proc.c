@@ -294,6 +294,19 @@ START_TEST(seccomp_denying_execve_fails_the_exec)
 	char msg[4200];
 	snprintf(msg, sizeof msg, "execve %s: Operation not permitted", probe_path());
 	kit_expect_spawn_error(cmd, EPERM, NF_OP_EXEC, msg);
+	/* Refusing exit_group too: the report is in memory before the child
+	 * tries to exit (it then dies of SIGSEGV at its hlt), so the message
+	 * is the same. */
+	struct sock_filter insn[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_execve, 1, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_exit_group, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	cmd = probe_cmd(NULL);
+	ck_assert_int_eq(nf_cmd_seccomp(cmd, &(struct sock_fprog){5, insn}), 0);
+	kit_expect_spawn_error(cmd, EPERM, NF_OP_EXEC, msg);
 	/* Filtering a syscall of a step before it changes nothing (the probe
 	 * reads its nice value with getpriority, which stays allowed). */
 	cmd = probe_cmd(NULL);

@@ -972,8 +972,9 @@ exec_unmask:
 1:	/* nf_cmd_seccomp: the op before this one. Its filter goes in here,
 	 * after the mask, so the only syscalls after it are the execve (or
 	 * execveat) calls below: earlier steps are not filtered, and the
-	 * filter needs to allow nothing but the exec (and exit_group, for a
-	 * failed exec to report itself; rt_sigreturn, should a job-control
+	 * filter needs to allow nothing but the exec (then exit_group after a
+	 * failed exec, whose report is in the run record before it: refused,
+	 * it falls into fail's hlt; and rt_sigreturn, should a job-control
 	 * stop reach the catcher in the last instants). A failure is the
 	 * SECCOMP op's. */
 	test %r14d, %r14d
