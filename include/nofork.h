@@ -466,10 +466,10 @@ NF_API int nf_cmd_seccomp(nf_cmd *cmd, const struct sock_fprog *prog);
  * (which Landlock needs without CAP_SYS_ADMIN: an unprivileged caller sets
  * nf_cmd_no_new_privs too). The cmd keeps its own close-on-exec copy of the
  * fd (the caller may close theirs; a second call replaces it; nf_cmd_free
- * closes it): kept open through the fd policy up to this step, never
- * inherited by the program. The copy is at the lowest free number >= 3 at
- * the call: a file action whose target is that number replaces it (the
- * spawn then fails at this step).
+ * closes it): kept open through the fd policy and nf_cmd_closefrom up to
+ * this step, never inherited by the program. The copy is at a number no
+ * file action writes to (above their targets; an action added later that
+ * names it moves it higher).
  * EINVAL: NULL cmd, or an fd that is not a Landlock ruleset (readlink of
  * /proc/self/fd/N is "anon_inode:[landlock-ruleset]", where /proc is
  * mounted); EBADF: not an open fd; EMFILE.

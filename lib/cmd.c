@@ -152,12 +152,31 @@ int array_grow(void **v, size_t *cap, size_t n, size_t more, size_t size)
 	return 0;
 }
 
+/* The cmd's own copy of a Landlock ruleset (nf_cmd_landlock) must stay
+ * open in the child up to its step: an action that puts another file at
+ * its number moves it first, above that number. */
+static int landlock_move_from(nf_cmd *c, int64_t fd)
+{
+	if (!c->has_landlock || c->landlock_fd != fd)
+		return 0;
+	int moved = fcntl(c->landlock_fd, F_DUPFD_CLOEXEC, c->landlock_fd + 1);
+	if (moved < 0)
+		return errno == EINVAL ? EMFILE : errno;
+	cmd_invalidate(c); /* the plan names the old number */
+	close(c->landlock_fd);
+	c->landlock_fd = moved;
+	return 0;
+}
+
 /* Every setter ends here or in cmd_invalidate: the cached plan no longer
  * describes the cmd. */
 static int add_act(nf_cmd *c, uint32_t kind, int32_t a, int64_t b, int64_t cc, const char *p)
 {
 	if (array_grow((void **)&c->acts, &c->cap_acts, c->n_acts, 1, sizeof *c->acts))
 		return ENOMEM;
+	int e = landlock_move_from(c, kind == OPK_OPEN ? a : kind == OPK_DUP2 || kind == OPK_PIPE ? b : -1);
+	if (e)
+		return e;
 	char *copy = NULL;
 	if (p && !(copy = strdup(p)))
 		return ENOMEM;
@@ -490,8 +509,16 @@ int nf_cmd_landlock(nf_cmd *c, int ruleset_fd)
 			return EINVAL;
 	}
 	/* Our own copy, close-on-exec: the program never inherits it, and the
-	 * caller may close theirs. At 3 or above, out of the way of stdio. */
-	int own = fcntl(ruleset_fd, F_DUPFD_CLOEXEC, 3);
+	 * caller may close theirs. Above every number an action writes to (and
+	 * stdio); an action added later moves it (landlock_move_from). */
+	int min = 3;
+	for (size_t i = 0; i < c->n_acts; i++) {
+		const nf_act *a = &c->acts[i];
+		int64_t t = a->kind == OPK_OPEN ? a->a : a->kind == OPK_DUP2 || a->kind == OPK_PIPE ? a->b : -1;
+		if (t >= min)
+			min = (int)t + 1;
+	}
+	int own = fcntl(ruleset_fd, F_DUPFD_CLOEXEC, min);
 	if (own < 0)
 		return errno == EINVAL ? EMFILE : errno;
 	if (c->has_landlock)

@@ -203,6 +203,7 @@ struct parts {
 	const char *oom_path;
 	struct __user_cap_header_struct *caps; /* followed by its data[2] */
 	struct sock_fprog *seccomp;             /* its filter follows it */
+	int *landlock_keep;                     /* the ruleset copy, for closefrom's keep list */
 	int64_t nofile; /* RLIMIT_NOFILE's soft limit, -1 if infinite */
 	nf_envedits env; /* edits left for each spawn (to the live environ) */
 };
@@ -328,6 +329,11 @@ static void layout_sandbox(nf_builder *b, const nf_cmd *c, struct parts *pt)
 				                                       .inheritable = (uint32_t)(c->cap_inh >> 32 * i)};
 		}
 	}
+	if (c->has_landlock) {
+		pt->landlock_keep = builder_take(b, sizeof *pt->landlock_keep, 4);
+		if (pt->landlock_keep)
+			*pt->landlock_keep = c->landlock_fd;
+	}
 	if (c->seccomp) {
 		pt->seccomp = builder_take(b, sizeof *pt->seccomp, 8);
 		struct sock_filter *f = builder_take(b, c->n_seccomp * sizeof *f, 8);
@@ -429,6 +435,11 @@ static size_t emit_ops(nf_builder *b, const nf_cmd *c, const struct parts *pt, n
 		int64_t cc = a->c;
 		if (a->kind == OPK_CLOSE && cc == 2) /* glibc's close: see child_abi.h */
 			cc = pt->nofile >= 0 && a->a >= pt->nofile ? 0 : 1;
+		if (a->kind == OPK_CLOSE_FDS && c->has_landlock && c->landlock_fd >= a->b) {
+			/* nf_cmd_closefrom spares the Landlock copy until its step. */
+			EMIT(.kind = OPK_CLOSE_FDS, .a = 1, .b = a->b, .p = pt->landlock_keep);
+			continue;
+		}
 		EMIT(.kind = a->kind, .a = a->a, .b = a->b, .c = cc, .p = a->p ? use_str(b, c, a->p) : NULL);
 	}
 	if (!c->inherit_all)

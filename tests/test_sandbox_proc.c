@@ -485,6 +485,44 @@ START_TEST(landlock_without_no_new_privs_fails)
 }
 END_TEST
 
+/* File actions that write to the copy's number, or close every fd above
+ * 2, do not take the ruleset away before its step: the copy moves, and
+ * closefrom spares it. */
+START_TEST(landlock_survives_the_file_actions)
+{
+	kit_public_probe();
+	char *allowed = subdir("allowed"), *denied = subdir("denied");
+	int rs = ruleset(allowed);
+	char d[4200];
+	snprintf(d, sizeof d, "%s/f", denied);
+	for (int i = 0; i < 3; i++) {
+		nf_cmd *cmd = probe_cmd("write", d);
+		int next = fcntl(rs, F_DUPFD_CLOEXEC, 3); /* the number the cmd's copy gets */
+		close(next);
+		if (i == 2) /* an action naming a number before the ruleset is set */
+			ck_assert_int_eq(nf_cmd_dup2(cmd, 0, next), 0);
+		ck_assert_int_eq(nf_cmd_landlock(cmd, rs), 0);
+		if (i == 0) /* after: the copy moves */
+			ck_assert_int_eq(nf_cmd_open(cmd, next, "/dev/null", O_RDONLY, 0), 0);
+		if (i == 1) { /* the report's pipe first (probe_run_raw) */
+			ck_assert_int_eq(nf_cmd_dup2(cmd, PROBE_FD, 1), 0);
+			ck_assert_int_eq(nf_cmd_closefrom(cmd, 3), 0);
+		}
+		probe_report r;
+		if (i == 1)
+			ck_assert_int_eq(probe_run_raw(cmd, &r, NULL), 0);
+		else
+			probe_run_ok(cmd, &r);
+		ck_assert_str_eq(probe_get(&r, "write"), "errno 13");
+		probe_report_free(&r);
+		nf_cmd_free(cmd);
+	}
+	close(rs);
+	free(allowed);
+	free(denied);
+}
+END_TEST
+
 START_TEST(landlock_setter_refuses)
 {
 	kit_public_probe();
@@ -715,6 +753,7 @@ int main(void)
 	tcase_add_test(tc, landlock_restricts_the_program);
 	tcase_add_test(tc, landlock_unprivileged_with_no_new_privs);
 	tcase_add_test(tc, landlock_without_no_new_privs_fails);
+	tcase_add_test(tc, landlock_survives_the_file_actions);
 	tcase_add_test(tc, landlock_setter_refuses);
 	tcase_add_test(tc, affinity_reaches_the_child);
 	tcase_add_test(tc, affinity_fails);
