@@ -28,8 +28,10 @@
 #ifndef NOFORK_H
 #define NOFORK_H
 
+#include <sched.h>
 #include <signal.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/resource.h>
 #include <sys/types.h>
 
@@ -274,7 +276,7 @@ NF_API int nf_cmd_inherit_all_fds(nf_cmd *cmd);
  *       close_range(CLOSE_RANGE_UNSHARE) that also takes the child off the
  *       caller's fd table where it started on it (else unshare(CLONE_FILES));
  *       then the child closes its copy of the caller's pidfd. A failure
- *       here is not reported (step 14 closes the rest, or nf_spawn makes
+ *       here is not reported (step 16 closes the rest, or nf_spawn makes
  *       the spawn again without sharing the table); only a signal that
  *       kills the child here is (EINTR)                CLOSE_FDS
  *    3  join the cgroup, only where clone3 could not
@@ -292,44 +294,59 @@ NF_API int nf_cmd_inherit_all_fds(nf_cmd *cmd);
  *   3d  the new root, and chdir("/")    nf_cmd_chroot      CHROOT
  *    4  signals to SIG_DFL              nf_cmd_sigdefault  SIGDEFAULT
  *    5  scheduler                       nf_cmd_sched       SCHED
- *    6  new session                     nf_cmd_setsid,
+ *    6  CPU affinity                    nf_cmd_affinity    AFFINITY
+ *    7  new session                     nf_cmd_setsid,
  *                                       nf_cmd_ctty        SETSID
- *    7  process group                   nf_cmd_setpgid     SETPGID
- *    8  nice value                      nf_cmd_nice        NICE
- *    9  I/O priority                    nf_cmd_ioprio      IOPRIO
- *   10  resource limits, in the order of their RLIMIT_
+ *    8  process group                   nf_cmd_setpgid     SETPGID
+ *    9  nice value                      nf_cmd_nice        NICE
+ *   10  I/O priority                    nf_cmd_ioprio      IOPRIO
+ *   11  OOM score adjustment            nf_cmd_oom_score_adj OOM_SCORE_ADJ
+ *   12  resource limits, in the order of their RLIMIT_
  *       numbers                         nf_cmd_rlimit      RLIMIT
- *   11  umask                           nf_cmd_umask       UMASK
- *   12  kept fds, in the order named    nf_cmd_keep_fd     KEEP_FD
- *   13  the file actions, in the order added (dup2, open, close, chdir,
+ *   13  umask                           nf_cmd_umask       UMASK
+ *   14  kept fds, in the order named    nf_cmd_keep_fd     KEEP_FD
+ *   15  the file actions, in the order added (dup2, open, close, chdir,
  *       fchdir, closefrom, foreground, ctty's TIOCSCTTY)   DUP2 ... CTTY
- *   14  every fd not kept is closed     (unless
+ *   16  every fd not kept is closed     (unless
  *                                       inherit_all_fds)   CLOSE_FDS
- *   15  supplementary groups            nf_cmd_setgroups   SETGROUPS
- *   16  gid                             nf_cmd_setgid      SETGID
- *   17  uid                             nf_cmd_setuid      SETUID
- *   18  parent-death signal             nf_cmd_pdeathsig   PDEATHSIG
- *   19  no_new_privs                    nf_cmd_no_new_privs NO_NEW_PRIVS
- *   20  job-control stops caught until the exec, a pending fatal
+ *   17  keep-caps, then the bounding set
+ *       shrunk                          nf_cmd_capabilities KEEPCAPS, CAPBSET
+ *   18  supplementary groups            nf_cmd_setgroups   SETGROUPS
+ *   19  gid                             nf_cmd_setgid      SETGID
+ *   20  uid                             nf_cmd_setuid      SETUID
+ *   21  permitted, effective, inheritable
+ *       sets, then the ambient set      nf_cmd_capabilities CAPSET, AMBIENT
+ *   22  parent-death signal             nf_cmd_pdeathsig   PDEATHSIG
+ *   23  no_new_privs                    nf_cmd_no_new_privs NO_NEW_PRIVS
+ *   24  Landlock ruleset enforced       nf_cmd_landlock    LANDLOCK
+ *   25  job-control stops caught until the exec, a pending fatal
  *       signal checked for, then the
  *       signal mask                     nf_cmd_sigmask     SIGMASK
- *   21  execve of each candidate, or
+ *   26  seccomp filter installed: the last syscall
+ *       before the exec                 nf_cmd_seccomp     SECCOMP
+ *   27  execve of each candidate, or
  *       execveat of the fd              nf_cmd_exec_fd     EXEC
  *
  * So privileged files can be opened before the ids are dropped, and
  * pdeathsig survives dropping them (the kernel clears it when the euid/egid
- * changes). The right column is the op kind (NF_OP_<kind>, nofork/ops.h) a
- * failure of the step reports in nf_error.op. The posix_spawn family
- * (nofork/spawn.h) adds steps of its own that no nf_cmd setter makes:
- * glibc's internal signals ignored (after 4), RESETIDS (after 7) and a
- * forced failure (after 19). */
+ * changes). The capabilities are split around the ids: the bounding set
+ * needs CAP_SETPCAP in the effective set, which setresuid to a non-zero uid
+ * clears, and the ambient set, which it clears, can only be raised after
+ * it. The seccomp filter comes last so that no earlier step is filtered:
+ * after it the child makes no syscall but execve/execveat (the plan holds
+ * the SECCOMP op right before EXEC; the EXEC op installs its filter after
+ * the signal mask). The right column is the op kind (NF_OP_<kind>,
+ * nofork/ops.h) a failure of the step reports in nf_error.op. The
+ * posix_spawn family (nofork/spawn.h) adds steps of its own that no nf_cmd
+ * setter makes: glibc's internal signals ignored (after 4), RESETIDS (after
+ * 8) and a forced failure (after 24). */
 
-/* setsid() in the child, before the file actions (step 6). EINVAL: NULL cmd.
+/* setsid() in the child, before the file actions (step 7). EINVAL: NULL cmd.
  * Spawn: the errno of setsid(2). */
 NF_API int nf_cmd_setsid(nf_cmd *cmd);
 
 /* setpgid(0, pgid) in the child (0: a new group led by the child), before the
- * file actions (step 7). EINVAL: NULL cmd or a negative pgid.
+ * file actions (step 8). EINVAL: NULL cmd or a negative pgid.
  * Spawn: the errno of setpgid(2) (e.g. EPERM for a group in another
  * session, or with nf_cmd_setsid/nf_cmd_ctty: a session leader cannot
  * change its group). */
@@ -409,6 +426,84 @@ NF_API int nf_cmd_pdeathsig(nf_cmd *cmd, int sig);
 /* PR_SET_NO_NEW_PRIVS: exec can never grant privileges (setuid bits, caps).
  * EINVAL: NULL cmd. Spawn: the errno of prctl(2). */
 NF_API int nf_cmd_no_new_privs(nf_cmd *cmd);
+
+/* ==== sandbox: process attributes ==========================================
+ * (Steps 6, 11, 17, 21, 24 and 26 of the table above.) */
+
+/* The child's capability sets (bit n = capability n of <linux/capability.h>),
+ * kept across nf_cmd_setuid: before the ids change the child sets keep-caps
+ * and drops from the bounding set every capability up to the kernel's
+ * cap_last_cap not in `bounding` (one already gone is skipped, so an
+ * unprivileged caller may pass its own bounding set); after them it sets
+ * the permitted, effective and inheritable sets (capset) and makes the
+ * ambient set exactly `ambient` (cleared, then each raised).
+ * What the program then has follows the exec rules of capabilities(7): a
+ * non-root program without file capabilities gets permitted = effective =
+ * ambient; inheritable, ambient and bounding stay as set.
+ * EINVAL: NULL cmd; effective not within permitted; ambient not within
+ * permitted ∩ inheritable; a bit above /proc/sys/kernel/cap_last_cap (read
+ * by this call).
+ * Spawn: EPERM from PR_CAPBSET_DROP without CAP_SETPCAP (err->arg the
+ * capability: "drop capability 21 from the bounding set"); the errno of
+ * prctl(PR_SET_KEEPCAPS) (EPERM: locked by securebits); of capset(2)
+ * (EPERM: a permitted capability the caller does not have, or an
+ * inheritable one outside the caller's permitted and bounding sets); of
+ * PR_CAP_AMBIENT_RAISE (EPERM: SECBIT_NO_CAP_AMBIENT_RAISE; err->arg the
+ * capability, -1 for clearing the ambient set). */
+NF_API int nf_cmd_capabilities(nf_cmd *cmd, uint64_t permitted, uint64_t effective, uint64_t inheritable,
+                               uint64_t ambient, uint64_t bounding);
+
+struct sock_fprog;
+/* A seccomp filter (classic BPF, <linux/filter.h>), copied, installed by
+ * seccomp(SECCOMP_SET_MODE_FILTER, 0, prog) as the child's last syscall:
+ * after the signal mask, so the only syscalls after it are the execve of
+ * each candidate (or the execveat of nf_cmd_exec_fd), which the filter must
+ * allow (and exit_group after a failed exec, whose report is written
+ * before it: refused, the child dies of SIGSEGV but the report stands;
+ * rt_sigreturn only for a job-control stop caught in the last instants).
+ * The kernel accepts a filter only from a thread with no_new_privs or
+ * CAP_SYS_ADMIN: an unprivileged caller needs nf_cmd_no_new_privs.
+ * EINVAL: NULL cmd or prog, a NULL filter, 0 or more than BPF_MAXINSNS
+ * instructions; ENOMEM.
+ * Spawn: the errno of seccomp(2) ("seccomp: Permission denied": neither
+ * no_new_privs nor CAP_SYS_ADMIN; EINVAL: a filter the kernel refuses). A
+ * filter that fails execve with an errno reports it at the EXEC step
+ * ("execve /bin/x: Operation not permitted"). One that kills at execve
+ * (SECCOMP_RET_KILL_*, RET_TRAP) cannot be told from a program killed by
+ * SIGSYS right after its start: the spawn succeeds and the wait shows the
+ * signal. */
+NF_API int nf_cmd_seccomp(nf_cmd *cmd, const struct sock_fprog *prog);
+
+/* landlock_restrict_self(ruleset_fd, 0) in the child, after no_new_privs
+ * (which Landlock needs without CAP_SYS_ADMIN: an unprivileged caller sets
+ * nf_cmd_no_new_privs too). The cmd keeps its own close-on-exec copy of the
+ * fd (the caller may close theirs; a second call replaces it; nf_cmd_free
+ * closes it): kept open through the fd policy and nf_cmd_closefrom up to
+ * this step, never inherited by the program. The copy is at a number no
+ * file action writes to (above their targets; an action added later that
+ * names it moves it higher).
+ * EINVAL: NULL cmd, or an fd that is not a Landlock ruleset (readlink of
+ * /proc/self/fd/N is "anon_inode:[landlock-ruleset]", where /proc is
+ * mounted); EBADF: not an open fd; EMFILE.
+ * Spawn: the errno of landlock_restrict_self(2) (EPERM: neither
+ * no_new_privs nor CAP_SYS_ADMIN; E2BIG: too many stacked rulesets). */
+NF_API int nf_cmd_landlock(nf_cmd *cmd, int ruleset_fd);
+
+/* sched_setaffinity(0, setsize, set) in the child (the set copied), right
+ * after the scheduler. EINVAL: NULL cmd or set, setsize 0 or above 8192
+ * bytes (a negative int passed in), an empty set; ENOMEM.
+ * Spawn: the errno of sched_setaffinity(2) (EINVAL: no CPU of the set is
+ * online or allowed by the cpuset cgroup). */
+NF_API int nf_cmd_affinity(nf_cmd *cmd, size_t setsize, const cpu_set_t *set);
+
+/* The child's /proc/self/oom_score_adj (the text formatted by the
+ * parent), after the I/O priority. The caller's own value is unchanged
+ * (the child is a vfork child to the kernel, which keeps the value to it).
+ * EINVAL: NULL cmd or adj outside [-1000, 1000].
+ * Spawn: the errno of opening or writing the file ("write
+ * /proc/self/oom_score_adj: Permission denied": below the current minimum
+ * without CAP_SYS_RESOURCE). */
+NF_API int nf_cmd_oom_score_adj(nf_cmd *cmd, int adj);
 
 /* Start the child in the cgroup v2 directory open at `cgroup_fd`
  * (CLONE_INTO_CGROUP; where clone3 cannot, the child writes itself into

@@ -39,6 +39,13 @@ enum {
 #define ABI_F_SETFD 2
 #define ABI_PR_SET_PDEATHSIG 1
 #define ABI_PR_SET_NO_NEW_PRIVS 38
+#define ABI_PR_SET_KEEPCAPS 8
+#define ABI_PR_CAPBSET_READ 23
+#define ABI_PR_CAPBSET_DROP 24
+#define ABI_PR_CAP_AMBIENT 47
+#define ABI_PR_CAP_AMBIENT_RAISE 2
+#define ABI_PR_CAP_AMBIENT_CLEAR_ALL 4
+#define ABI_SECCOMP_SET_MODE_FILTER 1
 #define ABI_UC_RBX 128   /* offsetof(ucontext_t, uc_mcontext.gregs[REG_RBX]) */
 #define ABI_ENOEXEC_SH 1 /* NF_ENOEXEC_SH, in the EXEC op's b */
 #define ABI_FUTEX_WAIT 0
@@ -85,6 +92,19 @@ enum {
  *  MKDIR      p=path a=mode (an existing entry is not an error)
  *  SYMLINK    p=link path c=its target (pointer)
  *  CHROOT     p=new root, a=1: pivot_root (in a new mount namespace)
+ *  AFFINITY   b=set size in bytes, p=the cpu_set_t copy
+ *  OOM_SCORE_ADJ p="/proc/self/oom_score_adj", c=the decimal text (a=its
+ *             length, at most 5: "-1000")
+ *  KEEPCAPS   (PR_SET_KEEPCAPS 1)
+ *  CAPBSET    b=capabilities to drop from the bounding set (bit n: cap n)
+ *  CAPSET     p={struct __user_cap_header_struct (v3, pid 0),
+ *             struct __user_cap_data_struct[2]}, 32 bytes
+ *  AMBIENT    b=capabilities to raise (after clearing the ambient set)
+ *  LANDLOCK   a=ruleset fd (the cmd's own close-on-exec copy)
+ *  SECCOMP    p=struct sock_fprog (its filter in the plan). The op does
+ *             nothing where it stands, right before EXEC: the EXEC op
+ *             installs the filter after the signal mask, as its last
+ *             syscall before execve (failing at the SECCOMP op's index)
  *  EXEC       a=candidate count p=candidate paths b=flags c=exec fd (-1: none)
  */
 #define ID_SETGROUPS 0

@@ -10,7 +10,10 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
+#include <stdio.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 int cmd_check_fd(int fd)
 {
@@ -107,6 +110,10 @@ void nf_cmd_free(nf_cmd *c)
 	free(c->keep);
 	free(c->groups);
 	free(c->rlim);
+	free(c->seccomp);
+	free(c->affinity);
+	if (c->has_landlock)
+		close(c->landlock_fd);
 	for (size_t i = 0; i < c->n_env; i++)
 		free(c->env[i]);
 	free(c->env);
@@ -146,12 +153,31 @@ int array_grow(void **v, size_t *cap, size_t n, size_t more, size_t size)
 	return 0;
 }
 
+/* The cmd's own copy of a Landlock ruleset (nf_cmd_landlock) must stay
+ * open in the child up to its step: an action that puts another file at
+ * its number moves it first, above that number. */
+static int landlock_move_from(nf_cmd *c, int64_t fd)
+{
+	if (!c->has_landlock || c->landlock_fd != fd)
+		return 0;
+	int moved = fcntl(c->landlock_fd, F_DUPFD_CLOEXEC, c->landlock_fd + 1);
+	if (moved < 0)
+		return errno == EINVAL ? EMFILE : errno;
+	cmd_invalidate(c); /* the plan names the old number */
+	close(c->landlock_fd);
+	c->landlock_fd = moved;
+	return 0;
+}
+
 /* Every setter ends here or in cmd_invalidate: the cached plan no longer
  * describes the cmd. */
 static int add_act(nf_cmd *c, uint32_t kind, int32_t a, int64_t b, int64_t cc, const char *p)
 {
 	if (array_grow((void **)&c->acts, &c->cap_acts, c->n_acts, 1, sizeof *c->acts))
 		return ENOMEM;
+	int e = landlock_move_from(c, kind == OPK_OPEN ? a : kind == OPK_DUP2 || kind == OPK_PIPE ? b : -1);
+	if (e)
+		return e;
 	char *copy = NULL;
 	if (p && !(copy = strdup(p)))
 		return ENOMEM;
@@ -417,6 +443,110 @@ int nf_cmd_pdeathsig(nf_cmd *c, int sig)
 	if (sig < 0 || sig > 64)
 		return EINVAL;
 	SET_ATTR(c, c->pdeathsig = sig);
+}
+
+/* The highest capability this kernel knows, read now: a cmd built here is
+ * spawned here. Without /proc, the one the headers know. */
+static int cap_last_cap(void)
+{
+	int fd = open("/proc/sys/kernel/cap_last_cap", O_RDONLY | O_CLOEXEC);
+	char buf[16];
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return CAP_LAST_CAP;
+	buf[n] = '\0';
+	int last = atoi(buf);
+	return last > 0 && last < 64 ? last : CAP_LAST_CAP;
+}
+
+int nf_cmd_capabilities(nf_cmd *c, uint64_t permitted, uint64_t effective, uint64_t inheritable, uint64_t ambient,
+                        uint64_t bounding)
+{
+	NF_NOCANCEL;
+	if (!c)
+		return EINVAL;
+	int last = cap_last_cap();
+	uint64_t known = last >= 63 ? ~UINT64_C(0) : (UINT64_C(1) << (last + 1)) - 1;
+	if ((permitted | effective | inheritable | ambient | bounding) & ~known)
+		return EINVAL;
+	/* What capset(2) and PR_CAP_AMBIENT_RAISE would refuse anyway, now. */
+	if (effective & ~permitted || ambient & ~(permitted & inheritable))
+		return EINVAL;
+	SET_ATTR(c, (c->has_caps = true, c->cap_prm = permitted, c->cap_eff = effective, c->cap_inh = inheritable,
+	             c->cap_amb = ambient, c->cap_drop = ~bounding & known));
+}
+
+int nf_cmd_seccomp(nf_cmd *c, const struct sock_fprog *prog)
+{
+	NF_NOCANCEL;
+	if (!c || !prog || !prog->filter || !prog->len || prog->len > BPF_MAXINSNS)
+		return EINVAL;
+	struct sock_filter *copy = malloc(prog->len * sizeof *copy);
+	if (!copy)
+		return ENOMEM;
+	memcpy(copy, prog->filter, prog->len * sizeof *copy);
+	free(c->seccomp);
+	SET_ATTR(c, (c->seccomp = copy, c->n_seccomp = prog->len));
+}
+
+int nf_cmd_landlock(nf_cmd *c, int ruleset_fd)
+{
+	NF_NOCANCEL;
+	if (!c)
+		return EINVAL;
+	if (ruleset_fd < 0 || fcntl(ruleset_fd, F_GETFD) < 0)
+		return EBADF;
+	/* The kernel names a ruleset's anonymous inode
+	 * "anon_inode:[landlock-ruleset]" (older kernels without the brackets);
+	 * without /proc the spawn's landlock_restrict_self is the judge. */
+	char link[64], target[64];
+	snprintf(link, sizeof link, "/proc/self/fd/%d", ruleset_fd);
+	ssize_t n = readlink(link, target, sizeof target - 1);
+	if (n >= 0) {
+		target[n] = '\0';
+		if (strcmp(target, "anon_inode:[landlock-ruleset]") && strcmp(target, "anon_inode:landlock-ruleset"))
+			return EINVAL;
+	}
+	/* Our own copy, close-on-exec: the program never inherits it, and the
+	 * caller may close theirs. Above every number an action writes to (and
+	 * stdio); an action added later moves it (landlock_move_from). */
+	int min = 3;
+	for (size_t i = 0; i < c->n_acts; i++) {
+		const nf_act *a = &c->acts[i];
+		int64_t t = a->kind == OPK_OPEN ? a->a : a->kind == OPK_DUP2 || a->kind == OPK_PIPE ? a->b : -1;
+		if (t >= min)
+			min = (int)t + 1;
+	}
+	int own = fcntl(ruleset_fd, F_DUPFD_CLOEXEC, min);
+	if (own < 0)
+		return errno == EINVAL ? EMFILE : errno;
+	if (c->has_landlock)
+		close(c->landlock_fd);
+	SET_ATTR(c, (c->has_landlock = true, c->landlock_fd = own));
+}
+
+int nf_cmd_affinity(nf_cmd *c, size_t setsize, const cpu_set_t *set)
+{
+	NF_NOCANCEL;
+	/* 8192 bytes are 65536 CPUs; more is a negative size passed in. */
+	if (!c || !set || !setsize || setsize > 8192 || CPU_COUNT_S(setsize, set) == 0)
+		return EINVAL;
+	cpu_set_t *copy = malloc(setsize);
+	if (!copy)
+		return ENOMEM;
+	memcpy(copy, set, setsize);
+	free(c->affinity);
+	SET_ATTR(c, (c->affinity = copy, c->affinity_size = setsize));
+}
+
+int nf_cmd_oom_score_adj(nf_cmd *c, int adj)
+{
+	NF_NOCANCEL;
+	if (adj < -1000 || adj > 1000)
+		return EINVAL;
+	SET_ATTR(c, (c->has_oom = true, c->oom_score_adj = adj));
 }
 
 /* Attributes that are one fd of the caller's, checked like every fd. */

@@ -6,6 +6,8 @@
 #include "cancel.h"
 #include "child_abi.h"
 
+#include <linux/filter.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h> /* P_PIDFD: glibc 2.36 */
 #include <stdatomic.h>
@@ -72,6 +74,16 @@ struct nf_cmd {
 	struct rlimit *rlim; /* NF_NLIMITS entries, allocated by the first nf_cmd_rlimit */
 	int cgroup_fd, exec_fd;
 	struct nf_sandbox *sb; /* lib/sandbox.c; NULL: none asked for */
+	/* The sandbox's process attributes (a zeroed struct has none, as
+	 * lib/compat's cmd needs). */
+	bool has_caps, has_oom, has_landlock;
+	uint64_t cap_prm, cap_eff, cap_inh, cap_amb, cap_drop; /* cap_drop: ~bounding, up to cap_last_cap */
+	int oom_score_adj;
+	int landlock_fd;             /* the cmd's own close-on-exec copy, with has_landlock */
+	struct sock_filter *seccomp; /* owned copy, or NULL */
+	unsigned short n_seccomp;
+	cpu_set_t *affinity;         /* owned copy, or NULL */
+	size_t affinity_size;
 
 	/* The compiled plan, built on first spawn and shared by every later
 	 * one; any setter drops it. A cache, hence mutable through const. */

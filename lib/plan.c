@@ -12,7 +12,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <sys/prctl.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/prctl.h>
+#include <linux/seccomp.h>
+#include <stdio.h>
 #include <ucontext.h>
 #include <sched.h>
 #include <signal.h>
@@ -61,8 +65,15 @@ _Static_assert(ABI_AT_FDCWD == AT_FDCWD && ABI_AT_EMPTY_PATH == AT_EMPTY_PATH &&
                    (int)ST_NODEV == (int)MS_NODEV && (int)ST_NOEXEC == (int)MS_NOEXEC &&
                    (int)ST_NODIRATIME == (int)MS_NODIRATIME && ABI_ST_NOATIME == (int)ST_NOATIME &&
                    ABI_ST_RELATIME == (int)ST_RELATIME && ABI_MS_NOATIME == (int)MS_NOATIME &&
-                   ABI_MS_RELATIME == (int)MS_RELATIME && ABI_MS_STRICTATIME == (int)MS_STRICTATIME,
+                   ABI_MS_RELATIME == (int)MS_RELATIME && ABI_MS_STRICTATIME == (int)MS_STRICTATIME &&
+                   ABI_PR_SET_KEEPCAPS == PR_SET_KEEPCAPS &&
+                   ABI_PR_CAPBSET_READ == PR_CAPBSET_READ && ABI_PR_CAPBSET_DROP == PR_CAPBSET_DROP &&
+                   ABI_PR_CAP_AMBIENT == PR_CAP_AMBIENT && ABI_PR_CAP_AMBIENT_RAISE == PR_CAP_AMBIENT_RAISE &&
+                   ABI_PR_CAP_AMBIENT_CLEAR_ALL == PR_CAP_AMBIENT_CLEAR_ALL &&
+                   ABI_SECCOMP_SET_MODE_FILTER == SECCOMP_SET_MODE_FILTER,
                "the child's constants match libc's");
+_Static_assert(sizeof(struct __user_cap_header_struct) == 8 && sizeof(struct __user_cap_data_struct) == 12,
+               "CAPSET's operand is the header and two data structs, 32 bytes");
 _Static_assert(sizeof(struct rlimit) == 16 && sizeof(int) == 4, "prlimit64 operand fits {b,c}");
 
 static const char *put_str(nf_builder *b, const char *s)
@@ -102,7 +113,7 @@ static char **put_strv(nf_builder *b, char *const *v, size_t *count)
  * targets and the exec fd. */
 static size_t keep_cap(const nf_cmd *c)
 {
-	size_t n = 3 + c->n_keep + (c->exec_fd >= 0);
+	size_t n = 3 + c->n_keep + (c->exec_fd >= 0) + c->has_landlock;
 	for (size_t i = 0; i < c->n_acts; i++)
 		n += c->acts[i].kind == OPK_DUP2 || c->acts[i].kind == OPK_OPEN || c->acts[i].kind == OPK_PIPE;
 	return n;
@@ -152,6 +163,8 @@ static size_t keep_list(const nf_cmd *c, int *keep)
 	}
 	if (c->exec_fd >= 0)
 		keep[n++] = c->exec_fd;
+	if (c->has_landlock) /* open until the LANDLOCK step; close-on-exec after it */
+		keep[n++] = c->landlock_fd;
 	sort_fds(keep, n);
 	size_t u = 0;
 	for (size_t i = 0; i < n; i++)
@@ -182,6 +195,7 @@ static uint32_t fd_named(const nf_op *ops, size_t n)
 		case OPK_FOREGROUND:
 		case OPK_CTTY:
 		case OPK_CGROUP:
+		case OPK_LANDLOCK:
 			max = o->a > max ? o->a : max;
 			break;
 		case OPK_EXEC:
@@ -200,6 +214,12 @@ struct parts {
 	char **argv, **envp, **cands, **sh;
 	size_t argc, n_cands, sh_stride, n_keep;
 	const char *procfd, *empty, *cgprocs;
+	/* The sandbox's process attributes (NULL: not asked for). */
+	cpu_set_t *affinity;
+	const char *oom_path;
+	struct __user_cap_header_struct *caps; /* followed by its data[2] */
+	struct sock_fprog *seccomp;             /* its filter follows it */
+	int *landlock_keep;                     /* the ruleset copy, for closefrom's keep list */
 	int64_t nofile; /* RLIMIT_NOFILE's soft limit, -1 if infinite */
 	nf_envedits env; /* edits left for each spawn (to the live environ) */
 	const char *uid_map, *gid_map; /* for the parent to write */
@@ -304,6 +324,43 @@ static void layout_sh(nf_builder *b, const nf_cmd *c, struct parts *pt)
 	}
 }
 
+/* The operands of the sandbox's process attributes, built here so the
+ * child only passes them to the kernel. */
+static void layout_sandbox(nf_builder *b, const nf_cmd *c, struct parts *pt)
+{
+	if (c->affinity) {
+		pt->affinity = builder_take(b, c->affinity_size, 8);
+		if (pt->affinity)
+			memcpy(pt->affinity, c->affinity, c->affinity_size);
+	}
+	if (c->has_oom)
+		pt->oom_path = put_str(b, "/proc/self/oom_score_adj");
+	if (c->has_caps) {
+		pt->caps = builder_take(b, 32, 8);
+		if (pt->caps) {
+			*pt->caps = (struct __user_cap_header_struct){.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+			struct __user_cap_data_struct *d = (struct __user_cap_data_struct *)(pt->caps + 1);
+			for (int i = 0; i < 2; i++)
+				d[i] = (struct __user_cap_data_struct){.effective = (uint32_t)(c->cap_eff >> 32 * i),
+				                                       .permitted = (uint32_t)(c->cap_prm >> 32 * i),
+				                                       .inheritable = (uint32_t)(c->cap_inh >> 32 * i)};
+		}
+	}
+	if (c->has_landlock) {
+		pt->landlock_keep = builder_take(b, sizeof *pt->landlock_keep, 4);
+		if (pt->landlock_keep)
+			*pt->landlock_keep = c->landlock_fd;
+	}
+	if (c->seccomp) {
+		pt->seccomp = builder_take(b, sizeof *pt->seccomp, 8);
+		struct sock_filter *f = builder_take(b, c->n_seccomp * sizeof *f, 8);
+		if (pt->seccomp) {
+			memcpy(f, c->seccomp, c->n_seccomp * sizeof *f);
+			*pt->seccomp = (struct sock_fprog){.len = c->n_seccomp, .filter = f};
+		}
+	}
+}
+
 static void layout_parts(nf_builder *b, const nf_cmd *c, const char *list, struct parts *pt)
 {
 	*pt = (struct parts){0};
@@ -326,6 +383,7 @@ static void layout_parts(nf_builder *b, const nf_cmd *c, const char *list, struc
 	pt->procfd = put_str(b, "/proc/self/fd");
 	pt->empty = put_str(b, "");
 	pt->cgprocs = c->cgroup_fd >= 0 ? put_str(b, "cgroup.procs") : NULL;
+	layout_sandbox(b, c, pt);
 	pt->n_keep = pt->keep ? keep_list(c, pt->keep) : 0;
 	if (c->sb && c->sb->uid_map)
 		pt->uid_map = put_str(b, c->sb->uid_map);
@@ -398,6 +456,8 @@ static size_t emit_ops(nf_builder *b, const nf_cmd *c, const struct parts *pt, n
 	/* glibc's order: the scheduler before setsid/setpgid. */
 	if (c->has_sched) /* b's low 4 bytes are the struct sched_param (little-endian) */
 		EMIT(.kind = OPK_SCHED, .a = c->sched_policy, .b = (int64_t)(uint32_t)c->sched_prio);
+	if (c->affinity)
+		EMIT(.kind = OPK_AFFINITY, .b = (int64_t)c->affinity_size, .p = pt->affinity);
 	if (c->setsid)
 		EMIT(.kind = OPK_SETSID);
 	if (c->has_pgid)
@@ -410,6 +470,13 @@ static size_t emit_ops(nf_builder *b, const nf_cmd *c, const struct parts *pt, n
 		EMIT(.kind = OPK_NICE, .a = c->nice);
 	if (c->has_ioprio)
 		EMIT(.kind = OPK_IOPRIO, .a = c->ioprio);
+	if (c->has_oom) { /* the text in c's bytes (little-endian), at most "-1000" */
+		char text[8] = {0};
+		int len = snprintf(text, sizeof text, "%d", c->oom_score_adj);
+		int64_t bytes;
+		memcpy(&bytes, text, sizeof bytes);
+		EMIT(.kind = OPK_OOM_SCORE_ADJ, .a = len, .c = bytes, .p = pt->oom_path);
+	}
 	for (int r = 0; r < NF_NLIMITS; r++)
 		if (c->rlim_set & (1u << r))
 			EMIT(.kind = OPK_RLIMIT, .a = r, .b = (int64_t)c->rlim[r].rlim_cur, .c = (int64_t)c->rlim[r].rlim_max);
@@ -430,16 +497,36 @@ static size_t emit_ops(nf_builder *b, const nf_cmd *c, const struct parts *pt, n
 		int64_t cc = a->c;
 		if (a->kind == OPK_CLOSE && cc == 2) /* glibc's close: see child_abi.h */
 			cc = pt->nofile >= 0 && a->a >= pt->nofile ? 0 : 1;
+		if (a->kind == OPK_CLOSE_FDS && c->has_landlock && c->landlock_fd >= a->b) {
+			/* nf_cmd_closefrom spares the Landlock copy until its step. */
+			EMIT(.kind = OPK_CLOSE_FDS, .a = 1, .b = a->b, .p = pt->landlock_keep);
+			continue;
+		}
 		EMIT(.kind = a->kind, .a = a->a, .b = a->b, .c = cc, .p = a->p ? use_str(b, c, a->p) : NULL);
 	}
 	if (!c->inherit_all)
 		EMIT(.kind = OPK_CLOSE_FDS, .a = (int32_t)pt->n_keep, .b = 0, .p = pt->keep);
+	/* Capabilities, part 1: while the caller's effective set (CAP_SETPCAP)
+	 * still holds, before setresuid clears it; keep-caps so that setresuid
+	 * to a non-zero uid keeps the permitted set for CAPSET. */
+	if (c->has_caps) {
+		EMIT(.kind = OPK_KEEPCAPS);
+		if (c->cap_drop)
+			EMIT(.kind = OPK_CAPBSET, .b = (int64_t)c->cap_drop);
+	}
 	if (c->has_groups)
 		EMIT(.kind = OPK_SETGROUPS, .a = (int32_t)c->n_groups, .p = pt->groups);
 	if (c->has_gid)
 		EMIT(.kind = OPK_SETGID, .a = (int32_t)c->gid, .b = c->gid, .c = c->gid);
 	if (c->has_uid)
 		EMIT(.kind = OPK_SETUID, .a = (int32_t)c->uid, .b = c->uid, .c = c->uid);
+	/* Capabilities, part 2, after the ids (setresuid to non-zero clears
+	 * the ambient set, and from root the effective one): the three sets,
+	 * then the ambient ones, which need permitted and inheritable. */
+	if (c->has_caps) {
+		EMIT(.kind = OPK_CAPSET, .p = pt->caps);
+		EMIT(.kind = OPK_AMBIENT, .b = (int64_t)c->cap_amb);
+	}
 	/* After the ids: the kernel clears the parent-death signal whenever the
 	 * euid/egid changes (commit_creds). Its race check (parent gone?) then
 	 * also covers every step before it. */
@@ -447,8 +534,15 @@ static size_t emit_ops(nf_builder *b, const nf_cmd *c, const struct parts *pt, n
 		EMIT(.kind = OPK_PDEATHSIG, .a = c->pdeathsig);
 	if (c->nnp)
 		EMIT(.kind = OPK_NO_NEW_PRIVS);
+	/* Landlock after no_new_privs, which it needs without CAP_SYS_ADMIN. */
+	if (c->has_landlock)
+		EMIT(.kind = OPK_LANDLOCK, .a = c->landlock_fd);
 	if (c->exec_err)
 		EMIT(.kind = OPK_FAIL, .a = c->exec_err);
+	/* Right before EXEC, which installs it after the signal mask (the op
+	 * itself does nothing): see child_abi.h. */
+	if (c->seccomp)
+		EMIT(.kind = OPK_SECCOMP, .p = pt->seccomp);
 	EMIT(.kind = OPK_EXEC, .a = (int32_t)pt->n_cands, .b = c->flags & NF_ENOEXEC_SH, .c = c->exec_fd,
 	     .p = pt->cands);
 #undef EMIT

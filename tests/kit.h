@@ -114,7 +114,8 @@ int probe_rlimit(const probe_report *r, const char *name, long long *cur, long l
 #define KIT_SIGBIT(sig) (1ull << ((sig) - 1))
 
 /* A report as a comparable string: every line except the ones that differ
- * between two runs of the same cmd (pid, and pipe inode numbers). */
+ * between two runs of the same cmd (pid, NSpid, NStgid, and pipe inode
+ * numbers) and Seccomp (which a kit_deny filter of the test changes). */
 char *kit_report_state(const probe_report *r);
 
 /* A copy of the probe any uid can run (the build tree may sit below a

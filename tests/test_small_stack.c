@@ -225,6 +225,14 @@ static const char *old_format(const nf_error *e, char *buf, size_t len)
 	case NF_OP_MKDIR: snprintf(what, sizeof what, "mkdir %s", e->path); break;
 	case NF_OP_SYMLINK: snprintf(what, sizeof what, "symlink %s to %s", e->path, e->path2 ? e->path2 : ""); break;
 	case NF_OP_CHROOT: snprintf(what, sizeof what, "change root to %s", e->path); break;
+	case NF_OP_AFFINITY: snprintf(what, sizeof what, "sched_setaffinity"); break;
+	case NF_OP_OOM_SCORE_ADJ: snprintf(what, sizeof what, "write %s", e->path); break;
+	case NF_OP_KEEPCAPS: snprintf(what, sizeof what, "set keep-caps"); break;
+	case NF_OP_CAPBSET: snprintf(what, sizeof what, "drop capability %ld from the bounding set", e->arg); break;
+	case NF_OP_CAPSET: snprintf(what, sizeof what, "capset"); break;
+	case NF_OP_AMBIENT: snprintf(what, sizeof what, "raise ambient capability %ld", e->arg); break;
+	case NF_OP_LANDLOCK: snprintf(what, sizeof what, "landlock_restrict_self fd %d", e->fd); break;
+	case NF_OP_SECCOMP: snprintf(what, sizeof what, "seccomp"); break;
 	case NF_OP_CLONE: snprintf(what, sizeof what, "clone"); break;
 	default: snprintf(what, sizeof what, "spawn"); break;
 	}

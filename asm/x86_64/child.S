@@ -547,6 +547,122 @@ op_pipe:
 	JERR(fail)
 	jmp next_op
 
+op_affinity:
+	xor %edi, %edi
+	mov OP_B(%r13), %rsi
+	mov OP_P(%r13), %rdx
+	mov $__NR_sched_setaffinity, %eax
+	syscall
+	JERR(fail)
+	jmp next_op
+
+/* Write the decimal text the parent formatted (in c) to
+ * /proc/self/oom_score_adj. This is a CLONE_VFORK child: the kernel keeps
+ * the value to this process (__set_oom_adj passes it on to the other users
+ * of the mm only for a child that is not a vfork), so the caller's stays. */
+op_oom_score_adj:
+	mov $ABI_AT_FDCWD, %rdi
+	mov OP_P(%r13), %rsi
+	mov $ABI_O_WRONLY_CLOEXEC, %edx
+	xor %r10d, %r10d
+	mov $__NR_openat, %eax
+	syscall
+	JERR(fail)
+	mov %rax, %rbp
+	mov %rax, %rdi
+	lea OP_C(%r13), %rsi
+	movslq OP_A(%r13), %rdx
+	mov $__NR_write, %eax
+	syscall
+	JERR(fail) /* the fd goes with the child (its table is private by now) */
+	jmp close_rbp_next_op
+
+/* Capabilities, part 1, before the ids change: keep the permitted set
+ * across setresuid to a non-zero uid, and shrink the bounding set while
+ * CAP_SETPCAP is still effective (setresuid clears the effective set). */
+op_keepcaps:
+	mov $ABI_PR_SET_KEEPCAPS, %edi
+	mov $1, %esi
+	xor %edx, %edx
+	xor %r10d, %r10d
+	xor %r8d, %r8d
+	mov $__NR_prctl, %eax
+	syscall
+	JERR(fail)
+	jmp next_op
+
+/* Drop each capability in b that is still in the bounding set (reading
+ * first: one already gone needs no CAP_SETPCAP). ebp = the capability, for
+ * the report. */
+op_capbset:
+	mov OP_B(%r13), %r15
+	xor %edx, %edx
+	xor %r10d, %r10d
+	xor %r8d, %r8d
+1:	test %r15, %r15
+	jz next_op
+	bsf %r15, %rbp
+	btr %rbp, %r15
+	mov $ABI_PR_CAPBSET_READ, %edi
+	mov %rbp, %rsi
+	mov $__NR_prctl, %eax
+	syscall
+	JERR(2f)
+	test %rax, %rax
+	jz 1b
+	mov $ABI_PR_CAPBSET_DROP, %edi
+	mov %rbp, %rsi
+	mov $__NR_prctl, %eax
+	syscall
+	JOK(1b)
+2:	mov %ebp, RUN_DETAIL(%rbx)
+	jmp fail
+
+/* Capabilities, part 2, after the ids: the three sets (header and data
+ * built by the parent), then the ambient set. */
+op_capset:
+	mov OP_P(%r13), %rdi
+	lea 8(%rdi), %rsi
+	mov $__NR_capset, %eax
+	syscall
+	JERR(fail)
+	jmp next_op
+
+/* Clear the ambient set (ebp = -1 in a report), then raise each one in b. */
+op_ambient:
+	mov $-1, %rbp
+	mov OP_B(%r13), %r15
+	mov $ABI_PR_CAP_AMBIENT_CLEAR_ALL, %esi
+	xor %edx, %edx
+	jmp 2f
+1:	test %r15, %r15
+	jz next_op
+	bsf %r15, %rbp
+	btr %rbp, %r15
+	mov $ABI_PR_CAP_AMBIENT_RAISE, %esi
+	mov %rbp, %rdx
+2:	mov $ABI_PR_CAP_AMBIENT, %edi
+	xor %r10d, %r10d
+	xor %r8d, %r8d
+	mov $__NR_prctl, %eax
+	syscall
+	JOK(1b)
+	mov %ebp, RUN_DETAIL(%rbx)
+	jmp fail
+
+op_landlock:
+	movslq OP_A(%r13), %rdi
+	xor %esi, %esi
+	mov $__NR_landlock_restrict_self, %eax
+	syscall
+	JERR(fail)
+	jmp next_op
+
+/* Nothing here: the EXEC op right after this one installs the filter (see
+ * op_exec), so that no syscall but execve follows it. */
+op_seccomp:
+	jmp next_op
+
 /* If the parent died before the prctl, the signal will never come: the
  * reparented child would run unsupervised. Check and fail instead. */
 op_pdeathsig:
@@ -999,7 +1115,29 @@ exec_unmask:
 	mov %r14d, RUN_INDEX(%rbx)
 	mov $OPK_SIGMASK, %ecx
 	jmp fail_kind
-1:	movslq OP_C(%r13), %rdi
+1:	/* nf_cmd_seccomp: the op before this one. Its filter goes in here,
+	 * after the mask, so the only syscalls after it are the execve (or
+	 * execveat) calls below: earlier steps are not filtered, and the
+	 * filter needs to allow nothing but the exec (then exit_group after a
+	 * failed exec, whose report is in the run record before it: refused,
+	 * it falls into fail's hlt; and rt_sigreturn, should a job-control
+	 * stop reach the catcher in the last instants). A failure is the
+	 * SECCOMP op's. */
+	test %r14d, %r14d
+	jz 3f
+	cmpl $OPK_SECCOMP, OP_KIND-OP_SIZE(%r13)
+	jne 3f
+	mov $ABI_SECCOMP_SET_MODE_FILTER, %edi
+	xor %esi, %esi
+	mov OP_P-OP_SIZE(%r13), %rdx
+	mov $__NR_seccomp, %eax
+	syscall
+	JOK(3f)
+	lea -1(%r14), %ecx
+	mov %ecx, RUN_INDEX(%rbx)
+	mov $OPK_SECCOMP, %ecx
+	jmp fail_kind
+3:	movslq OP_C(%r13), %rdi
 	test %edi, %edi
 	js exec_paths
 	mov PLAN_EMPTY(%r12), %rsi
@@ -1140,6 +1278,14 @@ op_table:
 	OP OPK_MKDIR, op_mkdir
 	OP OPK_SYMLINK, op_symlink
 	OP OPK_CHROOT, op_chroot
+	OP OPK_AFFINITY, op_affinity
+	OP OPK_OOM_SCORE_ADJ, op_oom_score_adj
+	OP OPK_KEEPCAPS, op_keepcaps
+	OP OPK_CAPBSET, op_capbset
+	OP OPK_CAPSET, op_capset
+	OP OPK_AMBIENT, op_ambient
+	OP OPK_LANDLOCK, op_landlock
+	OP OPK_SECCOMP, op_seccomp
 	.if (. - op_table) != (OPK_MAX + 1) * 4
 	.error "op_table: the last entry is not OPK_MAX"
 	.endif

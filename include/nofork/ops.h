@@ -74,6 +74,14 @@
 	X(MKDIR,        _, A,      P,    "mkdir %p") \
 	X(SYMLINK,      _, _,      P,    "symlink %p to %s") \
 	X(CHROOT,       _, _,      P,    "change root to %p") \
+	X(AFFINITY,     _, B,      _,    "sched_setaffinity") \
+	X(OOM_SCORE_ADJ,_, _,      P,    "write %p") \
+	X(KEEPCAPS,     _, _,      _,    "set keep-caps") \
+	X(CAPBSET,      _, DETAIL, _,    "drop capability %a from the bounding set") \
+	X(CAPSET,       _, _,      _,    "capset") \
+	X(AMBIENT,      _, DETAIL, _,    "raise ambient capability %a") \
+	X(LANDLOCK,     A, _,      _,    "landlock_restrict_self fd %f") \
+	X(SECCOMP,      _, _,      _,    "seccomp") \
 	X(CLONE,        _, _,      _,    "clone")
 /* clang-format on */
 
