@@ -16,6 +16,8 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <linux/filter.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +35,7 @@ static int hostile_int(input *in)
 	return pick_int(in, table, sizeof table / sizeof table[0]);
 }
 
-static char strbuf[2][PATH_MAX + 64];
+static char strbuf[4][PATH_MAX + 64];
 
 /* A string whose length is hostile (0, 1, short, PATH_MAX-1, PATH_MAX,
  * longer) and whose bytes come from the input (no NUL inside). */
@@ -57,6 +59,7 @@ static void check_rc(int rc, const char *what)
 	switch (rc) {
 	case 0: case EINVAL: case EBADF: case ENAMETOOLONG: case ENOMEM: case E2BIG:
 	case EEXIST: case ENOSPC: /* nf_cmd_pipe: a second pipe at one fd, the slots full */
+	case EMFILE: /* nf_cmd_landlock's copy */
 		return;
 	default:
 		fprintf(stderr, "%s returned %d\n", what, rc);
@@ -134,7 +137,11 @@ static void check_plan(const nf_plan *pl, const nf_cmd *cmd)
 			REQUIRE(n < pl->sh_stride && n == (argc > 1 ? argc + 1 : 2));
 		}
 	}
-	int policy_ops = 0;
+	int policy_ops = 0, check_op;
+	/* What nf_spawn would refuse before cloning, the compiler lays out all
+	 * the same: the namespace each step needs is required only when
+	 * sandbox_check passes. */
+	bool whole = sandbox_check(cmd, &check_op) == 0;
 	for (uint32_t i = 0; i < pl->n_ops; i++) {
 		const nf_op *op = &pl->ops[i];
 		REQUIRE(op->kind >= 1 && op->kind <= OPK_MAX && op->kind != OPK_SIGMASK && op->kind != OPK_SIGRESET);
@@ -195,6 +202,39 @@ static void check_plan(const nf_plan *pl, const nf_cmd *cmd)
 			REQUIRE(pl->pipes[op->a].child_fd == op->b && pl->pipes[op->a].dir == op->c);
 			REQUIRE((uint32_t)op->b < pl->fd_named);
 			break;
+		case OPK_ID_MAP:
+			REQUIRE(op->a >= ID_SETGROUPS && op->a <= ID_GID_MAP && pl->flags & PLANF_MAPS && (!whole || pl->ns & CLONE_NEWUSER));
+			require_str(op->p);
+			REQUIRE(op->a == ID_UID_MAP ? pl->uid_map != NULL : pl->gid_map != NULL);
+			break;
+		case OPK_HOSTNAME:
+			require_str(op->p);
+			REQUIRE(op->b >= 1 && op->b <= 64 && strlen(op->p) == (size_t)op->b && (!whole || pl->ns & CLONE_NEWUTS));
+			break;
+		case OPK_MOUNT: {
+			require_str(op->p);
+			REQUIRE(*(const char *)op->p && strlen(op->p) < PATH_MAX && (op->a == 0 || op->a == 1));
+			const char *const *args = (const char *const *)(uintptr_t)op->c;
+			REQUIRE(inside(args, 4 * sizeof *args));
+			for (int k = 0; k < 3; k++)
+				if (args[k])
+					require_str(args[k]);
+			require_str(args[3]);
+			REQUIRE(!whole || pl->ns & CLONE_NEWNS);
+			break;
+		}
+		case OPK_MKDIR:
+			require_str(op->p);
+			REQUIRE(!(op->a & ~07777));
+			break;
+		case OPK_SYMLINK:
+			require_str(op->p);
+			require_str((const char *)(uintptr_t)op->c);
+			break;
+		case OPK_CHROOT:
+			require_str(op->p);
+			REQUIRE(op->a == !!(pl->ns & CLONE_NEWNS));
+			break;
 		case OPK_EXEC:
 			REQUIRE(op->a == pl->n_cands && op->p == (const void *)pl->cands);
 			REQUIRE(op->c >= -1 && op->c <= INT_MAX);
@@ -204,6 +244,11 @@ static void check_plan(const nf_plan *pl, const nf_cmd *cmd)
 		}
 	}
 	REQUIRE(policy_ops == !cmd->inherit_all);
+	REQUIRE(!!(pl->flags & PLANF_MAPS) == (pl->uid_map || pl->gid_map));
+	if (pl->uid_map)
+		require_str(pl->uid_map);
+	if (pl->gid_map)
+		require_str(pl->gid_map);
 }
 
 /* ---- driving the builder ------------------------------------------------------ */
@@ -247,13 +292,34 @@ static nf_cmd *make_cmd(input *in)
 	return rc ? NULL : cmd;
 }
 
+/* id map text: up to 5 lines of three numbers from a hostile table, with
+ * hostile separators now and then. */
+static char *map_text(input *in)
+{
+	static const uint64_t nums[] = {0, 1, 2, 65534, 65535, 100000, 4294967295u, 4294967296u, 1000, 340};
+	char *s = strbuf[2];
+	size_t o = 0, lines = u8(in) % 6;
+	for (size_t l = 0; l < lines; l++) {
+		for (int k = 0; k < 3; k++) {
+			uint8_t c = u8(in);
+			o += (size_t)snprintf(s + o, 64, "%llu%s", (unsigned long long)nums[c % 10],
+			                      k < 2 ? (c & 0x80 ? "\t" : " ") : (c & 0x40 ? "" : "\n"));
+		}
+	}
+	s[o] = '\0';
+	return s;
+}
+
+static struct sock_filter filter[BPF_MAXINSNS + 2];
+static unsigned char cpus[8200];
+
 static void one_call(input *in, nf_cmd *cmd)
 {
 	uint8_t op = u8(in);
 	int rc = 0, a, b;
 	struct rlimit rl;
 	sigset_t set;
-	switch (op % 40) {
+	switch (op % 56) {
 	case 0: a = hostile_int(in); b = hostile_int(in); rc = nf_cmd_dup2(cmd, a, b); break;
 	case 1:
 		a = hostile_int(in);
@@ -325,6 +391,49 @@ static void one_call(input *in, nf_cmd *cmd)
 	case 33: rc = nf_cmd_clearenv(cmd); break;
 	case 34: a = hostile_int(in); rc = nf_cmd_pipe(cmd, a, hostile_int(in)); break;
 	case 35: rc = nf_cmd_devnull(cmd, hostile_int(in)); break;
+	/* the sandbox: namespaces, maps, names and paths, process attributes */
+	case 36: rc = nf_cmd_namespaces(cmd, (unsigned long)u64(in, 8)); break;
+	case 37: rc = nf_cmd_namespaces(cmd, CLONE_NEWUSER | (u8(in) & 1 ? CLONE_NEWNS : 0) | (u8(in) & 1 ? CLONE_NEWUTS : 0)); break;
+	case 38: rc = nf_cmd_uid_map(cmd, u8(in) == 7 ? NULL : map_text(in)); break;
+	case 39: rc = nf_cmd_gid_map(cmd, u8(in) == 7 ? NULL : map_text(in)); break;
+	case 40: rc = nf_cmd_hostname(cmd, u8(in) == 7 ? NULL : hostile_str(in, 1)); break;
+	case 41: {
+		uint8_t nulls = u8(in);
+		const char *src = nulls & 1 ? NULL : hostile_str(in, 0), *dst = nulls & 2 ? NULL : hostile_str(in, 1);
+		const char *type = nulls & 4 ? NULL : hostile_str(in, 2), *data = nulls & 8 ? NULL : hostile_str(in, 3);
+		rc = nf_cmd_mount(cmd, src, dst, type, (unsigned long)u64(in, 4), data);
+		break;
+	}
+	case 42: rc = nf_cmd_mkdir(cmd, u8(in) == 7 ? NULL : hostile_str(in, 1), (mode_t)u64(in, 2)); break;
+	case 43: rc = nf_cmd_symlink(cmd, u8(in) == 7 ? NULL : hostile_str(in, 0), u8(in) == 7 ? NULL : hostile_str(in, 1)); break;
+	case 44: rc = nf_cmd_chroot(cmd, u8(in) == 7 ? NULL : hostile_str(in, 1)); break;
+	case 45: {
+		uint64_t v[5];
+		for (int k = 0; k < 5; k++)
+			v[k] = u8(in) & 1 ? ~UINT64_C(0) >> (u8(in) % 64) : u64(in, 8);
+		rc = nf_cmd_capabilities(cmd, v[0], v[1], v[2], v[3], v[4]);
+		break;
+	}
+	case 46: {
+		static const unsigned short lens[] = {0, 1, 2, 7, BPF_MAXINSNS, BPF_MAXINSNS + 1, 65535};
+		unsigned short len = lens[u8(in) % 7];
+		for (size_t k = 0; k < 8 && k < len; k++)
+			filter[k] = (struct sock_filter){(uint16_t)u64(in, 2), u8(in), u8(in), (uint32_t)u64(in, 4)};
+		struct sock_fprog prog = {len, len > BPF_MAXINSNS + 2 ? NULL : filter};
+		rc = nf_cmd_seccomp(cmd, u8(in) == 7 ? NULL : &prog);
+		break;
+	}
+	case 47: rc = nf_cmd_landlock(cmd, hostile_int(in)); break;
+	case 48: {
+		static const size_t sizes[] = {0, 1, 8, 128, 1024, 8192, 8193, (size_t)-1, (size_t)INT_MIN};
+		size_t size = sizes[u8(in) % 9];
+		memset(cpus, 0, sizeof cpus);
+		for (int k = 0; k < 4; k++)
+			cpus[u8(in) % 64] = u8(in);
+		rc = nf_cmd_affinity(cmd, size, u8(in) == 7 ? NULL : (const cpu_set_t *)cpus);
+		break;
+	}
+	case 49: rc = nf_cmd_oom_score_adj(cmd, u8(in) & 1 ? hostile_int(in) : (int)(u64(in, 2) % 2101) - 1050); break;
 	default: {
 		nf_error err;
 		memset(&err, 0, sizeof err);
@@ -335,6 +444,7 @@ static void one_call(input *in, nf_cmd *cmd)
 		err.arg = hostile_int(in);
 		err.signal = hostile_int(in);
 		err.path = hostile_str(in, 1);
+		err.path2 = u8(in) == 7 ? NULL : hostile_str(in, 0);
 		char out[128];
 		size_t len = u8(in) % sizeof out;
 		memset(out, 'x', sizeof out);
