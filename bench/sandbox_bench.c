@@ -70,6 +70,9 @@
  *                        (= nofork full).
  *
  * usage: sandbox_bench [rounds] [seconds-per-point]
+ *        sandbox_bench --loop METHOD N   N spawn+waits of one method (its
+ *        name as in the table, e.g. "nofork full (+uts+ipc)", or its row
+ *        number from 0), nothing else: for perf and strace -c -f
  * Points: the parent with its few MiB, then with 2 GiB of anonymous memory
  * touched (MADV_NOHUGEPAGE: 4 KiB pages, as in spawn_bench's RSS sweep).
  * Exit status 1 if any child exited with a status other than 0.
@@ -496,12 +499,42 @@ static void targets_line(char *buf, size_t n, const char *point, double hand_tar
 	       isnan(rh) ? "n/a" : rh >= hand_target ? "met" : "MISSED", cpu_med(M_HAND) / cpu_med(M_FULL));
 }
 
+/* --loop: n spawn+waits of method m, for perf and strace. */
+static int loop(const char *which, long n)
+{
+	int m = -1;
+	for (int j = 0; j < METHODS; j++)
+		if (!strcmp(which, names[j]))
+			m = j;
+	if (m < 0 && *which >= '0' && *which <= '9' && atoi(which) < METHODS)
+		m = atoi(which);
+	if (m < 0 || n < 1) {
+		fprintf(stderr, "sandbox_bench: --loop METHOD N: no method \"%s\"\n", which);
+		return 2;
+	}
+	void *run;
+	int e = c_open(NULL, m, &run);
+	double t0 = hn_now_s(), v;
+	if (!e)
+		e = c_batch(NULL, run, n, false, &v);
+	if (e) {
+		fprintf(stderr, "sandbox_bench: %s: %s\n", names[m], strerror(e));
+		return 1;
+	}
+	printf("%s: %ld spawns, %.1f µs each, %.1f µs CPU each, %ld failed\n", names[m], n,
+	       (hn_now_s() - t0) * 1e6 / n, cpu_us[m][0], failures[m]);
+	nf_cmd_free(cmds[m]);
+	rmdir(root);
+	return failures[m] ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
-	int rounds = argc > 1 ? atoi(argv[1]) : 9;
-	double point_s = argc > 2 ? atof(argv[2]) : 30;
+	bool loop_mode = argc == 4 && !strcmp(argv[1], "--loop");
+	int rounds = argc > 1 && !loop_mode ? atoi(argv[1]) : 9;
+	double point_s = argc > 2 && !loop_mode ? atof(argv[2]) : 30;
 	if (rounds < 1 || rounds > HN_MAX_ROUNDS || point_s <= 0) {
-		fprintf(stderr, "usage: sandbox_bench [rounds] [seconds-per-point]\n");
+		fprintf(stderr, "usage: sandbox_bench [rounds] [seconds-per-point] | --loop METHOD N\n");
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -520,6 +553,8 @@ int main(int argc, char **argv)
 	hand_fail = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (hand_fail == MAP_FAILED)
 		return 1;
+	if (loop_mode)
+		return loop(argv[2], atol(argv[3]));
 
 	printf("\n### Confined spawn+wait of /bin/true (spawns/s): user+pid+mnt+uts+ipc namespaces, tmpfs root, "
 	       "%d interleaved rounds, uid %u\n\n",
