@@ -69,10 +69,14 @@
  *                        +mounts (the root above and pivot_root), +uts+ipc
  *                        (= nofork full).
  *
- * usage: sandbox_bench [rounds] [seconds-per-point]
- *        sandbox_bench --loop METHOD N   N spawn+waits of one method (its
- *        name as in the table, e.g. "nofork full (+uts+ipc)", or its row
- *        number from 0), nothing else: for perf and strace -c -f
+ * usage: sandbox_bench [rounds] [seconds-per-point] [TARGET]
+ *        sandbox_bench --loop METHOD N [TARGET]   N spawn+waits of one
+ *        method (its name as in the table, e.g. "nofork full (+uts+ipc)",
+ *        or its row number from 0), nothing else: for perf, strace -c -f
+ * TARGET: run this program instead of /bin/true in every method (its
+ * directory is then bound read-only into each root at the same path, bwrap
+ * --ro-bind), e.g. bench's static exit0: without ld.so's ~4 ms on this VM
+ * the cost of the namespaces and mounts themselves stands out.
  * Points: the parent with its few MiB, then with 2 GiB of anonymous memory
  * touched (MADV_NOHUGEPAGE: 4 KiB pages, as in spawn_bench's RSS sweep).
  * Exit status 1 if any child exited with a status other than 0.
@@ -117,6 +121,13 @@ struct op {
 static struct op ops[MAX_OPS];
 static int nops;
 static char root[4096];
+
+/* The program every method runs: /bin/true, or the TARGET argument (a
+ * static program such as bench's exit0, whose directory every root then
+ * gets as one more read-only bind, at the same path). */
+static const char *prog = "/bin/true";
+static char prog_dir[4096];
+static char *prog_argv[] = {"true", NULL};
 
 /* bwrap's arguments, derived from the same layout. */
 static char *bwrap_argv[64];
@@ -203,10 +214,21 @@ static void build_layout(void)
 	op_add(OP_MOUNT, "proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
 	op_add(OP_MKDIR, NULL, "/dev", NULL, 0, NULL);
 	op_add(OP_MOUNT, "/dev", "/dev", NULL, MS_BIND | MS_REC, NULL);
-	static const char *const bwrap_tail[] = {"--tmpfs", "/tmp", "--proc", "/proc", "--dev-bind", "/dev", "/dev",
-						 "/bin/true"};
+	if (*prog_dir) {
+		/* The target's directory: its parents made in the tmpfs root (bwrap
+		 * makes them itself), then a read-only bind. */
+		static char parents[16][4096];
+		int n = 0;
+		for (char *p = prog_dir + 1; (p = strchr(p, '/')) && n < 16; p++, n++) {
+			snprintf(parents[n], sizeof parents[n], "%.*s", (int)(p - prog_dir), prog_dir);
+			op_add(OP_MKDIR, NULL, parents[n], NULL, 0, NULL);
+		}
+		ro_bind(prog_dir, prog_dir);
+	}
+	static const char *const bwrap_tail[] = {"--tmpfs", "/tmp", "--proc", "/proc", "--dev-bind", "/dev", "/dev"};
 	for (size_t i = 0; i < sizeof bwrap_tail / sizeof *bwrap_tail; i++)
 		bwrap_arg(bwrap_tail[i]);
+	bwrap_arg(prog);
 	bwrap_argv[bwrap_argc] = NULL;
 }
 
@@ -236,7 +258,6 @@ static const char *const names[METHODS] = {
 	"unshare -Urpfm --mount-proc",
 };
 
-static char *true_argv[] = {"true", NULL};
 static char *unshare_argv[] = {NULL, "-Urpfm", "--mount-proc", "true", NULL};
 static char uid_map[64], gid_map[64];
 static const char *bwrap_path, *unshare_path;
@@ -257,7 +278,7 @@ static volatile int *hand_fail;
 static int nofork_cmd(int level, nf_cmd **out)
 {
 	nf_cmd *c;
-	int e = nf_cmd_new(&c, "/bin/true", true_argv, NULL);
+	int e = nf_cmd_new(&c, prog, prog_argv, NULL);
 	static const unsigned long ns[] = {
 		[M_PLAIN] = 0,
 		[M_USER] = CLONE_NEWUSER,
@@ -342,7 +363,7 @@ static _Noreturn void hand_child(void)
 	}
 	if (chdir(root) || syscall(SYS_pivot_root, ".", ".") || umount2(".", MNT_DETACH) || chdir("/"))
 		hand_fail_at(5);
-	execve("/bin/true", true_argv, environ);
+	execve(prog, prog_argv, environ);
 	hand_fail_at(6);
 }
 
@@ -491,11 +512,11 @@ static void targets_line(char *buf, size_t n, const char *point, double hand_tar
 	const struct hn_row *full = hn_find_row("sandbox", point, names[M_FULL]);
 	double rb = hn_ratio(full, hn_find_row("sandbox", point, names[M_BWRAP]));
 	double rh = hn_ratio(full, hn_find_row("sandbox", point, names[M_HAND]));
-	snprintf(buf, n, "- %s: nofork full / bwrap = %.2f (per-round ratios %.2f-%.2f; target >= 6: %s; CPU per "
-	       "spawn bwrap / nofork full = %.2f); nofork full / hand-written fork = %.2f (per-round %.2f-%.2f; target "
-	       ">= %.1f: %s; CPU per spawn hand / nofork full = %.2f)\n",
-	       point, rb, b.min, b.max, isnan(rb) ? "n/a" : rb >= 6 ? "met" : "MISSED",
-	       cpu_med(M_BWRAP) / cpu_med(M_FULL), rh, h.min, h.max, hand_target,
+	snprintf(buf, n, "- %s: nofork full / bwrap = %.2f (per-round ratios: median %.2f, %.2f-%.2f; target >= 6: %s; "
+	       "CPU per spawn bwrap / nofork full = %.2f); nofork full / hand-written fork = %.2f (per-round: median "
+	       "%.2f, %.2f-%.2f; target >= %.1f: %s; CPU per spawn hand / nofork full = %.2f)\n",
+	       point, rb, b.med, b.min, b.max, isnan(rb) ? "n/a" : rb >= 6 ? "met" : "MISSED",
+	       cpu_med(M_BWRAP) / cpu_med(M_FULL), rh, h.med, h.min, h.max, hand_target,
 	       isnan(rh) ? "n/a" : rh >= hand_target ? "met" : "MISSED", cpu_med(M_HAND) / cpu_med(M_FULL));
 }
 
@@ -530,12 +551,25 @@ static int loop(const char *which, long n)
 
 int main(int argc, char **argv)
 {
-	bool loop_mode = argc == 4 && !strcmp(argv[1], "--loop");
+	bool loop_mode = argc >= 4 && !strcmp(argv[1], "--loop");
 	int rounds = argc > 1 && !loop_mode ? atoi(argv[1]) : 9;
 	double point_s = argc > 2 && !loop_mode ? atof(argv[2]) : 30;
-	if (rounds < 1 || rounds > HN_MAX_ROUNDS || point_s <= 0) {
-		fprintf(stderr, "usage: sandbox_bench [rounds] [seconds-per-point] | --loop METHOD N\n");
+	const char *target = loop_mode ? (argc > 4 ? argv[4] : NULL) : (argc > 3 ? argv[3] : NULL);
+	if (rounds < 1 || rounds > HN_MAX_ROUNDS || point_s <= 0 || argc > 5 || (!loop_mode && argc > 4)) {
+		fprintf(stderr, "usage: sandbox_bench [rounds] [seconds-per-point] [TARGET] | --loop METHOD N [TARGET]\n");
 		return 2;
+	}
+	static char prog_path[4096];
+	if (target) {
+		if (!realpath(target, prog_path) || access(prog_path, X_OK)) {
+			fprintf(stderr, "sandbox_bench: %s: not an executable\n", target);
+			return 2;
+		}
+		prog = prog_path;
+		snprintf(prog_dir, sizeof prog_dir, "%s", prog_path);
+		*strrchr(prog_dir, '/') = '\0';
+		prog_argv[0] = strrchr(prog_path, '/') + 1;
+		unshare_argv[3] = prog_path;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	const char *tmp = getenv("TMPDIR");
@@ -556,9 +590,9 @@ int main(int argc, char **argv)
 	if (loop_mode)
 		return loop(argv[2], atol(argv[3]));
 
-	printf("\n### Confined spawn+wait of /bin/true (spawns/s): user+pid+mnt+uts+ipc namespaces, tmpfs root, "
+	printf("\n### Confined spawn+wait of %s (spawns/s): user+pid+mnt+uts+ipc namespaces, tmpfs root, "
 	       "%d interleaved rounds, uid %u\n\n",
-	       rounds, (unsigned)geteuid());
+	       prog, rounds, (unsigned)geteuid());
 	hn_print_load("before");
 	printf("\n| parent | method | median spawns/s | min-max | µs per spawn | beyond plain nofork µs | "
 	       "this step µs | CPU µs per spawn | failures | / bwrap | / hand-written fork |\n"
