@@ -38,7 +38,11 @@
  *                        child, pid 1 of its namespace, writes its own
  *                        setgroups "deny", uid_map and gid_map, makes "/"
  *                        rprivate, mounts and links the same list, pivot_root
- *                        (".", "."), umount2 the old root, execs; waitpid
+ *                        (".", "."), umount2 the old root, execs; waitpid.
+ *                        It always writes setgroups "deny" (from inside,
+ *                        even root's child must); nofork writes it only
+ *                        for a parent without CAP_SETGID, so as root its
+ *                        child may still call setgroups(2)
  *   bwrap                posix_spawn of `bwrap --unshare-user --uid 0 --gid
  *                        0 --unshare-pid --unshare-uts --unshare-ipc
  *                        --ro-bind /usr /usr --symlink usr/bin /bin
@@ -55,6 +59,7 @@
  *                        and stays as its pid 1 reaper; three processes
  *                        and two execs per spawn. --dev-bind /dev is a
  *                        recursive bind of /dev, as in the other methods.
+ *                        bwrap makes "/" rslave, not rprivate.
  *   unshare -Urpfm       posix_spawn of `unshare -Urpfm --mount-proc true`
  *                        (util-linux) + waitpid: user+pid+mount namespaces
  *                        only, the host's root (no tmpfs root, no binds, no
@@ -117,7 +122,7 @@ struct op {
 	const char *data;
 	unsigned long remount; /* hand-written: flags of the read-only remount */
 };
-#define MAX_OPS 32
+#define MAX_OPS 48 /* the base layout is at most 15, a TARGET adds up to 18 */
 static struct op ops[MAX_OPS];
 static int nops;
 static char root[4096];
