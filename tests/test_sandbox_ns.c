@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 
 #define NOBODY 65534
 
@@ -326,6 +327,26 @@ START_TEST(maps_from_coroutines)
 }
 END_TEST
 
+/* A caller whose seccomp filter refuses futex: the maps' handshake (the
+ * child's wait for the maps, ours for its exec) degrades to spinning on
+ * the two words, and the spawn still completes with the maps in place. */
+START_TEST(maps_with_futex_refused)
+{
+	struct kit_deny_rule rule = KIT_DENY_ALWAYS(SYS_futex, ENOSYS);
+	kit_deny(&rule, 1);
+	for (int i = 0; i < 20; i++) {
+		nf_cmd *cmd = probe_cmd(NULL);
+		ck_assert_int_eq(nf_cmd_namespaces(cmd, CLONE_NEWUSER), 0);
+		ck_assert_int_eq(nf_cmd_uid_map(cmd, "7 0 1"), 0);
+		probe_report r;
+		run_ok(cmd, &r);
+		ck_assert_str_eq(probe_get(&r, "uid"), "7 7 7");
+		probe_report_free(&r);
+	}
+	kit_assert_no_zombies();
+}
+END_TEST
+
 /* ---- failures, each named --------------------------------------------------- */
 
 START_TEST(map_beyond_own_id_refused)
@@ -499,6 +520,7 @@ int main(void)
 	tcase_add_test(tc, mounts_stay_in_the_new_namespace);
 	tcase_add_test(tc, maps_from_threads);
 	tcase_add_test(tc, maps_from_coroutines);
+	tcase_add_test(tc, maps_with_futex_refused);
 	tcase_add_test(tc, map_beyond_own_id_refused);
 	tcase_add_test(tc, gid_map_refused_names_gid_map);
 	tcase_add_test(tc, mount_failure_names_source_and_target);
