@@ -763,7 +763,9 @@ op_exec:
 	 * execve, recorded in RUN_STOPS (see the x86_64 version). Ignored ones
 	 * stay ignored. */
 	adr x9, exec_stop_handler
-	mov x10, #(SA_RESTORER | SA_RESTART)
+	/* SA_SIGINFO: arm64 passes the ucontext (x2) only then (x86_64's
+	 * kernel always does); the catcher reads x19 from it. */
+	MOV32 x10, (SA_RESTORER | SA_RESTART | SA_SIGINFO)
 	stp x9, x10, [sp, #DENTS]
 	adr x9, exec_stop_restorer
 	mov x10, #-1
@@ -861,7 +863,7 @@ exec_stop_fail:
 	mov w9, #OPK_SIGMASK
 	b fail_kind
 
-/* The stop catcher: w0 = signal, x2 = ucontext. The interrupted x19 (the
+/* The stop catcher (SA_SIGINFO): w0 = signal, x2 = ucontext. The interrupted x19 (the
  * run record) comes from the saved context, so nothing else is assumed.
  * x9-x11 are the interrupted code's, restored by rt_sigreturn. */
 exec_stop_handler:
