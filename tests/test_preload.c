@@ -403,11 +403,17 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("preload");
+	/* Two cases: the system's python3, make and ninja under the preload,
+	 * and our own programs (tests/progs), the only ones tests/run-vm's VM
+	 * has (it runs CK_RUN_CASE=glibc). */
 	TCase *tc = kit_tcase("programs", 90);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, python_posix_spawn);
 	tcase_add_test(tc, make_j2);
 	tcase_add_test(tc, ninja_j2);
+	suite_add_tcase(s, tc);
+	tc = kit_tcase("glibc", 90);
+	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, old_and_new_symbols_get_glibcs_semantics);
 	tcase_add_test(tc, spawn_from_signal_handler_during_malloc);
 	suite_add_tcase(s, tc);
