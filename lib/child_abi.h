@@ -9,6 +9,10 @@
 #define NF_CHILD_ABI_H
 
 #include "nofork/ops.h"
+/* The per-architecture part (asm/<cpu>/arch_abi.h: the constants whose
+ * values differ, where a handler finds the run record, glibc's symbol
+ * versions, the spin hint). */
+#include "arch_abi.h"
 
 /* Op kinds, OPK_<NAME>: the numbers of enum nf_op_kind (nofork/ops.h is the
  * one list). OPK_MAX is the highest kind the child interprets: the kinds
@@ -34,7 +38,6 @@ enum {
  * against libc's. */
 #define ABI_AT_FDCWD (-100)
 #define ABI_AT_EMPTY_PATH 0x1000
-#define ABI_O_RDONLY_DIR_CLOEXEC 0x90000 /* O_RDONLY | O_DIRECTORY | O_CLOEXEC */
 #define ABI_O_WRONLY_CLOEXEC 0x80001     /* O_WRONLY | O_CLOEXEC */
 #define ABI_F_SETFD 2
 #define ABI_PR_SET_PDEATHSIG 1
@@ -46,7 +49,6 @@ enum {
 #define ABI_PR_CAP_AMBIENT_RAISE 2
 #define ABI_PR_CAP_AMBIENT_CLEAR_ALL 4
 #define ABI_SECCOMP_SET_MODE_FILTER 1
-#define ABI_UC_RBX 128   /* offsetof(ucontext_t, uc_mcontext.gregs[REG_RBX]) */
 #define ABI_ENOEXEC_SH 1 /* NF_ENOEXEC_SH, in the EXEC op's b */
 #define ABI_FUTEX_WAIT 0
 #define ABI_STATFS_FLAGS 80 /* offsetof(struct statfs, f_flags) */

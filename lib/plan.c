@@ -56,7 +56,7 @@ _Static_assert(ABI_AT_FDCWD == AT_FDCWD && ABI_AT_EMPTY_PATH == AT_EMPTY_PATH &&
                    ABI_O_RDONLY_DIR_CLOEXEC == (O_RDONLY | O_DIRECTORY | O_CLOEXEC) &&
                    ABI_O_WRONLY_CLOEXEC == (O_WRONLY | O_CLOEXEC) && ABI_F_SETFD == F_SETFD &&
                    ABI_PR_SET_PDEATHSIG == PR_SET_PDEATHSIG && ABI_PR_SET_NO_NEW_PRIVS == PR_SET_NO_NEW_PRIVS &&
-                   ABI_UC_RBX == offsetof(ucontext_t, uc_mcontext.gregs[REG_RBX]) &&
+                   ABI_UC_RUN == offsetof(ucontext_t, ABI_UC_RUN_FIELD) &&
                    ABI_ENOEXEC_SH == NF_ENOEXEC_SH && ABI_FUTEX_WAIT == FUTEX_WAIT &&
                    ABI_STATFS_FLAGS == offsetof(struct statfs, f_flags) && ABI_MS_BIND_REC == (int)(MS_BIND | MS_REC) &&
                    ABI_MNT_DETACH == MNT_DETACH &&

@@ -1,5 +1,6 @@
 /* The test kit; see kit.h. */
 #include "kit.h"
+#include "arch_abi.h" /* NF_AUDIT_ARCH */
 
 #include <dirent.h>
 #include <errno.h>
@@ -723,7 +724,7 @@ int kit_seccomp(const struct kit_deny_rule *rules, size_t n, int flags)
 	if (n > 16)
 		return E2BIG;
 	f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
-	f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0);
+	f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NF_AUDIT_ARCH, 1, 0);
 	f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
 	for (size_t i = 0; i < n; i++) {
 		const struct kit_deny_rule *r = &rules[i];

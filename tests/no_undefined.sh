@@ -3,8 +3,9 @@
 # The child-side code must be self-contained (README, "The child contract"): it may not
 # reference any symbol it does not define, nor touch thread-local storage
 # (the child runs on the parent's TLS pointer). Fails if `nm -u` lists
-# anything, if the disassembly uses %fs/%gs, and if the objects define no
-# code at all (an empty archive proves nothing).
+# anything, if the disassembly uses %fs/%gs (x86_64) or reads the thread
+# pointer tpidr_el0 (aarch64), and if the objects define no code at all
+# (an empty archive proves nothing).
 set -eu
 undef=$(nm -u "$@" | grep -E '^[[:space:]]*[Uw] ' || true)
 if [ -n "$undef" ]; then
@@ -12,7 +13,7 @@ if [ -n "$undef" ]; then
 	echo "$undef"
 	exit 1
 fi
-tls=$(objdump -d "$@" | grep -E '%[fg]s:' || true)
+tls=$(objdump -d "$@" | grep -E '%[fg]s:|tpidr_el0' || true)
 if [ -n "$tls" ]; then
 	echo "thread-local storage used in the child object:"
 	echo "$tls"

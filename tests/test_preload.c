@@ -30,6 +30,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "arch_abi.h" /* NF_GLIBC_SPAWN_OLD */
 #include "kit.h"
 
 extern char **environ;
@@ -349,14 +350,21 @@ START_TEST(old_and_new_symbols_get_glibcs_semantics)
 	snprintf(path, sizeof path, "%s/nonexistent:%s:%s", scratch, bin, getenv("PATH"));
 	ck_assert_int_eq(setenv("PATH", path, 1), 0);
 
+	char *out;
+	int spawns = 2;
+#ifdef SPAWN_SCRIPT_OLD /* only where glibc has the old version (x86_64) */
 	char want[3 * PATH_MAX];
-	char *out = spawn_script_both(SPAWN_SCRIPT_OLD, "spawn", script, bin);
+	out = spawn_script_both(SPAWN_SCRIPT_OLD, "spawn", script, bin);
 	snprintf(want, sizeof want, "script %s one two\nrc 0\nexit 0\n", script);
 	ck_assert_str_eq(out, want);
 	free(out);
 	out = spawn_script_both(SPAWN_SCRIPT_OLD, "spawnp", "nf-script", bin);
 	ck_assert_str_eq(out, "script nf-script one two\nrc 0\nexit 0\n");
 	free(out);
+	spawns += 2;
+	ck_assert_int_eq(trace_lines(" posix_spawn@" NF_GLIBC_SPAWN_OLD " "), 1);
+	ck_assert_int_eq(trace_lines(" posix_spawnp@" NF_GLIBC_SPAWN_OLD " "), 1);
+#endif
 	out = spawn_script_both(SPAWN_SCRIPT, "spawn", script, bin);
 	ck_assert_str_eq(out, "rc 8\n"); /* ENOEXEC */
 	free(out);
@@ -364,9 +372,7 @@ START_TEST(old_and_new_symbols_get_glibcs_semantics)
 	ck_assert_str_eq(out, "rc 8\n");
 	free(out);
 
-	ck_assert_int_eq(trace_lines(NULL), 4);
-	ck_assert_int_eq(trace_lines(" posix_spawn@GLIBC_2.2.5 "), 1);
-	ck_assert_int_eq(trace_lines(" posix_spawnp@GLIBC_2.2.5 "), 1);
+	ck_assert_int_eq(trace_lines(NULL), spawns);
 	ck_assert_int_eq(trace_lines(" posix_spawn "), 1);
 	ck_assert_int_eq(trace_lines(" posix_spawnp "), 1);
 }
@@ -397,11 +403,17 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("preload");
+	/* Two cases: the system's python3, make and ninja under the preload,
+	 * and our own programs (tests/progs), the only ones tests/run-vm's VM
+	 * has (it runs CK_RUN_CASE=glibc). */
 	TCase *tc = kit_tcase("programs", 90);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, python_posix_spawn);
 	tcase_add_test(tc, make_j2);
 	tcase_add_test(tc, ninja_j2);
+	suite_add_tcase(s, tc);
+	tc = kit_tcase("glibc", 90);
+	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, old_and_new_symbols_get_glibcs_semantics);
 	tcase_add_test(tc, spawn_from_signal_handler_during_malloc);
 	suite_add_tcase(s, tc);

@@ -5,6 +5,7 @@
 
 #include <nofork.h>
 
+#include "arch_abi.h" /* nf_fp_control */
 #include "rt/rt.h"
 #include "stack_pool.h"
 
@@ -466,18 +467,11 @@ END_TEST
 
 static int fp_ok;
 
-static unsigned mxcsr(void)
-{
-	unsigned v;
-	__asm__ volatile("stmxcsr %0" : "=m"(v));
-	return v;
-}
-
 static void fp_other(void *arg)
 {
 	(void)arg;
 	/* Runs while fp_changer is switched out with round-toward-zero. */
-	fp_ok += fegetround() == FE_TONEAREST && (mxcsr() & 0x6000) == 0;
+	fp_ok += fegetround() == FE_TONEAREST && (nf_fp_control() & NF_FP_ROUND_MASK) == 0;
 }
 
 static void fp_changer(void *arg)
@@ -488,7 +482,7 @@ static void fp_changer(void *arg)
 	ck_assert_int_eq(nf_go(fp_other, NULL), 0);
 	nf_yield();
 	nf_yield();
-	fp_ok += fegetround() == FE_TOWARDZERO && (mxcsr() & 0x6000) == 0x6000;
+	fp_ok += fegetround() == FE_TOWARDZERO && (nf_fp_control() & NF_FP_ROUND_MASK) == NF_FP_ROUND_MASK; /* toward zero: all ones */
 	fesetround(FE_TONEAREST);
 }
 

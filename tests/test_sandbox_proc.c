@@ -8,6 +8,7 @@
  * forked test process. One spawn comes from a coroutine. */
 #include "kit.h"
 
+#include "arch_abi.h" /* NF_AUDIT_ARCH */
 #include <linux/audit.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
@@ -196,7 +197,7 @@ static const struct sock_fprog *deny_act(struct filter *f, int nr, uint32_t act)
 {
 	struct sock_filter insn[] = {
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NF_AUDIT_ARCH, 1, 0),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
 		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)nr, 0, 1),

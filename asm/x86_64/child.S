@@ -1159,7 +1159,7 @@ exec_stop_fail:
  * run record) comes from the saved context, so nothing else is assumed. */
 exec_stop_handler:
 	ENTRY_BRANCH /* entered by the kernel as a signal handler */
-	mov ABI_UC_RBX(%rdx), %rax
+	mov ABI_UC_RUN(%rdx), %rax
 	btsl %edi, RUN_STOPS(%rax)
 	ret /* into exec_stop_restorer, the kernel's return address */
 exec_stop_restorer:

@@ -64,7 +64,7 @@ struct rt_stats {
  * while the runtime runs (not concurrently with nf_rt_start/nf_rt_stop). */
 void rt_stats(struct rt_stats *st);
 
-/* The context switch (asm/x86_64/context.S). save_sp receives the saved
+/* The context switch (asm/<cpu>/context.S). save_sp receives the saved
  * stack pointer of the caller; load_sp is a value saved earlier or built by
  * ctx_init. */
 void ctx_switch(void **save_sp, void *load_sp);

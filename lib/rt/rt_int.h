@@ -23,6 +23,7 @@
 #ifndef NF_RT_INT_H
 #define NF_RT_INT_H
 
+#include "arch_abi.h" /* cpu_relax */
 #include "rt.h"
 #include "stack_pool.h"
 

@@ -38,8 +38,6 @@
 #define FAIR_TICKS 61 /* look at the global queue and the poller this often */
 #define TIMER_TICKS 4  /* and at due timers this often (a power of two) */
 
-static inline void cpu_relax(void) { __asm__ volatile("pause" ::: "memory"); }
-
 static int try_poll(struct worker *w)
 {
 	int expect = 0;

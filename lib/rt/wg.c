@@ -21,7 +21,7 @@ static void wg_lock(nf_wg *wg)
 		if (spins > 100)
 			sched_yield(); /* the holder was preempted */
 		else
-			__asm__ volatile("pause");
+			cpu_relax();
 	}
 }
 

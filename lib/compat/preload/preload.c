@@ -7,7 +7,7 @@
  * internal users (system, popen) call glibc's hidden aliases and keep working
  * on glibc's objects.
  *
- * Symbol versions (preload.map): every name carries glibc's own version, so
+ * Symbol versions (preload-<cpu>.map): every name carries glibc's own version, so
  * a program gets the semantics of the glibc it was linked against. That
  * matters for posix_spawn and posix_spawnp, which exist twice: programs
  * linked before glibc 2.15 call posix_spawn@GLIBC_2.2.5, which runs a file
@@ -30,6 +30,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "arch_abi.h" /* glibc's version nodes on this architecture */
 #include "compat/compat_int.h"
 #include "nofork/spawn.h"
 
@@ -101,7 +102,7 @@ static void trace(const char *fn, const char *file, int result)
 	errno = saved;
 }
 
-VERSIONED("posix_spawn@@GLIBC_2.15")
+VERSIONED("posix_spawn@@" NF_GLIBC_SPAWN)
 int nofork_preload_posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
 	const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
@@ -110,7 +111,7 @@ int nofork_preload_posix_spawn(pid_t *pid, const char *path, const posix_spawn_f
 	return r;
 }
 
-VERSIONED("posix_spawnp@@GLIBC_2.15")
+VERSIONED("posix_spawnp@@" NF_GLIBC_SPAWN)
 int nofork_preload_posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
 	const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
@@ -119,24 +120,27 @@ int nofork_preload_posix_spawnp(pid_t *pid, const char *file, const posix_spawn_
 	return r;
 }
 
-/* glibc before 2.15: an ENOEXEC file runs through /bin/sh. */
-VERSIONED("posix_spawn@GLIBC_2.2.5")
+/* glibc before 2.15: an ENOEXEC file runs through /bin/sh. Only where glibc
+ * has that older node (x86_64; aarch64's glibc starts at 2.17). */
+#ifdef NF_GLIBC_SPAWN_OLD
+VERSIONED("posix_spawn@" NF_GLIBC_SPAWN_OLD)
 int nofork_preload_posix_spawn_2_2_5(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
 	const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
 	int r = nofork_posix_spawn_try_shell(pid, path, fa, attr, argv, envp);
-	trace("posix_spawn@GLIBC_2.2.5", path, r);
+	trace("posix_spawn@" NF_GLIBC_SPAWN_OLD, path, r);
 	return r;
 }
 
-VERSIONED("posix_spawnp@GLIBC_2.2.5")
+VERSIONED("posix_spawnp@" NF_GLIBC_SPAWN_OLD)
 int nofork_preload_posix_spawnp_2_2_5(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
 	const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
 	int r = nofork_posix_spawnp_try_shell(pid, file, fa, attr, argv, envp);
-	trace("posix_spawnp@GLIBC_2.2.5", file, r);
+	trace("posix_spawnp@" NF_GLIBC_SPAWN_OLD, file, r);
 	return r;
 }
+#endif
 
 EXPORT int pidfd_spawn(int *pidfd, const char *path, const posix_spawn_file_actions_t *fa,
 	const posix_spawnattr_t *attr, char *const argv[], char *const envp[])

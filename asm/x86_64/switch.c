@@ -1,9 +1,10 @@
-/* The C side of the context switch (asm/x86_64/context.S holds the switch
- * itself): the FP control modes a coroutine starts with, the frame a fresh
- * context starts from, and whether this thread can switch stacks at all
- * (not under a CET shadow stack). It changes only with that ABI.
+/* The C side of the context switch, x86_64 (context.S beside it holds the
+ * switch itself): the FP control modes a coroutine starts with, the frame a
+ * fresh context starts from, and whether this thread can switch stacks at
+ * all (not under a CET shadow stack). It changes only with that ABI;
+ * asm/aarch64/switch.c is its twin.
  */
-#include "rt_int.h"
+#include "rt/rt_int.h"
 
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -38,11 +39,7 @@ void *ctx_init(void *top, void (*fn)(void *), void *arg, uint64_t fpmodes)
  * Linux 6.6; older kernels have no shadow stacks and refuse the query). */
 int rt_shadow_stack_enabled(void)
 {
-#ifdef __x86_64__
 	unsigned long features = 0;
 	return syscall(SYS_arch_prctl, 0x5005 /* ARCH_SHSTK_STATUS */, &features) == 0 &&
 	       (features & 1 /* ARCH_SHSTK_SHSTK */);
-#else
-	return 0;
-#endif
 }
