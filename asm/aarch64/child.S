@@ -19,10 +19,11 @@
  *   x20  plan (PLAN_*), constant
  *   x21  current op (OP_*)
  *   w22  current op index
- *   x23  loop counter / dirfd / candidate index / signal set (per op)
+ *   x23  loop counter / dirfd / candidate index / signal or capability
+ *        set / byte count (per op)
  *   x24 x25 set_signals' arguments
  *   x26  scratch preserved across syscalls (per op): a temporary fd, the
- *        signal a loop is at, the errno to report
+ *        signal or capability a loop is at, the errno to report
  *   x8   syscall number; x0-x5 arguments, x0 result
  *   w9   kind for fail_kind; x9-x12 scratch
  *   x30  return address of the one-deep subroutines (never stored)
@@ -100,6 +101,22 @@
 	movk \reg, #(((\val) >> 16) & 0xffff), lsl #16
 	.endm
 
+/* \bit = the number of the lowest set bit of \set (not 0), which is
+ * cleared (x86_64's bsf + btr). Clobbers x11. */
+	.macro POP_LOWEST set, bit
+	rbit \bit, \set
+	clz \bit, \bit
+	mov x11, #1
+	lsl x11, x11, \bit
+	bic \set, \set, x11
+	.endm
+
+/* reg = the address of sym, anywhere in the image (ADR reaches 1 MiB). */
+	.macro ADDR reg, sym
+	adrp \reg, \sym
+	add \reg, \reg, :lo12:\sym
+	.endm
+
 /* A syscall that has a fallback: RUN_STEP names it while it runs, so a
  * seccomp filter that kills the child there instead of failing the call is
  * known by its step (spawn.c then takes the fallback). x8 is set. */
@@ -132,9 +149,10 @@ child_clone3:
 
 /* long child_clone(unsigned long flags, void *stack_top, int *pidfd, nf_run_rec *run)
  * Legacy clone(2) for kernels or sandboxes without clone3: the pidfd (with
- * CLONE_PIDFD) lands in *pidfd through the parent_tid argument. arm64's
- * clone is (flags, stack, parent_tid, tls, child_tid) (CLONE_BACKWARDS;
- * x86_64 swaps the last two): both are 0 here, unused by these flags. */
+ * CLONE_PIDFD) lands in *pidfd through the parent_tid argument, and
+ * child_tid is always the run record's RUN_TID (used only with
+ * CLONE_CHILD_CLEARTID). arm64's clone is (flags, stack, parent_tid, tls,
+ * child_tid) (CLONE_BACKWARDS; x86_64 swaps the last two). */
 	.globl child_clone
 	.hidden child_clone
 	.type child_clone, %function
@@ -143,8 +161,8 @@ child_clone:
 	.cfi_startproc
 	BTI_C
 	mov x9, x3
+	add x4, x3, #RUN_TID /* child_tid: cleared at exec with CLONE_CHILD_CLEARTID */
 	mov x3, #0 /* tls */
-	mov x4, #0 /* child_tid */
 	SYS __NR_clone
 	cbz x0, child_main_x9
 	ret
@@ -547,6 +565,91 @@ op_pipe:
 	JERR(fail)
 	b next_op
 
+op_affinity:
+	BTI_J
+	mov x0, #0
+	ldr x1, [x21, #OP_B]
+	ldr x2, [x21, #OP_P]
+	SYS __NR_sched_setaffinity
+	JERR(fail)
+	b next_op
+
+/* The decimal text the parent formatted (in c, a bytes) into
+ * /proc/self/oom_score_adj: a CLONE_VFORK child's value stays its own (see
+ * the x86_64 version). */
+op_oom_score_adj:
+	BTI_J
+	mov x0, #ABI_AT_FDCWD
+	ldrsw x23, [x21, #OP_A]
+	b write_op_file
+
+/* Drop each capability in b that is still in the bounding set (reading
+ * first: one already gone needs no CAP_SETPCAP). x26 = the capability, for
+ * the report. */
+op_capbset:
+	BTI_J
+	ldr x23, [x21, #OP_B]
+	mov x2, #0
+	mov x3, #0
+	mov x4, #0
+1:	cbz x23, next_op
+	POP_LOWEST x23, x26
+	mov x0, #ABI_PR_CAPBSET_READ
+	mov x1, x26
+	SYS __NR_prctl
+	JERR(2f)
+	cbz x0, 1b
+	mov x0, #ABI_PR_CAPBSET_DROP
+	mov x1, x26
+	SYS __NR_prctl
+	JOK(1b)
+2:	str w26, [x19, #RUN_DETAIL]
+	b fail
+
+/* Capabilities, part 2, after the ids: the three sets (header and data
+ * built by the parent), then the ambient set. */
+op_capset:
+	BTI_J
+	ldr x0, [x21, #OP_P]
+	add x1, x0, #8
+	SYS __NR_capset
+	JERR(fail)
+	b next_op
+
+/* Clear the ambient set (-1 in a report), then raise each one in b. */
+op_ambient:
+	BTI_J
+	mov x26, #-1
+	ldr x23, [x21, #OP_B]
+	mov x1, #ABI_PR_CAP_AMBIENT_CLEAR_ALL
+	mov x2, #0
+	b 2f
+1:	cbz x23, next_op
+	POP_LOWEST x23, x26
+	mov x1, #ABI_PR_CAP_AMBIENT_RAISE
+	mov x2, x26
+2:	mov x0, #ABI_PR_CAP_AMBIENT
+	mov x3, #0
+	mov x4, #0
+	SYS __NR_prctl
+	JOK(1b)
+	str w26, [x19, #RUN_DETAIL]
+	b fail
+
+op_landlock:
+	BTI_J
+	ldrsw x0, [x21, #OP_A]
+	mov x1, #0
+	SYS __NR_landlock_restrict_self
+	JERR(fail)
+	b next_op
+
+/* Nothing here: the EXEC op right after this one installs the filter (see
+ * op_exec), so that no syscall but execve follows it. */
+op_seccomp:
+	BTI_J
+	b next_op
+
 /* If the parent died before the prctl, the signal will never come: the
  * reparented child would run unsupervised. Check and fail instead. */
 op_pdeathsig:
@@ -567,6 +670,14 @@ op_pdeathsig:
 op_no_new_privs:
 	BTI_J
 	mov x0, #ABI_PR_SET_NO_NEW_PRIVS
+	b prctl_on
+
+/* Capabilities, part 1, before the ids change: keep the permitted set
+ * across setresuid to a non-zero uid (then the bounding set, below). */
+op_keepcaps:
+	BTI_J
+	mov x0, #ABI_PR_SET_KEEPCAPS
+prctl_on: /* prctl(x0, 1, 0, 0, 0) */
 	mov x1, #1
 	mov x2, #0
 	mov x3, #0
@@ -583,6 +694,11 @@ op_cgroup:
 	tst w9, #MODE_JOIN_CGROUP
 	b.eq next_op
 	ldrsw x0, [x21, #OP_A]
+	mov x23, #1
+/* write_op_file: write x23 bytes of the op's c to the file p, opened
+ * relative to x0; a failed write leaves the fd to the child's exit (its
+ * table is private by now). */
+write_op_file:
 	ldr x1, [x21, #OP_P]
 	MOV32 w2, ABI_O_WRONLY_CLOEXEC
 	mov x3, #0
@@ -590,7 +706,7 @@ op_cgroup:
 	JERR(fail)
 	mov x26, x0
 	add x1, x21, #OP_C
-	mov x2, #1
+	mov x2, x23
 	SYS __NR_write
 	JERR(fail)
 	b close_x26_next_op
@@ -753,6 +869,137 @@ close_fds_brute:
 2:	add x23, x23, #1
 	b 1b
 
+/* ---- sandbox steps ---------------------------------------------------------- */
+
+/* The parent writes the id maps of our new user namespace, and we wait for
+ * it on a futex word in the run record (see the x86_64 version). The word
+ * is read with acquire (LDAR): the parent stores RUN_IDERR before it with
+ * release, and arm64, unlike x86_64, may otherwise see them out of order. */
+op_id_map:
+	BTI_J
+	add x10, x19, #RUN_SYNC
+1:	ldar w9, [x10]
+	cbnz w9, 2f
+	mov x0, x10
+	mov x1, #ABI_FUTEX_WAIT
+	mov x2, #0 /* sleep while the word is 0 */
+	mov x3, #0
+	SYS __NR_futex
+	b 1b
+2:	ldr w10, [x21, #OP_A]
+	add w10, w10, #2
+	cmp w9, w10
+	b.ne next_op /* written, or the parent failed at a later file */
+	ldrsw x0, [x19, #RUN_IDERR]
+	neg x0, x0
+	b fail
+
+op_hostname:
+	BTI_J
+	ldr x0, [x21, #OP_P]
+	ldr x1, [x21, #OP_B]
+	SYS __NR_sethostname
+	JERR(fail)
+	b next_op
+
+/* A read-only (nosuid, ...) bind mount is a bind and then this remount,
+ * keeping the flags the kernel locked (statfs) and restating the atime
+ * mode (see the x86_64 version). */
+op_mount:
+	BTI_J
+	ldr w9, [x21, #OP_A]
+	cbz w9, 1f
+	ldr x0, [x21, #OP_P]
+	add x1, sp, #DENTS
+	SYS __NR_statfs
+	JERR(fail)
+	ldr x9, [sp, #DENTS+ABI_STATFS_FLAGS]
+	mov x3, #ABI_MS_KEEP
+	and x3, x3, x9
+	ldr x10, [x21, #OP_B]
+	orr x3, x3, x10
+	mov x10, #ABI_MS_NOATIME
+	tst x9, #ABI_ST_NOATIME
+	b.ne 3f
+	mov x10, #ABI_MS_RELATIME
+	tst x9, #ABI_ST_RELATIME
+	b.ne 3f
+	mov x10, #ABI_MS_STRICTATIME
+3:	orr x3, x3, x10
+	mov x0, #0
+	ldr x1, [x21, #OP_P]
+	mov x2, #0
+	mov x4, #0
+	b 2f
+1:	ldr x9, [x21, #OP_C] /* {source, fstype, data} */
+	ldr x0, [x9]
+	ldr x1, [x21, #OP_P]
+	ldr x2, [x9, #8]
+	ldr x3, [x21, #OP_B]
+	ldr x4, [x9, #16]
+2:	SYS __NR_mount
+	JERR(fail)
+	b next_op
+
+op_mkdir:
+	BTI_J
+	mov x0, #ABI_AT_FDCWD
+	ldr x1, [x21, #OP_P]
+	ldrsw x2, [x21, #OP_A]
+	SYS __NR_mkdirat
+	cmn x0, #EEXIST
+	b.eq next_op
+	JERR(fail)
+	b next_op
+
+op_symlink:
+	BTI_J
+	ldr x0, [x21, #OP_C]
+	mov x1, #ABI_AT_FDCWD
+	ldr x2, [x21, #OP_P]
+	SYS __NR_symlinkat
+	JERR(fail)
+	b next_op
+
+/* pivot_root in a new mount namespace, chroot(2) on an initramfs root or
+ * without one (see the x86_64 version). */
+op_chroot:
+	BTI_J
+	ldr w9, [x21, #OP_A]
+	cbz w9, chroot_plain
+	ldr x0, [x21, #OP_P]
+	mov x1, x0
+	mov x2, #0
+	mov x3, #ABI_MS_BIND_REC
+	mov x4, #0
+	SYS __NR_mount
+	JERR(fail)
+	ldr x0, [x21, #OP_P]
+	SYS __NR_chdir
+	JERR(fail)
+	ADDR x0, str_dot
+	mov x1, x0
+	SYS __NR_pivot_root
+	cmn x0, #EINVAL
+	b.eq 1f
+	JERR(fail)
+	ADDR x0, str_dot
+	mov x1, #ABI_MNT_DETACH
+	SYS __NR_umount2
+	JERR(fail)
+	b chroot_cd
+1:	ADDR x0, str_dot /* the rootfs: chroot into the cwd */
+	b 2f
+chroot_plain:
+	ldr x0, [x21, #OP_P]
+2:	SYS __NR_chroot
+	JERR(fail)
+chroot_cd:
+	ADDR x0, str_slash
+	SYS __NR_chdir
+	JERR(fail)
+	b next_op
+
 /* ---- exec ------------------------------------------------------------------ */
 /* Set the final signal mask (the last step before execve), then try each
  * candidate with execvp's precedence: ENOENT-like errors move on, EACCES is
@@ -813,11 +1060,7 @@ stop_catch_skip:
 	bic x10, x10, x9
 pending_next:
 	cbz x10, exec_unmask
-	rbit x9, x10
-	clz x9, x9 /* the lowest pending signal, less 1 */
-	mov x11, #1
-	lsl x11, x11, x9
-	bic x10, x10, x11
+	POP_LOWEST x10, x9 /* the lowest pending signal, less 1 */
 	str x10, [sp, #TMP1]
 	add w26, w9, #1
 	mov w0, w26
@@ -846,7 +1089,24 @@ exec_unmask:
 	str w22, [x19, #RUN_INDEX]
 	mov w9, #OPK_SIGMASK
 	b fail_kind
-1:	ldrsw x0, [x21, #OP_C]
+1:	/* nf_cmd_seccomp, the op before this one: its filter goes in here,
+	 * after the mask, so only execve/execveat (then exit_group, or
+	 * rt_sigreturn from the stop catcher) run under it (see the x86_64
+	 * version). A failure is the SECCOMP op's. */
+	cbz w22, 3f
+	ldur w9, [x21, #OP_KIND-OP_SIZE]
+	cmp w9, #OPK_SECCOMP
+	b.ne 3f
+	mov x0, #ABI_SECCOMP_SET_MODE_FILTER
+	mov x1, #0
+	ldur x2, [x21, #OP_P-OP_SIZE]
+	SYS __NR_seccomp
+	JOK(3f)
+	sub w9, w22, #1
+	str w9, [x19, #RUN_INDEX]
+	mov w9, #OPK_SECCOMP
+	b fail_kind
+3:	ldrsw x0, [x21, #OP_C]
 	tbnz w0, #31, exec_paths
 	ldr x1, [x20, #PLAN_EMPTY]
 	ldr x2, [x20, #PLAN_ARGV]
@@ -988,8 +1248,27 @@ op_table:
 	OP OPK_FAIL, op_fail
 	OP OPK_IOPRIO, op_ioprio
 	OP OPK_PIPE, op_pipe
+	OP OPK_ID_MAP, op_id_map
+	OP OPK_HOSTNAME, op_hostname
+	OP OPK_MOUNT, op_mount
+	OP OPK_MKDIR, op_mkdir
+	OP OPK_SYMLINK, op_symlink
+	OP OPK_CHROOT, op_chroot
+	OP OPK_AFFINITY, op_affinity
+	OP OPK_OOM_SCORE_ADJ, op_oom_score_adj
+	OP OPK_KEEPCAPS, op_keepcaps
+	OP OPK_CAPBSET, op_capbset
+	OP OPK_CAPSET, op_capset
+	OP OPK_AMBIENT, op_ambient
+	OP OPK_LANDLOCK, op_landlock
+	OP OPK_SECCOMP, op_seccomp
 	.if (. - op_table) != (OPK_MAX + 1) * 4
 	.error "op_table: the last entry is not OPK_MAX"
 	.endif
+
+str_dot:
+	.asciz "."
+str_slash:
+	.asciz "/"
 
 	.section .note.GNU-stack, "", %progbits

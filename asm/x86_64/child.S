@@ -13,7 +13,8 @@
  *   r12  plan (PLAN_*), constant
  *   r13  current op (OP_*)
  *   r14  current op index
- *   r15  loop counter / dirfd / candidate index / signal set (per op)
+ *   r15  loop counter / dirfd / candidate index / signal or capability set /
+ *        byte count (per op)
  *   r8 r9 set_signals' arguments (syscalls keep them)
  *   rbp  scratch preserved across syscalls (per op)
  *   rax rcx r11 clobbered by every syscall; rdi rsi rdx r10 r8 r9 = arguments
@@ -562,34 +563,15 @@ op_affinity:
  * of the mm only for a child that is not a vfork), so the caller's stays. */
 op_oom_score_adj:
 	mov $ABI_AT_FDCWD, %rdi
-	mov OP_P(%r13), %rsi
-	mov $ABI_O_WRONLY_CLOEXEC, %edx
-	xor %r10d, %r10d
-	mov $__NR_openat, %eax
-	syscall
-	JERR(fail)
-	mov %rax, %rbp
-	mov %rax, %rdi
-	lea OP_C(%r13), %rsi
-	movslq OP_A(%r13), %rdx
-	mov $__NR_write, %eax
-	syscall
-	JERR(fail) /* the fd goes with the child (its table is private by now) */
-	jmp close_rbp_next_op
+	movslq OP_A(%r13), %r15
+	jmp write_op_file
 
 /* Capabilities, part 1, before the ids change: keep the permitted set
  * across setresuid to a non-zero uid, and shrink the bounding set while
  * CAP_SETPCAP is still effective (setresuid clears the effective set). */
 op_keepcaps:
 	mov $ABI_PR_SET_KEEPCAPS, %edi
-	mov $1, %esi
-	xor %edx, %edx
-	xor %r10d, %r10d
-	xor %r8d, %r8d
-	mov $__NR_prctl, %eax
-	syscall
-	JERR(fail)
-	jmp next_op
+	jmp prctl_on
 
 /* Drop each capability in b that is still in the bounding set (reading
  * first: one already gone needs no CAP_SETPCAP). ebp = the capability, for
@@ -682,6 +664,7 @@ op_pdeathsig:
 
 op_no_new_privs:
 	mov $ABI_PR_SET_NO_NEW_PRIVS, %edi
+prctl_on: /* prctl(edi, 1, 0, 0, 0) */
 	mov $1, %esi
 	xor %edx, %edx
 	xor %r10d, %r10d
@@ -697,6 +680,11 @@ op_cgroup:
 	testl $MODE_JOIN_CGROUP, RUN_MODE(%rbx)
 	jz next_op
 	movslq OP_A(%r13), %rdi
+	mov $1, %r15d
+/* write_op_file: write r15 bytes of the op's c to the file p, opened
+ * relative to rdi; a failed write leaves the fd to the child's exit (its
+ * table is private by now). */
+write_op_file:
 	mov OP_P(%r13), %rsi
 	mov $ABI_O_WRONLY_CLOEXEC, %edx
 	xor %r10d, %r10d
@@ -706,7 +694,7 @@ op_cgroup:
 	mov %rax, %rbp
 	mov %rax, %rdi
 	lea OP_C(%r13), %rsi
-	mov $1, %edx
+	mov %r15, %rdx
 	mov $__NR_write, %eax
 	syscall
 	JERR(fail)
