@@ -53,14 +53,6 @@ static void expect_line(const struct outcome *o, const char *line)
 	              "no line \"%s\" in:\n%s\nstderr: %s", line, o->out, o->err);
 }
 
-static void become_nobody(void)
-{
-	ck_assert_int_eq(setgroups(0, NULL), 0);
-	ck_assert_int_eq(setresgid(65534, 65534, 65534), 0);
-	ck_assert_int_eq(setresuid(65534, 65534, 65534), 0);
-	ck_assert_int_eq(prctl(PR_SET_DUMPABLE, 1, 0, 0, 0), 0); /* as a program started as nobody */
-}
-
 static void inside_state(const char *map, const char *setgroups)
 {
 	struct outcome o;
@@ -91,7 +83,7 @@ END_TEST
 
 START_TEST(inside_as_nobody)
 {
-	become_nobody();
+	kit_become_nobody();
 	inside_state("0 65534 1", "deny");
 }
 END_TEST
