@@ -14,8 +14,6 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 
-#define NOBODY 65534
-
 /* As a program started as nobody (kit_become_nobody leaves us dumpable:
  * else the kernel gives our /proc files, the children's maps among them,
  * to root), with a probe nobody can reach. */
