@@ -545,7 +545,13 @@ START_TEST(handler_that_longjmps)
 	make_exit_cmds();
 	/* Each cmd's first spawn compiles and caches its plan: a jump out of
 	 * that would leak the plan like any malloc abandoned halfway, which
-	 * is not what this test is about (LeakSanitizer saw it once). */
+	 * is not what this test is about (LeakSanitizer saw it once). These
+	 * spawns also time one spawn+wait: the timer below ticks at twice
+	 * that (at least 1 ms), so some spawns complete and some are jumped
+	 * out of, on a fast machine as under emulation (a spawn there takes
+	 * milliseconds: at a fixed 1 ms tick none ever completed). */
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (int i = 0; i < 8; i++) {
 		nf_proc p;
 		int st = -1;
@@ -554,6 +560,9 @@ START_TEST(handler_that_longjmps)
 		ck_assert_int_eq(st, i << 8);
 		nf_proc_release(&p);
 	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	long per_us = ((t1.tv_sec - t0.tv_sec) * 1000000000L + t1.tv_nsec - t0.tv_nsec) / 8000;
+	long tick_us = per_us * 2 < 1000 ? 1000 : per_us * 2 > 900000 ? 900000 : per_us * 2;
 	struct kit_fd_snapshot before;
 	kit_fd_snapshot(&before);
 	kit_handler_owner = getpid();
@@ -562,7 +571,7 @@ START_TEST(handler_that_longjmps)
 	sa.sa_handler = jump_handler;
 	ck_assert_int_eq(sigaction(SIGALRM, &sa, NULL), 0);
 	int jumps = 0, done = 0;
-	start_timer(1000);
+	start_timer(tick_us);
 	for (volatile int i = 0; i < HANDLER_SPAWNS; i++) {
 		if (sigsetjmp(jump_env, 1)) {
 			jumps++;
