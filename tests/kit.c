@@ -875,6 +875,15 @@ long kit_mapping_count(void)
 	return n;
 }
 
+bool kit_probe_pid_line(const char *line)
+{
+	static const char *const keys[] = {"pgid ", "sid ", "tpgid ", "NSpid ", "NStgid "};
+	for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+		if (!strncmp(line, keys[i], strlen(keys[i])))
+			return true;
+	return false;
+}
+
 char *kit_report_state(const probe_report *r)
 {
 	size_t cap = 1, len = 0;

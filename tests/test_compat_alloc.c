@@ -295,10 +295,11 @@ static void normalize(char *out, size_t cap)
 		char *pipe = strstr(line, "pipe:[");
 		if (pipe)
 			strcpy(pipe + 6, "]");
+		bool pid_line = kit_probe_pid_line(line);
 		for (char *w = line, *end; *w; w = end) {
 			end = w + strcspn(w, " ");
 			size_t wl = (size_t)(end - w);
-			bool self = *pid && wl == strlen(pid) && !strncmp(w, pid, wl);
+			bool self = *pid && pid_line && wl == strlen(pid) && !strncmp(w, pid, wl);
 			n += (size_t)snprintf(out + n, cap - n, "%.*s", self ? 4 : (int)wl, self ? "SELF" : w);
 			if (*end)
 				n += (size_t)snprintf(out + n, cap - n, "%c", *end++);

@@ -66,8 +66,8 @@ struct outcome {
 };
 
 /* Make two children's reports comparable: drop the pid line, write the
- * child's own pid as SELF wherever it is a whole word (pgid, sid after
- * setsid/setpgid), forget pipe inode numbers, and mask signals 32/33 in
+ * child's own pid as SELF wherever it is a whole word on a line that can
+ * carry it (pgid, sid after setsid/setpgid: kit_probe_pid_line), forget pipe inode numbers, and mask signals 32/33 in
  * sigign (see the file comment). */
 static void normalize(char *out, size_t cap, pid_t child)
 {
@@ -87,10 +87,11 @@ static void normalize(char *out, size_t cap, pid_t child)
 		char *pipe = strstr(line, "pipe:[");
 		if (pipe)
 			strcpy(pipe + 6, "]");
+		bool pid_line = kit_probe_pid_line(line);
 		for (char *w = line, *end; *w; w = end) {
 			end = w + strcspn(w, " ");
 			size_t wl = (size_t)(end - w);
-			bool self = child > 0 && wl == strlen(pid) && !strncmp(w, pid, wl);
+			bool self = child > 0 && pid_line && wl == strlen(pid) && !strncmp(w, pid, wl);
 			n += (size_t)snprintf(out + n, cap - n, "%.*s", self ? 4 : (int)wl, self ? "SELF" : w);
 			if (*end)
 				n += (size_t)snprintf(out + n, cap - n, "%c", *end++);
