@@ -52,6 +52,9 @@ enum {
 #define ABI_ENOEXEC_SH 1 /* NF_ENOEXEC_SH, in the EXEC op's b */
 #define ABI_FUTEX_WAIT 0
 #define ABI_STATFS_FLAGS 80 /* offsetof(struct statfs, f_flags) */
+/* The child frame's getdents64 buffer (child.S: DENTS), which MOUNT's
+ * statfs also uses: a multiple of 8 that keeps the frame 16-aligned. */
+#define ABI_DENTS_SIZE 1032
 /* A remount must keep the flags the kernel locks on a mount in a user
  * namespace: these (MS_RDONLY, NOSUID, NODEV, NOEXEC, NODIRATIME: statfs's
  * ST_ bits for them are the same numbers) and the atime mode, exactly. */

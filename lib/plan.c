@@ -74,6 +74,7 @@ _Static_assert(ABI_AT_FDCWD == AT_FDCWD && ABI_AT_EMPTY_PATH == AT_EMPTY_PATH &&
                "the child's constants match libc's");
 _Static_assert(sizeof(struct __user_cap_header_struct) == 8 && sizeof(struct __user_cap_data_struct) == 12,
                "CAPSET's operand is the header and two data structs, 32 bytes");
+_Static_assert(sizeof(struct statfs) <= ABI_DENTS_SIZE, "MOUNT's statfs fits the child's DENTS buffer");
 _Static_assert(sizeof(struct rlimit) == 16 && sizeof(int) == 4, "prlimit64 operand fits {b,c}");
 
 static const char *put_str(nf_builder *b, const char *s)

@@ -34,7 +34,8 @@
  *   sp+32   struct kernel_sigaction, all zero (32): SIG_DFL, no flags
  *   sp+64   tmp0 (8)  sp+72 tmp1 (8)  sp+80 tmp2 (8)
  *   sp+88   getdents64 buffer (1032, so FRAME is a multiple of 16);
- *           at exec: the stop catcher's struct kernel_sigaction (32)
+ *           at MOUNT: a struct statfs (120); at exec: the stop catcher's
+ *           struct kernel_sigaction (32)
  * (arm64's struct kernel_sigaction has x86_64's layout: handler, flags,
  * restorer, mask; SA_RESTORER exists for AArch32 compatibility.)
  *
@@ -82,7 +83,7 @@
 #define TMP1 72
 #define TMP2 80
 #define DENTS 88
-#define DENTS_SIZE 1032
+#define DENTS_SIZE ABI_DENTS_SIZE
 #define FRAME (DENTS + DENTS_SIZE)
 
 /* A raw syscall result in x0 is an error iff it lies in [-4095, -1]:

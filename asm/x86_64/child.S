@@ -25,7 +25,8 @@
  *   rsp+32   struct kernel_sigaction, all zero (32): SIG_DFL, no flags
  *   rsp+64   tmp0 (8)  rsp+72 tmp1 (8)  rsp+80 tmp2 (8)
  *   rsp+88   getdents64 buffer (1032, so FRAME keeps rsp 16-byte aligned);
- *            at exec: the stop catcher's struct kernel_sigaction (32)
+ *            at MOUNT: a struct statfs (120); at exec: the stop catcher's
+ *            struct kernel_sigaction (32)
  *
  * The stop catcher (exec_stop_handler) is the one piece of code that may run
  * as a signal handler here: on this stack, with rbx read back from the
@@ -74,7 +75,7 @@
 #define TMP1 72
 #define TMP2 80
 #define DENTS 88
-#define DENTS_SIZE 1032
+#define DENTS_SIZE ABI_DENTS_SIZE
 #define FRAME (DENTS + DENTS_SIZE)
 
 /* A raw syscall result in rax is an error iff it lies in [-4095, -1]. */
