@@ -360,7 +360,7 @@ static _Noreturn void hand_child(void)
 				r = mount(o->src, o->tgt, o->fstype, o->flags, o->data);
 			}
 			break;
-		case OP_MKDIR: r = mkdir(o->tgt, 0755); break;
+		case OP_MKDIR: r = mkdir(o->tgt, 0755) && errno != EEXIST; break; /* as nf_cmd_mkdir */
 		case OP_SYMLINK: r = symlink(o->src, o->tgt); break;
 		}
 		if (r)
