@@ -45,7 +45,10 @@
  *
  * BTI / PAC (bti.h). BTI: BTI_C at the two global entries and at the stop
  * catcher (the kernel enters a handler with BTYPE=c); BTI_J at every op
- * routine, the targets of op_loop's BR. PAC: no routine here stores x30 (the
+ * routine, the targets of op_loop's BR (OP_ROUTINE puts it there, and the
+ * table's OP macro refuses a label without it, at assembly time: the VM's
+ * tests cannot catch a missing pad, since the libraries are not BTI-marked
+ * on Debian 12 and so never mapped guarded). PAC: no routine here stores x30 (the
  * subroutines close_gap, is_kept and set_signals are leaves, called with BL
  * and left with RET; the child itself never returns), so there is nothing
  * to sign; the stop catcher's RET goes to exec_stop_restorer, the address the
@@ -116,6 +119,14 @@
 	.macro ADDR reg, sym
 	adrp \reg, \sym
 	add \reg, \reg, :lo12:\sym
+	.endm
+
+/* An op routine, a target of op_loop's BR: it starts with its landing pad,
+ * and OP (the dispatch table) accepts no other label. */
+	.macro OP_ROUTINE name
+\name:
+	BTI_J
+	.set \name\()_has_bti_j, 1
 	.endm
 
 /* A syscall that has a fallback: RUN_STEP names it while it runs, so a
@@ -294,8 +305,7 @@ next_op:
 	b op_loop
 
 no_exec:	/* a plan always ends in EXEC; reaching here is a compiler bug */
-bad_op:
-	BTI_J
+	OP_ROUTINE bad_op
 	mov x0, #-EINVAL
 	b fail
 
@@ -311,8 +321,7 @@ fail_kind:
 	SYS __NR_exit_group
 	udf #0
 
-op_dup2:
-	BTI_J
+	OP_ROUTINE op_dup2
 	ldrsw x0, [x21, #OP_A]
 	ldr x1, [x21, #OP_B]
 	cmp x0, x1
@@ -322,8 +331,7 @@ op_dup2:
 	JERR(fail)
 	b next_op
 
-op_open:
-	BTI_J
+	OP_ROUTINE op_open
 	mov x0, #ABI_AT_FDCWD
 	ldr x1, [x21, #OP_P]
 	ldr x2, [x21, #OP_B]
@@ -344,8 +352,7 @@ close_x26_next_op:
 	SYS __NR_close
 	b next_op
 
-op_close:
-	BTI_J
+	OP_ROUTINE op_close
 	ldrsw x0, [x21, #OP_A]
 	SYS __NR_close
 	cmn x0, #EBADF
@@ -355,22 +362,19 @@ op_close:
 2:	JERR(fail)
 	b next_op
 
-op_chdir:
-	BTI_J
+	OP_ROUTINE op_chdir
 	ldr x0, [x21, #OP_P]
 	SYS __NR_chdir
 	JERR(fail)
 	b next_op
 
-op_fchdir:
-	BTI_J
+	OP_ROUTINE op_fchdir
 	ldrsw x0, [x21, #OP_A]
 	SYS __NR_fchdir
 	JERR(fail)
 	b next_op
 
-op_keep_fd:
-	BTI_J
+	OP_ROUTINE op_keep_fd
 	ldrsw x0, [x21, #OP_A]
 clear_cloexec: /* x0 = fd */
 	mov x1, #ABI_F_SETFD
@@ -379,14 +383,12 @@ clear_cloexec: /* x0 = fd */
 	JERR(fail)
 	b next_op
 
-op_setsid:
-	BTI_J
+	OP_ROUTINE op_setsid
 	SYS __NR_setsid
 	JERR(fail)
 	b next_op
 
-op_setpgid:
-	BTI_J
+	OP_ROUTINE op_setpgid
 	mov x0, #0
 	ldr x1, [x21, #OP_B]
 	SYS __NR_setpgid
@@ -395,8 +397,7 @@ op_setpgid:
 
 /* Set each signal in the set to the disposition in c (SIG_DFL = 0, or
  * SIG_IGN = 1 for glibc's internal signals in posix_spawn compat). */
-op_sigdefault:
-	BTI_J
+	OP_ROUTINE op_sigdefault
 	ldr x9, [x21, #OP_C]
 	stp x9, xzr, [sp, #SA_OLD]
 	stp xzr, xzr, [sp, #SA_OLD+16]
@@ -446,16 +447,14 @@ set_signals:
 4:	ret
 
 /* A step that fails on purpose with errno a (posix_spawn compat). */
-op_fail:
-	BTI_J
+	OP_ROUTINE op_fail
 	ldrsw x0, [x21, #OP_A]
 	neg x0, x0
 	b fail
 
 /* tcsetpgrp: all signals are blocked here, so the kernel does not stop a
  * background caller with SIGTTOU. */
-op_foreground:
-	BTI_J
+	OP_ROUTINE op_foreground
 	ldrsw x0, [x21, #OP_A]
 	ldr x9, [x21, #OP_B]
 	cbnz x9, 1f
@@ -471,8 +470,7 @@ op_foreground:
 	JERR(fail)
 	b next_op
 
-op_ctty:
-	BTI_J
+	OP_ROUTINE op_ctty
 	ldrsw x0, [x21, #OP_A]
 	mov x1, #TIOCSCTTY
 	mov x2, #0
@@ -480,8 +478,7 @@ op_ctty:
 	JERR(fail)
 	b next_op
 
-op_setgroups:
-	BTI_J
+	OP_ROUTINE op_setgroups
 	ldrsw x0, [x21, #OP_A]
 	ldr x1, [x21, #OP_P]
 	SYS __NR_setgroups
@@ -490,12 +487,10 @@ op_setgroups:
 
 /* Raw setres[ug]id: libc's wrappers signal every thread of the process to
  * change their ids too, which would be the parent's threads. */
-op_setgid:
-	BTI_J
+	OP_ROUTINE op_setgid
 	mov x8, #__NR_setresgid
 	b 1f
-op_setuid:
-	BTI_J
+	OP_ROUTINE op_setuid
 	mov x8, #__NR_setresuid
 1:	ldrsw x0, [x21, #OP_A]
 	ldr x1, [x21, #OP_B]
@@ -504,14 +499,12 @@ op_setuid:
 	JERR(fail)
 	b next_op
 
-op_umask:
-	BTI_J
+	OP_ROUTINE op_umask
 	ldrsw x0, [x21, #OP_A]
 	SYS __NR_umask
 	b next_op
 
-op_rlimit:
-	BTI_J
+	OP_ROUTINE op_rlimit
 	mov x0, #0
 	ldrsw x1, [x21, #OP_A]
 	add x2, x21, #OP_B
@@ -520,8 +513,7 @@ op_rlimit:
 	JERR(fail)
 	b next_op
 
-op_nice:
-	BTI_J
+	OP_ROUTINE op_nice
 	mov x0, #0 /* PRIO_PROCESS */
 	mov x1, #0
 	ldrsw x2, [x21, #OP_A]
@@ -529,8 +521,7 @@ op_nice:
 	JERR(fail)
 	b next_op
 
-op_sched:
-	BTI_J
+	OP_ROUTINE op_sched
 	mov x0, #0
 	ldrsw x1, [x21, #OP_A]
 	add x2, x21, #OP_B
@@ -544,8 +535,7 @@ op_sched:
 	JERR(fail)
 	b next_op
 
-op_ioprio:
-	BTI_J
+	OP_ROUTINE op_ioprio
 	mov x0, #1 /* IOPRIO_WHO_PROCESS */
 	mov x1, #0 /* this process */
 	ldrsw x2, [x21, #OP_A]
@@ -555,8 +545,7 @@ op_ioprio:
 
 /* The parent made this spawn's pipe and put our end in a slot, at a number
  * no op names (so nothing before this clobbered it, and it differs from b). */
-op_pipe:
-	BTI_J
+	OP_ROUTINE op_pipe
 	ldrsw x9, [x21, #OP_A]
 	add x10, x19, #RUN_SLOTS
 	ldrsw x0, [x10, x9, lsl #2]
@@ -566,8 +555,7 @@ op_pipe:
 	JERR(fail)
 	b next_op
 
-op_affinity:
-	BTI_J
+	OP_ROUTINE op_affinity
 	mov x0, #0
 	ldr x1, [x21, #OP_B]
 	ldr x2, [x21, #OP_P]
@@ -578,8 +566,7 @@ op_affinity:
 /* The decimal text the parent formatted (in c, a bytes) into
  * /proc/self/oom_score_adj: a CLONE_VFORK child's value stays its own (see
  * the x86_64 version). */
-op_oom_score_adj:
-	BTI_J
+	OP_ROUTINE op_oom_score_adj
 	mov x0, #ABI_AT_FDCWD
 	ldrsw x23, [x21, #OP_A]
 	b write_op_file
@@ -587,8 +574,7 @@ op_oom_score_adj:
 /* Drop each capability in b that is still in the bounding set (reading
  * first: one already gone needs no CAP_SETPCAP). x26 = the capability, for
  * the report. */
-op_capbset:
-	BTI_J
+	OP_ROUTINE op_capbset
 	ldr x23, [x21, #OP_B]
 	mov x2, #0
 	mov x3, #0
@@ -609,8 +595,7 @@ op_capbset:
 
 /* Capabilities, part 2, after the ids: the three sets (header and data
  * built by the parent), then the ambient set. */
-op_capset:
-	BTI_J
+	OP_ROUTINE op_capset
 	ldr x0, [x21, #OP_P]
 	add x1, x0, #8
 	SYS __NR_capset
@@ -618,8 +603,7 @@ op_capset:
 	b next_op
 
 /* Clear the ambient set (-1 in a report), then raise each one in b. */
-op_ambient:
-	BTI_J
+	OP_ROUTINE op_ambient
 	mov x26, #-1
 	ldr x23, [x21, #OP_B]
 	mov x1, #ABI_PR_CAP_AMBIENT_CLEAR_ALL
@@ -637,8 +621,7 @@ op_ambient:
 	str w26, [x19, #RUN_DETAIL]
 	b fail
 
-op_landlock:
-	BTI_J
+	OP_ROUTINE op_landlock
 	ldrsw x0, [x21, #OP_A]
 	mov x1, #0
 	SYS __NR_landlock_restrict_self
@@ -647,14 +630,12 @@ op_landlock:
 
 /* Nothing here: the EXEC op right after this one installs the filter (see
  * op_exec), so that no syscall but execve follows it. */
-op_seccomp:
-	BTI_J
+	OP_ROUTINE op_seccomp
 	b next_op
 
 /* If the parent died before the prctl, the signal will never come: the
  * reparented child would run unsupervised. Check and fail instead. */
-op_pdeathsig:
-	BTI_J
+	OP_ROUTINE op_pdeathsig
 	mov x0, #ABI_PR_SET_PDEATHSIG
 	ldrsw x1, [x21, #OP_A]
 	SYS __NR_prctl
@@ -668,15 +649,13 @@ op_pdeathsig:
 	mov x0, #-ESRCH
 	b fail
 
-op_no_new_privs:
-	BTI_J
+	OP_ROUTINE op_no_new_privs
 	mov x0, #ABI_PR_SET_NO_NEW_PRIVS
 	b prctl_on
 
 /* Capabilities, part 1, before the ids change: keep the permitted set
  * across setresuid to a non-zero uid (then the bounding set, below). */
-op_keepcaps:
-	BTI_J
+	OP_ROUTINE op_keepcaps
 	mov x0, #ABI_PR_SET_KEEPCAPS
 prctl_on: /* prctl(x0, 1, 0, 0, 0) */
 	mov x1, #1
@@ -689,8 +668,7 @@ prctl_on: /* prctl(x0, 1, 0, 0, 0) */
 
 /* Only where clone3 could not place us (CLONE_INTO_CGROUP): write "0" (this
  * process) into cgroup.procs of the directory. */
-op_cgroup:
-	BTI_J
+	OP_ROUTINE op_cgroup
 	ldr w9, [x19, #RUN_MODE]
 	tst w9, #MODE_JOIN_CGROUP
 	b.eq next_op
@@ -716,8 +694,7 @@ write_op_file:
 /* close_range over each gap between kept fds (one syscall for the usual
  * [3, ~0] gap); where close_range is missing or filtered, walk /proc/self/fd;
  * without /proc, close every number up to the plan's fd limit. */
-op_close_fds:
-	BTI_J
+	OP_ROUTINE op_close_fds
 	ldr x26, [x21, #OP_B] /* lo: first fd of the current gap */
 	mov x23, #0           /* index into the keep list */
 gap_next:
@@ -876,8 +853,7 @@ close_fds_brute:
  * it on a futex word in the run record (see the x86_64 version). The word
  * is read with acquire (LDAR): the parent stores RUN_IDERR before it with
  * release, and arm64, unlike x86_64, may otherwise see them out of order. */
-op_id_map:
-	BTI_J
+	OP_ROUTINE op_id_map
 	add x10, x19, #RUN_SYNC
 1:	ldar w9, [x10]
 	cbnz w9, 2f
@@ -895,8 +871,7 @@ op_id_map:
 	neg x0, x0
 	b fail
 
-op_hostname:
-	BTI_J
+	OP_ROUTINE op_hostname
 	ldr x0, [x21, #OP_P]
 	ldr x1, [x21, #OP_B]
 	SYS __NR_sethostname
@@ -906,8 +881,7 @@ op_hostname:
 /* A read-only (nosuid, ...) bind mount is a bind and then this remount,
  * keeping the flags the kernel locked (statfs) and restating the atime
  * mode (see the x86_64 version). */
-op_mount:
-	BTI_J
+	OP_ROUTINE op_mount
 	ldr w9, [x21, #OP_A]
 	cbz w9, 1f
 	ldr x0, [x21, #OP_P]
@@ -942,8 +916,7 @@ op_mount:
 	JERR(fail)
 	b next_op
 
-op_mkdir:
-	BTI_J
+	OP_ROUTINE op_mkdir
 	mov x0, #ABI_AT_FDCWD
 	ldr x1, [x21, #OP_P]
 	ldrsw x2, [x21, #OP_A]
@@ -953,8 +926,7 @@ op_mkdir:
 	JERR(fail)
 	b next_op
 
-op_symlink:
-	BTI_J
+	OP_ROUTINE op_symlink
 	ldr x0, [x21, #OP_C]
 	mov x1, #ABI_AT_FDCWD
 	ldr x2, [x21, #OP_P]
@@ -964,8 +936,7 @@ op_symlink:
 
 /* pivot_root in a new mount namespace, chroot(2) on an initramfs root or
  * without one (see the x86_64 version). */
-op_chroot:
-	BTI_J
+	OP_ROUTINE op_chroot
 	ldr w9, [x21, #OP_A]
 	cbz w9, chroot_plain
 	ldr x0, [x21, #OP_P]
@@ -1005,8 +976,7 @@ chroot_cd:
 /* Set the final signal mask (the last step before execve), then try each
  * candidate with execvp's precedence: ENOENT-like errors move on, EACCES is
  * remembered and reported if nothing succeeds, anything else stops. */
-op_exec:
-	BTI_J
+	OP_ROUTINE op_exec
 	/* Job-control stops the final mask lets through are caught until
 	 * execve, recorded in RUN_STOPS (see the x86_64 version). Ignored ones
 	 * stay ignored. */
@@ -1213,6 +1183,9 @@ exec_exhausted:
 	.macro OP kind, handler
 	.if (. - op_table) != (\kind) * 4
 	.error "op_table: \handler is not at kind \kind"
+	.endif
+	.ifndef \handler\()_has_bti_j
+	.error "op_table: \handler is not an OP_ROUTINE (no BTI_J landing pad)"
 	.endif
 	.long \handler - op_table
 	.endm
